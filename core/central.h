@@ -1,0 +1,50 @@
+/* core/central.h - per-size-class central free lists: a lock-free stack of
+ * whole batches (the transfer path) in front of the class's spans, which sit
+ * under a short per-class lock.
+ *
+ * Invariants:
+ *   - the stack holds at most its capacity of entries, except after a dying
+ *     thread's push (DESIGN invariant 4); a give-back that finds it full returns
+ *     its batch to the spans under the class lock instead (invariant 8);
+ *   - a span is on the class's list exactly when it has a free object;
+ *   - spans that become empty are collected under the lock and handed to the
+ *     page heap after it is dropped, as one list (invariant 8);
+ *   - every hold of central[class] is bounded by TCM_CENTRAL_OBJECTS_PER_HOLD
+ *     objects of pointer work (invariant 2). */
+#ifndef TCM_CORE_CENTRAL_H
+#define TCM_CORE_CENTRAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TCM_CENTRAL_OBJECTS_PER_HOLD 64
+
+struct tcm_lock;
+
+/* Sets each class's capacity and lock. Called once at bootstrap. */
+void tcm_central_init(void);
+
+/* Returns a NULL-terminated chain of 1..want objects of size_class linked
+ * through their first word, and its length in *count; NULL when the heap
+ * cannot grow (ENOMEM). An entry popped from the stack is taken whole, so
+ * *count may exceed want when want > 1 (a dying thread's entry).
+ * REQUIRES: no tcm lock held. */
+void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
+
+/* Takes back a chain of count objects. Pushes it on the stack, unless the
+ * stack is full and is_thread_exit is false: then the objects go back to
+ * their spans. REQUIRES: no tcm lock held. */
+void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
+
+/* Pops entries until at most keep_entries remain, and returns their objects
+ * to the spans (emptied spans go to the page heap). Returns the objects moved.
+ * For the release path. REQUIRES: no tcm lock held. */
+size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
+
+/* Bytes of free objects held by all central lists (stacks and spans). */
+uint64_t tcm_central_cached_bytes(void);
+
+struct tcm_lock *tcm_central_lock(unsigned size_class);
+
+#endif

@@ -1,0 +1,50 @@
+/* core/core.h - the one header of core/ that shim/ (and later orchestrator/)
+ * include: allocation entry points, release, stats, fork handlers.
+ *
+ * Contract of every allocation function: returns memory aligned to at least
+ * 16 bytes, or NULL with errno = ENOMEM; may be called before constructors run
+ * and from any thread (DESIGN invariant 10: core bootstraps itself on first
+ * use without calling malloc). Argument rules of the C API (EINVAL, overflow
+ * of count * size, realloc(p, 0)) live in shim/, not here. */
+#ifndef TCM_CORE_CORE_H
+#define TCM_CORE_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "../shim/tcm.h"
+
+void  *tcm_core_malloc(size_t size_bytes);
+/* Zeroed memory of size_bytes (the caller has checked count * size). */
+void  *tcm_core_zalloc(size_t size_bytes);
+/* alignment_bytes: a power of two. */
+void  *tcm_core_aligned_alloc(size_t alignment_bytes, size_t size_bytes);
+/* ptr non-NULL, size_bytes > 0: grows or shrinks, in place when it fits. */
+void  *tcm_core_realloc(void *ptr, size_t size_bytes);
+void   tcm_core_free(void *ptr);
+/* size_bytes must be the size ptr was allocated with by a non-aligned call
+ * (C++ sized delete): the size class comes from it, not from the page map. */
+void   tcm_core_free_with_size(void *ptr, size_t size_bytes);
+/* 0 for NULL or a pointer tcm did not hand out. */
+size_t tcm_core_usable_size(const void *ptr);
+
+/* Flushes the calling thread's cache, drains the central stacks, then madvises free spans in steps of at most
+ * TCM_CORE_RELEASE_CHUNK_BYTES until max_bytes are released or nothing is
+ * left. Returns the bytes released. No lock is held across a system call. */
+#define TCM_CORE_RELEASE_CHUNK_BYTES ((size_t)2 << 20)
+size_t tcm_core_release_free_memory(size_t max_bytes);
+
+/* Budgets of the thread caches in bytes (tcm.conf cache.*). */
+void tcm_core_set_thread_cache_budget(size_t thread_max_bytes, size_t total_max_bytes);
+
+/* Bytes in large spans handed to the program (kept by alloc.c). */
+uint64_t tcm_alloc_large_allocated_bytes(void);
+
+void tcm_core_stats(struct tcm_stats *out);
+void tcm_core_stats_print(int fd);
+
+/* Registers pthread_atfork handlers that make fork safe (call once, from a
+ * constructor: pthread_atfork itself may allocate). */
+void tcm_core_install_fork_handlers(void);
+
+#endif

@@ -1,0 +1,131 @@
+/* core/lock.c - slow paths and bookkeeping of the spin-then-futex lock.
+ *
+ * Invariants: word is 0 (free), 1 (held) or 2 (held, and some thread may be
+ * asleep on it); a releaser that saw 2 wakes one sleeper. The held-lock
+ * bookkeeping (per-thread, TCM_DEBUG >= 2) checks the order in lock.h.
+ * Never: allocates; sleeps anywhere but in tcm_os_futex_wait. */
+#include "lock.h"
+
+#include "os.h"
+
+#if TCM_DEBUG >= 2
+static __thread int held_count __attribute__((tls_model("initial-exec")));
+static __thread uint8_t held_per_rank[TCM_LOCK_RANK_COUNT] __attribute__((tls_model("initial-exec")));
+#endif
+
+void tcm_lock_init(struct tcm_lock *lock, enum tcm_lock_rank rank)
+{
+	*lock = (struct tcm_lock)TCM_LOCK_INITIALIZER(rank);
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static void update_max(_Atomic uint64_t *max, uint64_t value)
+{
+	if (value > atomic_load_explicit(max, memory_order_relaxed))
+		atomic_store_explicit(max, value, memory_order_relaxed);
+}
+
+static void counter_add(_Atomic uint64_t *counter)
+{
+	/* Only the holder writes: a relaxed load and store, not an atomic RMW. */
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns)
+{
+#if TCM_DEBUG >= 2
+	for (int rank = lock->rank; rank < TCM_LOCK_RANK_COUNT; rank++)
+		if (held_per_rank[rank] != 0)
+			tcm_fatal("lock order violated (see core/lock.h)");
+	held_per_rank[lock->rank]++;
+	held_count++;
+#endif
+	uint64_t now = tcm_os_now_ns();
+	lock->acquired_at_ns = now;
+	counter_add(&lock->acquisitions);
+	if (wait_start_ns != 0) {
+		counter_add(&lock->contended);
+		update_max(&lock->wait_ns_max, now - wait_start_ns);
+	}
+}
+
+void tcm_lock_note_released(struct tcm_lock *lock)
+{
+	update_max(&lock->hold_ns_max, tcm_os_now_ns() - lock->acquired_at_ns);
+#if TCM_DEBUG >= 2
+	if (held_per_rank[lock->rank] == 0)
+		tcm_fatal("released a lock that is not held");
+	held_per_rank[lock->rank]--;
+	held_count--;
+#endif
+}
+
+void tcm_lock_acquire_slow(struct tcm_lock *lock)
+{
+	uint64_t wait_start_ns = tcm_os_now_ns();
+	for (int spin = 0; spin < TCM_LOCK_SPINS; spin++) {
+		uint32_t expected = 0;
+		if (atomic_load_explicit(&lock->word, memory_order_relaxed) == 0 &&
+		    atomic_compare_exchange_weak_explicit(&lock->word, &expected, 1,
+				memory_order_acquire, memory_order_relaxed)) {
+			tcm_lock_note_acquired(lock, wait_start_ns);
+			return;
+		}
+		cpu_relax();
+	}
+	/* Announce a sleeper by storing 2; whoever gets 0 back owns the lock
+	 * (and wakes one sleeper on release, which may be spurious: harmless). */
+	while (atomic_exchange_explicit(&lock->word, 2, memory_order_acquire) != 0) {
+		atomic_fetch_add_explicit(&lock->sleeps, 1, memory_order_relaxed);
+		tcm_os_futex_wait(&lock->word, 2);
+	}
+	tcm_lock_note_acquired(lock, wait_start_ns);
+}
+
+void tcm_lock_release_slow(struct tcm_lock *lock)
+{
+	tcm_os_futex_wake(&lock->word);
+}
+
+void tcm_lock_take_for_fork(struct tcm_lock *lock)
+{
+	while (atomic_exchange_explicit(&lock->word, 2, memory_order_acquire) != 0)
+		tcm_os_futex_wait(&lock->word, 2);
+}
+
+void tcm_lock_give_back_after_fork(struct tcm_lock *lock)
+{
+	atomic_store_explicit(&lock->word, 0, memory_order_release);
+	tcm_os_futex_wake(&lock->word);
+}
+
+void tcm_lock_reset_in_child(struct tcm_lock *lock)
+{
+	atomic_store_explicit(&lock->word, 0, memory_order_relaxed);
+}
+
+void tcm_lock_assert_none_held(void)
+{
+#if TCM_DEBUG >= 2
+	if (held_count != 0)
+		tcm_fatal("system call made while holding an allocator lock (DESIGN invariant 1)");
+#endif
+}
+
+int tcm_lock_held_count(void)
+{
+#if TCM_DEBUG >= 2
+	return held_count;
+#else
+	return 0;
+#endif
+}

@@ -1,0 +1,91 @@
+/* core/lock.h - the allocator's lock: spin briefly, then sleep on a futex.
+ *
+ * THE LOCK ORDER (the only place it is written down): a thread may take a lock
+ * only if its rank is greater than the rank of every lock it already holds.
+ *
+ *     TCM_LOCK_RANK_CENTRAL    central[class]; never two classes at once
+ *     TCM_LOCK_RANK_PAGE_HEAP  the page heap
+ *     TCM_LOCK_RANK_METADATA   the metadata arena; a leaf
+ *
+ * In practice tcm never nests them: central code drops its lock before it
+ * calls the page heap (DESIGN invariant 8), and the page heap refills its
+ * pool of span records before it locks. TCM_DEBUG >= 2 checks the order on
+ * every acquisition, and core/os.c checks that no lock is held at all
+ * (invariant 1). The fork handlers (core/fork.c) take every lock in this
+ * order and are the one place that holds several.
+ *
+ * Waiters spin TCM_LOCK_SPINS times, then sleep in the kernel (invariant 5),
+ * so a holder that is descheduled does not burn the other cores.
+ *
+ * Counters are written by the holder only and read racily by stats. */
+#ifndef TCM_CORE_LOCK_H
+#define TCM_CORE_LOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "debug.h"
+
+enum tcm_lock_rank {
+	TCM_LOCK_RANK_NONE = 0,
+	TCM_LOCK_RANK_CENTRAL,
+	TCM_LOCK_RANK_PAGE_HEAP,
+	TCM_LOCK_RANK_METADATA,
+	TCM_LOCK_RANK_COUNT,
+};
+
+#define TCM_LOCK_SPINS 128
+
+struct tcm_lock {
+	_Atomic uint32_t word;                 /* 0 free, 1 held, 2 held and a waiter may sleep */
+	uint8_t          rank;                 /* enum tcm_lock_rank; fixed */
+	uint64_t         acquired_at_ns;       /* holder only */
+	_Atomic uint64_t acquisitions;         /* holder only; read by stats */
+	_Atomic uint64_t contended;            /* holder only; acquisitions that had to wait */
+	_Atomic uint64_t sleeps;               /* waiters: futex waits */
+	_Atomic uint64_t hold_ns_max;          /* holder only */
+	_Atomic uint64_t wait_ns_max;          /* holder only */
+};
+
+#define TCM_LOCK_INITIALIZER(lock_rank) { .rank = (lock_rank) }
+
+void tcm_lock_init(struct tcm_lock *lock, enum tcm_lock_rank rank);
+void tcm_lock_acquire_slow(struct tcm_lock *lock);
+void tcm_lock_release_slow(struct tcm_lock *lock);
+void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns);
+void tcm_lock_note_released(struct tcm_lock *lock);
+
+static inline void tcm_lock(struct tcm_lock *lock)
+{
+	uint32_t expected = 0;
+	if (TCM_LIKELY(atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,
+			memory_order_acquire, memory_order_relaxed)))
+		tcm_lock_note_acquired(lock, 0);
+	else
+		tcm_lock_acquire_slow(lock);
+}
+
+static inline void tcm_unlock(struct tcm_lock *lock)
+{
+	tcm_lock_note_released(lock);
+	if (TCM_UNLIKELY(atomic_exchange_explicit(&lock->word, 0, memory_order_release) == 2))
+		tcm_lock_release_slow(lock);
+}
+
+/* Fork support (core/fork.c), outside the order check: the prepare handler
+ * takes every lock in rank order with tcm_lock_take_for_fork, the parent
+ * gives them back with tcm_lock_give_back_after_fork, and the child, which
+ * has one thread and so no other holder, resets them. */
+void tcm_lock_take_for_fork(struct tcm_lock *lock);
+void tcm_lock_give_back_after_fork(struct tcm_lock *lock);
+void tcm_lock_reset_in_child(struct tcm_lock *lock);
+
+/* TCM_DEBUG >= 2: fails loudly if the calling thread holds any tcm lock. */
+void tcm_lock_assert_none_held(void);
+
+/* The number of tcm locks the calling thread holds (counted at TCM_DEBUG >= 2,
+ * always 0 otherwise). */
+int tcm_lock_held_count(void);
+
+#endif

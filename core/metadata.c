@@ -1,0 +1,64 @@
+/* core/metadata.c - a bump allocator for tcm's own structures.
+ *
+ * Invariants: the metadata lock covers the bump pointer only; mapping a new
+ * region happens with no lock held (DESIGN invariant 1), and a region that
+ * lost the race to be installed is kept as the next one, never wasted.
+ * Never: calls malloc; frees memory. */
+#include "metadata.h"
+
+#include "lock.h"
+#include "os.h"
+
+#define METADATA_REGION_BYTES ((size_t)4 << 20)
+#define METADATA_ALIGN_BYTES  64
+
+static struct tcm_lock metadata_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_METADATA);
+static char *region_next;           /* guarded by metadata_lock */
+static char *region_end;            /* guarded by metadata_lock */
+static _Atomic uint64_t handed_out_bytes;
+
+struct tcm_lock *tcm_metadata_lock(void)
+{
+	return &metadata_lock;
+}
+
+static void *bump_locked(size_t size_bytes)
+{
+	if (region_next == NULL || (size_t)(region_end - region_next) < size_bytes)
+		return NULL;
+	void *result = region_next;
+	region_next += size_bytes;
+	return result;
+}
+
+void *tcm_metadata_alloc(size_t size_bytes)
+{
+	size_bytes = (size_bytes + METADATA_ALIGN_BYTES - 1) & ~(size_t)(METADATA_ALIGN_BYTES - 1);
+	for (;;) {
+		tcm_lock(&metadata_lock);
+		void *result = bump_locked(size_bytes);
+		tcm_unlock(&metadata_lock);
+		if (result != NULL) {
+			atomic_fetch_add_explicit(&handed_out_bytes, size_bytes, memory_order_relaxed);
+			return result;
+		}
+		size_t region_bytes = size_bytes > METADATA_REGION_BYTES ? size_bytes : METADATA_REGION_BYTES;
+		region_bytes = (region_bytes + TCM_PAGE_BYTES - 1) & ~(TCM_PAGE_BYTES - 1);
+		char *region = tcm_os_map(region_bytes, TCM_PAGE_BYTES);
+		if (region == NULL)
+			return NULL;
+		tcm_lock(&metadata_lock);
+		/* Another thread may have installed a region meanwhile; the larger
+		 * remainder wins and the rest of the other is abandoned (rare). */
+		if (region_next == NULL || (size_t)(region_end - region_next) < region_bytes) {
+			region_next = region;
+			region_end = region + region_bytes;
+		}
+		tcm_unlock(&metadata_lock);
+	}
+}
+
+uint64_t tcm_metadata_bytes(void)
+{
+	return atomic_load_explicit(&handed_out_bytes, memory_order_relaxed);
+}

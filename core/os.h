@@ -1,0 +1,61 @@
+/* core/os.h - every system call the allocator makes, behind one contract.
+ *
+ * Contract for every function here, unless its comment says otherwise:
+ *   addr is page aligned, len_bytes a multiple of TCM_PAGE_BYTES and > 0;
+ *   the return value is 0 or a positive errno; errno is left as the caller had
+ *   it (free() must not change errno); nothing is printed or allocated;
+ *   the caller holds no tcm lock (checked at TCM_DEBUG >= 2: DESIGN invariant 1).
+ * The one exception is the futex pair, which core/lock.c alone calls while
+ * acquiring or releasing a lock. */
+#ifndef TCM_CORE_OS_H
+#define TCM_CORE_OS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The allocator's page: spans, the page map and madvise all work in these. */
+#define TCM_PAGE_SHIFT 13
+#define TCM_PAGE_BYTES ((size_t)1 << TCM_PAGE_SHIFT)
+/* Every address tcm hands out is below this; the batch stack packs pointers
+ * into 44 bits (core/batch_stack.h) and the page map covers this range. */
+#define TCM_ADDRESS_BITS 48
+
+/* Maps len_bytes of fresh zeroed read-write memory aligned to align_bytes
+ * (a power of two >= TCM_PAGE_BYTES). NULL when the kernel refuses (ENOMEM). */
+void *tcm_os_map(size_t len_bytes, size_t align_bytes);
+
+/* Returns the pages to the kernel with MADV_DONTNEED: the range stays mapped
+ * and reads back as zeros, so no pointer into it can fault (invariant 9). */
+int tcm_os_release(void *addr, size_t len_bytes);
+
+/* Sleeps while *word == expected (FUTEX_WAIT_PRIVATE); spurious wake-ups
+ * are possible. Called by core/lock.c only. */
+void tcm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected);
+/* Wakes one waiter on word (FUTEX_WAKE_PRIVATE). Called by core/lock.c only. */
+void tcm_os_futex_wake(_Atomic uint32_t *word);
+
+/* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call on Linux). */
+uint64_t tcm_os_now_ns(void);
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. */
+void tcm_os_write(int fd, const char *buf, size_t len_bytes);
+
+/* As tcm_os_write, without the no-lock check: for tcm_fatal only, which may
+ * run under a lock on its way to abort(). */
+void tcm_os_write_unchecked(int fd, const char *buf, size_t len_bytes);
+
+/* The kernel's page size (4 KiB on x86_64). */
+size_t tcm_os_kernel_page_bytes(void);
+
+/* The bytes of address space mapped so far (for stats). */
+uint64_t tcm_os_mapped_bytes(void);
+
+#ifdef TCM_TESTING
+/* Fault hook of the testing build: the next map calls succeed while fewer
+ * than after_bytes have been mapped in total since the call; then they fail
+ * with ENOMEM. SIZE_MAX switches the hook off. */
+void tcm_os_testing_fail_maps_after(size_t after_bytes);
+#endif
+
+#endif

@@ -1,0 +1,487 @@
+/* core/page_heap.c - spans of 8 KiB pages: free sets, splitting, coalescing,
+ * growth and the release step.
+ *
+ * Invariants (beyond page_heap.h and span.h):
+ *   - committed_set holds exactly the FREE_COMMITTED spans, released_set the
+ *     RELEASED ones; each set's pages counter is the sum of its spans;
+ *   - the pool of spare span records is refilled with no lock held, so a
+ *     split under the lock never maps memory; a record back in the pool has
+ *     state IN_USE so that a stale page-map entry never merges it;
+ *   - every loop under the lock is bounded by a constant (bitmap words,
+ *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span). */
+#include "page_heap.h"
+
+#include "lock.h"
+#include "metadata.h"
+#include "os.h"
+#include "page_map.h"
+#include "size_class.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define BUCKET_COUNT        40   /* log2(npages) of spans above 128 pages */
+#define BUCKET_PROBES       16   /* spans looked at in the one bucket that may not fit */
+#define EXACT_WORDS         ((TCM_PAGE_HEAP_EXACT_PAGES + 64) / 64)
+#define GROW_MIN_BYTES      ((size_t)16 << 20)
+#define SPARE_BLOCK_RECORDS 64
+#define SPARE_LOW_WATER     4    /* a split needs at most two records */
+
+struct free_set {
+	struct tcm_span *exact[TCM_PAGE_HEAP_EXACT_PAGES + 1]; /* by npages; [0] unused */
+	struct tcm_span *bucket[BUCKET_COUNT];                /* by log2(npages) */
+	uint64_t         exact_nonempty[EXACT_WORDS];         /* bit n: exact[n] non-empty */
+	uint64_t         bucket_nonempty;                     /* bit b: bucket[b] non-empty */
+	_Atomic uint64_t pages;                               /* written under the lock, read by stats */
+};
+
+static struct tcm_lock page_heap_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_PAGE_HEAP);
+static struct free_set committed_set;    /* guarded by page_heap_lock */
+static struct free_set released_set;     /* guarded by page_heap_lock */
+static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
+static _Atomic size_t spare_count;       /* written under the lock */
+static _Atomic uint64_t in_use_pages;    /* written under the lock */
+static _Atomic uint64_t released_total_bytes;
+static _Atomic uint64_t release_calls;
+
+struct tcm_lock *tcm_page_heap_lock(void)
+{
+	return &page_heap_lock;
+}
+
+static void counter_move(_Atomic uint64_t *counter, int64_t delta)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + (uint64_t)delta,
+			      memory_order_relaxed);
+}
+
+/* ---- free sets ------------------------------------------------------------ */
+
+static unsigned bucket_of(size_t npages)
+{
+	return 63u - (unsigned)__builtin_clzll(npages);
+}
+
+static struct tcm_span **list_head(struct free_set *set, size_t npages)
+{
+	return npages <= TCM_PAGE_HEAP_EXACT_PAGES ? &set->exact[npages] : &set->bucket[bucket_of(npages)];
+}
+
+static void mark_nonempty(struct free_set *set, size_t npages, bool nonempty)
+{
+	uint64_t *word, bit;
+	if (npages <= TCM_PAGE_HEAP_EXACT_PAGES) {
+		word = &set->exact_nonempty[npages / 64];
+		bit = (uint64_t)1 << (npages % 64);
+	} else {
+		word = &set->bucket_nonempty;
+		bit = (uint64_t)1 << bucket_of(npages);
+	}
+	*word = nonempty ? *word | bit : *word & ~bit;
+}
+
+static struct free_set *set_of(enum tcm_span_state state)
+{
+	return state == TCM_SPAN_RELEASED ? &released_set : &committed_set;
+}
+
+static void set_insert(struct free_set *set, struct tcm_span *span)
+{
+	struct tcm_span **head = list_head(set, span->npages);
+	span->prev = NULL;
+	span->next = *head;
+	if (*head != NULL)
+		(*head)->prev = span;
+	*head = span;
+	mark_nonempty(set, span->npages, true);
+	counter_move(&set->pages, (int64_t)span->npages);
+}
+
+static void set_remove(struct free_set *set, struct tcm_span *span)
+{
+	struct tcm_span **head = list_head(set, span->npages);
+	if (span->prev != NULL)
+		span->prev->next = span->next;
+	else
+		*head = span->next;
+	if (span->next != NULL)
+		span->next->prev = span->prev;
+	span->next = span->prev = NULL;
+	if (*head == NULL)
+		mark_nonempty(set, span->npages, false);
+	counter_move(&set->pages, -(int64_t)span->npages);
+}
+
+/* The smallest exact list with at least npages, else a bucket span that fits. */
+static struct tcm_span *set_find(struct free_set *set, size_t npages)
+{
+	if (npages <= TCM_PAGE_HEAP_EXACT_PAGES) {
+		for (size_t word = npages / 64; word < EXACT_WORDS; word++) {
+			uint64_t bits = set->exact_nonempty[word];
+			if (word == npages / 64)
+				bits &= ~(uint64_t)0 << (npages % 64);
+			if (bits != 0)
+				return set->exact[word * 64 + (size_t)__builtin_ctzll(bits)];
+		}
+		if (set->bucket_nonempty == 0)
+			return NULL;
+		return set->bucket[__builtin_ctzll(set->bucket_nonempty)];
+	}
+	unsigned bucket = bucket_of(npages);
+	int probes = 0;
+	for (struct tcm_span *span = set->bucket[bucket]; span != NULL && probes < BUCKET_PROBES;
+	     span = span->next, probes++)
+		if (span->npages >= npages)
+			return span;
+	uint64_t larger = bucket + 1 < 64 ? set->bucket_nonempty & (~(uint64_t)0 << (bucket + 1)) : 0;
+	return larger != 0 ? set->bucket[__builtin_ctzll(larger)] : NULL;
+}
+
+static struct tcm_span *set_find_largest(struct free_set *set)
+{
+	if (set->bucket_nonempty != 0)
+		return set->bucket[63 - __builtin_clzll(set->bucket_nonempty)];
+	for (size_t word = EXACT_WORDS; word-- > 0;)
+		if (set->exact_nonempty[word] != 0)
+			return set->exact[word * 64 + 63 - (size_t)__builtin_clzll(set->exact_nonempty[word])];
+	return NULL;
+}
+
+/* ---- span records --------------------------------------------------------- */
+
+static struct tcm_span *take_spare_locked(void)
+{
+	struct tcm_span *record = spare_records;
+	spare_records = record->next;
+	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) - 1,
+			      memory_order_relaxed);
+	memset(record, 0, sizeof(*record));
+	return record;
+}
+
+static void give_spare_locked(struct tcm_span *record)
+{
+	memset(record, 0, sizeof(*record));
+	record->state = TCM_SPAN_IN_USE;      /* never mergeable through a stale entry */
+	record->next = spare_records;
+	spare_records = record;
+	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* REQUIRES: no lock held. Returns 0 or ENOMEM. */
+static int reserve_records(void)
+{
+	if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= SPARE_LOW_WATER)
+		return 0;
+	struct tcm_span *block = tcm_metadata_alloc(SPARE_BLOCK_RECORDS * sizeof(struct tcm_span));
+	if (block == NULL)
+		return ENOMEM;
+	tcm_lock(&page_heap_lock);
+	for (size_t i = 0; i < SPARE_BLOCK_RECORDS; i++)
+		give_spare_locked(&block[i]);
+	tcm_unlock(&page_heap_lock);
+	return 0;
+}
+
+/* ---- spans ------------------------------------------------------------------- */
+
+static uintptr_t first_page_of(const struct tcm_span *span)
+{
+	return span->start >> TCM_PAGE_SHIFT;
+}
+
+static void map_ends_locked(struct tcm_span *span)
+{
+	tcm_page_map_set(first_page_of(span), span, 0);
+	tcm_page_map_set(first_page_of(span) + span->npages - 1, span, 0);
+}
+
+/* Splits the last (span->npages - keep_pages) pages off into a new free span
+ * of span's state, which goes back to its set. REQUIRES: a spare record. */
+static void split_tail_to_free_locked(struct tcm_span *span, size_t keep_pages)
+{
+	if (span->npages == keep_pages)
+		return;
+	struct tcm_span *tail = take_spare_locked();
+	tail->start = span->start + keep_pages * TCM_PAGE_BYTES;
+	tail->npages = span->npages - keep_pages;
+	tail->state = span->state;
+	span->npages = keep_pages;
+	map_ends_locked(tail);
+	map_ends_locked(span);
+	set_insert(set_of(tail->state), tail);
+}
+
+/* Inserts a span no list holds into the free set of state, merging it with
+ * neighbours in that same state. */
+static void insert_free_locked(struct tcm_span *span, enum tcm_span_state state)
+{
+	span->state = (uint8_t)state;
+	span->size_class = 0;
+	struct tcm_span *left = tcm_page_map_get(first_page_of(span) - 1);
+	if (left != NULL && left->state == state && left->start + left->npages * TCM_PAGE_BYTES == span->start) {
+		set_remove(set_of(state), left);
+		span->start = left->start;
+		span->npages += left->npages;
+		give_spare_locked(left);
+	}
+	struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+	if (right != NULL && right->state == state && right->start == span->start + span->npages * TCM_PAGE_BYTES) {
+		set_remove(set_of(state), right);
+		span->npages += right->npages;
+		give_spare_locked(right);
+	}
+	map_ends_locked(span);
+	set_insert(set_of(state), span);
+}
+
+/* REQUIRES: no lock held. Maps at least npages more pages into the released set. */
+static int grow(size_t npages)
+{
+	size_t bytes = npages * TCM_PAGE_BYTES;
+	if (bytes / TCM_PAGE_BYTES != npages)
+		return ENOMEM;
+	if (bytes < GROW_MIN_BYTES)
+		bytes = GROW_MIN_BYTES;
+	void *memory = tcm_os_map(bytes, TCM_PAGE_BYTES);
+	if (memory == NULL)
+		return ENOMEM;
+	int err = tcm_page_map_ensure((uintptr_t)memory >> TCM_PAGE_SHIFT, bytes / TCM_PAGE_BYTES);
+	if (err == 0)
+		err = reserve_records();
+	if (err != 0)
+		return err;  /* the mapping stays unused: at most one growth's worth */
+	tcm_lock(&page_heap_lock);
+	struct tcm_span *span = take_spare_locked();
+	span->start = (uintptr_t)memory;
+	span->npages = bytes / TCM_PAGE_BYTES;
+	insert_free_locked(span, TCM_SPAN_RELEASED);
+	tcm_unlock(&page_heap_lock);
+	return 0;
+}
+
+/* Takes a free span of at least want_pages out of its set, committed first. */
+static struct tcm_span *detach_fit_locked(size_t want_pages)
+{
+	struct tcm_span *span = set_find(&committed_set, want_pages);
+	if (span == NULL)
+		span = set_find(&released_set, want_pages);
+	if (span != NULL)
+		set_remove(set_of(span->state), span);
+	return span;
+}
+
+static void hand_out_locked(struct tcm_span *span, unsigned size_class, bool *is_zeroed)
+{
+	*is_zeroed = span->state == TCM_SPAN_RELEASED;
+	span->state = TCM_SPAN_IN_USE;
+	span->size_class = (uint8_t)size_class;
+	if (size_class != 0) {
+		/* Bounded: a small-object span has at most a few dozen pages. */
+		for (size_t page = 0; page < span->npages; page++)
+			tcm_page_map_set(first_page_of(span) + page, span, size_class);
+	} else {
+		map_ends_locked(span);
+	}
+	counter_move(&in_use_pages, (int64_t)span->npages);
+}
+
+struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
+{
+	if (npages == 0 || align_pages == 0 || npages + align_pages - 1 < npages)
+		return NULL;
+	size_t want_pages = npages + align_pages - 1;
+	for (;;) {
+		if (reserve_records() != 0)
+			return NULL;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 2) {
+			struct tcm_span *span = detach_fit_locked(want_pages);
+			if (span != NULL) {
+				size_t align_bytes = align_pages * TCM_PAGE_BYTES;
+				size_t head_pages = (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start)
+						    / TCM_PAGE_BYTES;
+				if (head_pages > 0) {
+					/* The head stays free: split it off and keep the rest. */
+					struct tcm_span *head = take_spare_locked();
+					head->start = span->start;
+					head->npages = head_pages;
+					head->state = span->state;
+					span->start += head_pages * TCM_PAGE_BYTES;
+					span->npages -= head_pages;
+					map_ends_locked(head);
+					set_insert(set_of(head->state), head);
+				}
+				split_tail_to_free_locked(span, npages);
+				hand_out_locked(span, 0, is_zeroed);
+				tcm_unlock(&page_heap_lock);
+				return span;
+			}
+			tcm_unlock(&page_heap_lock);
+			if (grow(want_pages) != 0)
+				return NULL;
+			continue;
+		}
+		tcm_unlock(&page_heap_lock);
+	}
+}
+
+struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed)
+{
+	if (npages == 0)
+		return NULL;
+	for (;;) {
+		if (reserve_records() != 0)
+			return NULL;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
+			struct tcm_span *span = detach_fit_locked(npages);
+			if (span != NULL) {
+				split_tail_to_free_locked(span, npages);
+				hand_out_locked(span, size_class, is_zeroed);
+				tcm_unlock(&page_heap_lock);
+				return span;
+			}
+			tcm_unlock(&page_heap_lock);
+			if (grow(npages) != 0)
+				return NULL;
+			continue;
+		}
+		tcm_unlock(&page_heap_lock);
+	}
+}
+
+void tcm_page_heap_free_spans(struct tcm_span *spans)
+{
+	if (spans == NULL)
+		return;
+	tcm_lock(&page_heap_lock);
+	while (spans != NULL) {
+		struct tcm_span *span = spans;
+		spans = span->next;
+		TCM_ASSERT(span->state == TCM_SPAN_IN_USE);
+		counter_move(&in_use_pages, -(int64_t)span->npages);
+		span->next = span->prev = NULL;
+		insert_free_locked(span, TCM_SPAN_FREE_COMMITTED);
+	}
+	tcm_unlock(&page_heap_lock);
+}
+
+size_t tcm_page_heap_release_step(size_t max_bytes)
+{
+	size_t max_pages = max_bytes / TCM_PAGE_BYTES;
+	if (max_pages == 0)
+		return 0;
+	struct tcm_span *chunk = NULL;
+	while (chunk == NULL) {
+		if (reserve_records() != 0)
+			return 0;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
+			chunk = set_find_largest(&committed_set);
+			if (chunk == NULL) {
+				tcm_unlock(&page_heap_lock);
+				return 0;
+			}
+			set_remove(&committed_set, chunk);
+			if (chunk->npages > max_pages) {
+				/* Release the tail; the head goes back committed. */
+				size_t keep_pages = chunk->npages - max_pages;
+				struct tcm_span *head = take_spare_locked();
+				head->start = chunk->start;
+				head->npages = keep_pages;
+				head->state = TCM_SPAN_FREE_COMMITTED;
+				chunk->start += keep_pages * TCM_PAGE_BYTES;
+				chunk->npages = max_pages;
+				map_ends_locked(head);
+				set_insert(&committed_set, head);
+				map_ends_locked(chunk);
+			}
+			chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
+		}
+		tcm_unlock(&page_heap_lock);
+	}
+	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
+	int err = tcm_os_release((void *)chunk->start, bytes);
+	tcm_lock(&page_heap_lock);
+	insert_free_locked(chunk, err == 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
+	tcm_unlock(&page_heap_lock);
+	if (err != 0)
+		return 0;
+	atomic_fetch_add_explicit(&released_total_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&release_calls, 1, memory_order_relaxed);
+	return bytes;
+}
+
+struct tcm_span *tcm_page_heap_large_span_of(const void *ptr)
+{
+	if (((uintptr_t)ptr & (TCM_PAGE_BYTES - 1)) != 0)
+		return NULL;
+	struct tcm_span *span = tcm_page_map_get((uintptr_t)ptr >> TCM_PAGE_SHIFT);
+	if (span == NULL || span->start != (uintptr_t)ptr || span->state != TCM_SPAN_IN_USE ||
+	    span->size_class != 0)
+		return NULL;
+	return span;
+}
+
+void tcm_page_heap_stats(struct tcm_page_heap_stats *out)
+{
+	out->in_use_bytes = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	out->free_committed_bytes = atomic_load_explicit(&committed_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	out->free_released_bytes = atomic_load_explicit(&released_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	out->released_total_bytes = atomic_load_explicit(&released_total_bytes, memory_order_relaxed);
+	out->release_calls = atomic_load_explicit(&release_calls, memory_order_relaxed);
+}
+
+static int check_list(struct tcm_span *span, enum tcm_span_state state, size_t min_pages, size_t max_pages,
+		      uint64_t *pages)
+{
+	for (struct tcm_span *prev = NULL; span != NULL; prev = span, span = span->next) {
+		if (span->state != state || span->prev != prev)
+			return __LINE__;
+		if (span->npages < min_pages || span->npages > max_pages)
+			return __LINE__;
+		if (tcm_page_map_get(first_page_of(span)) != span ||
+		    tcm_page_map_get(first_page_of(span) + span->npages - 1) != span)
+			return __LINE__;
+		struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+		if (right != NULL && right->state == state &&
+		    right->start == span->start + span->npages * TCM_PAGE_BYTES)
+			return __LINE__;   /* two mergeable neighbours left apart */
+		*pages += span->npages;
+	}
+	return 0;
+}
+
+static int check_set(struct free_set *set, enum tcm_span_state state)
+{
+	uint64_t pages = 0;
+	int failed;
+	for (size_t n = 1; n <= TCM_PAGE_HEAP_EXACT_PAGES; n++) {
+		bool marked = (set->exact_nonempty[n / 64] >> (n % 64)) & 1;
+		if (marked != (set->exact[n] != NULL))
+			return __LINE__;
+		if ((failed = check_list(set->exact[n], state, n, n, &pages)) != 0)
+			return failed;
+	}
+	for (unsigned bucket = 0; bucket < BUCKET_COUNT; bucket++) {
+		bool marked = (set->bucket_nonempty >> bucket) & 1;
+		if (marked != (set->bucket[bucket] != NULL))
+			return __LINE__;
+		size_t low = (size_t)1 << bucket;
+		if ((failed = check_list(set->bucket[bucket], state, low, low * 2 - 1, &pages)) != 0)
+			return failed;
+	}
+	return pages == atomic_load_explicit(&set->pages, memory_order_relaxed) ? 0 : __LINE__;
+}
+
+int tcm_page_heap_check(void)
+{
+	tcm_lock(&page_heap_lock);
+	int failed = check_set(&committed_set, TCM_SPAN_FREE_COMMITTED);
+	if (failed == 0)
+		failed = check_set(&released_set, TCM_SPAN_RELEASED);
+	tcm_unlock(&page_heap_lock);
+	return failed;
+}

@@ -1,0 +1,67 @@
+/* core/page_heap.h - spans of 8 KiB pages: allocation, coalescing, and the
+ * committed -> released transition done in bounded steps.
+ *
+ * Free spans live in two free sets, committed and released, each with exact
+ * lists for 1..128 pages and log2 buckets above; neighbours merge only when
+ * they are in the same state, so the released bytes are always exact.
+ * Fresh memory from the kernel enters as RELEASED (it is not resident).
+ * Locks: one page-heap lock, a leaf of the lock order (core/lock.h). Every
+ * critical section is pointer work on a bounded number of spans (DESIGN
+ * invariant 2); growing the heap and madvise run with no lock held
+ * (invariant 1); the page heap never unmaps (invariant 9). */
+#ifndef TCM_CORE_PAGE_HEAP_H
+#define TCM_CORE_PAGE_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "span.h"
+
+/* Largest span that lives in an exact free list; larger ones go to buckets. */
+#define TCM_PAGE_HEAP_EXACT_PAGES 128
+
+/* Returns an IN_USE span of npages pages for size_class (0: a large span),
+ * or NULL when the kernel gives no memory. *is_zeroed tells whether all its
+ * bytes are known to be zero. A small-object span has every page mapped to
+ * it in the page map; a large span its first and last page.
+ * REQUIRES: no tcm lock held (may grow the heap). */
+struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed);
+
+/* As tcm_page_heap_alloc for a large span whose start is a multiple of
+ * align_pages pages (a power of two). */
+struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed);
+
+/* Gives back a list of IN_USE spans linked through next (DESIGN invariant 8:
+ * one lock hold for a batch of spans); each merges with free neighbours of
+ * its state. REQUIRES: no tcm lock held. */
+void tcm_page_heap_free_spans(struct tcm_span *spans);
+
+/* Returns at most max_bytes (rounded down to pages) of free committed memory
+ * to the kernel with one madvise; the lock covers the pick and the put-back
+ * only. Returns the bytes released; 0 when nothing committed is free, or
+ * when max_bytes is below one page, or on error. REQUIRES: no tcm lock held. */
+size_t tcm_page_heap_release_step(size_t max_bytes);
+
+/* The span whose first page holds ptr's page, when ptr is the start of an
+ * IN_USE large span; NULL otherwise. Lock-free. */
+struct tcm_span *tcm_page_heap_large_span_of(const void *ptr);
+
+struct tcm_page_heap_stats {
+	uint64_t in_use_bytes;          /* spans handed to central or to the program */
+	uint64_t free_committed_bytes;  /* free and maybe resident */
+	uint64_t free_released_bytes;   /* free and not resident */
+	uint64_t released_total_bytes;  /* madvised since start */
+	uint64_t release_calls;         /* madvise calls made */
+};
+void tcm_page_heap_stats(struct tcm_page_heap_stats *out);
+
+struct tcm_lock *tcm_page_heap_lock(void);
+
+/* Walks every free set and checks its spans' states, sizes and page-map
+ * ends against the counters. Returns 0 when consistent, else a line number
+ * of the failed check. Takes the lock; cost is linear in the free spans
+ * (for tests and TCM_DEBUG >= 3 only). */
+int tcm_page_heap_check(void);
+
+#endif

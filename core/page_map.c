@@ -1,0 +1,44 @@
+/* core/page_map.c - leaf creation and entry writes of the page map.
+ *
+ * Invariants: see page_map.h. Leaves are installed with a compare-and-swap so
+ * two growing threads never both install one; the loser's leaf is kept for
+ * the next missing slot rather than lost. */
+#include "page_map.h"
+
+#include "debug.h"
+#include "metadata.h"
+
+#include <errno.h>
+
+struct tcm_page_map_leaf *_Atomic tcm_page_map_root[(size_t)1 << TCM_PAGE_MAP_ROOT_BITS];
+
+void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class)
+{
+	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
+	TCM_ASSERT(leaf != NULL);
+	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
+	atomic_store_explicit(&leaf->span[index], span, memory_order_relaxed);
+	atomic_store_explicit(&leaf->size_class[index], (uint8_t)size_class, memory_order_relaxed);
+}
+
+int tcm_page_map_ensure(uintptr_t first_page, size_t npages)
+{
+	static struct tcm_page_map_leaf *_Atomic spare_leaf;
+	uintptr_t first_root = first_page >> TCM_PAGE_MAP_LEAF_BITS;
+	uintptr_t last_root = (first_page + npages - 1) >> TCM_PAGE_MAP_LEAF_BITS;
+	for (uintptr_t root_index = first_root; root_index <= last_root; root_index++) {
+		if (root_index >= ((uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS))
+			return ENOMEM;
+		if (atomic_load_explicit(&tcm_page_map_root[root_index], memory_order_acquire) != NULL)
+			continue;
+		struct tcm_page_map_leaf *leaf = atomic_exchange(&spare_leaf, NULL);
+		if (leaf == NULL)
+			leaf = tcm_metadata_alloc(sizeof(struct tcm_page_map_leaf));
+		if (leaf == NULL)
+			return ENOMEM;
+		struct tcm_page_map_leaf *expected = NULL;
+		if (!atomic_compare_exchange_strong(&tcm_page_map_root[root_index], &expected, leaf))
+			atomic_store(&spare_leaf, leaf);  /* still all zeros */
+	}
+	return 0;
+}

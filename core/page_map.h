@@ -1,0 +1,72 @@
+/* core/page_map.h - radix tree from page number to span and size class,
+ * readable without locks.
+ *
+ * Two levels over TCM_ADDRESS_BITS of address space: a static root of
+ * 2^17 leaf pointers (1 MiB of zero pages until used) and leaves of 2^18
+ * pages (2 GiB of address space each) carved from metadata.
+ * Invariants: a leaf, once installed, is never removed or moved, so a
+ * lock-free reader may keep a pointer to it; entries are written under the
+ * page-heap lock and read with relaxed loads (the program's own hand-off of
+ * the pointer orders the write before the read); a leaf exists for every
+ * page the page heap owns (tcm_page_map_ensure runs before a span is made). */
+#ifndef TCM_CORE_PAGE_MAP_H
+#define TCM_CORE_PAGE_MAP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "os.h"
+
+#define TCM_PAGE_MAP_LEAF_BITS 18
+#define TCM_PAGE_MAP_ROOT_BITS (TCM_ADDRESS_BITS - TCM_PAGE_SHIFT - TCM_PAGE_MAP_LEAF_BITS)
+#define TCM_PAGE_MAP_LEAF_PAGES ((size_t)1 << TCM_PAGE_MAP_LEAF_BITS)
+
+struct tcm_span;
+
+struct tcm_page_map_leaf {
+	struct tcm_span *_Atomic span[TCM_PAGE_MAP_LEAF_PAGES];
+	_Atomic uint8_t size_class[TCM_PAGE_MAP_LEAF_PAGES];  /* 0: large span, free or unknown */
+};
+
+extern struct tcm_page_map_leaf *_Atomic tcm_page_map_root[(size_t)1 << TCM_PAGE_MAP_ROOT_BITS];
+
+static inline struct tcm_page_map_leaf *tcm_page_map_leaf_of(uintptr_t page)
+{
+	uintptr_t root_index = page >> TCM_PAGE_MAP_LEAF_BITS;
+	if (root_index >= ((uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS))
+		return NULL;
+	return atomic_load_explicit(&tcm_page_map_root[root_index], memory_order_acquire);
+}
+
+/* The size class of the small-object span holding addr; 0 for a large span,
+ * a free page, or an address tcm does not own. Lock-free; the free() fast path. */
+static inline unsigned tcm_page_map_size_class(const void *addr)
+{
+	uintptr_t page = (uintptr_t)addr >> TCM_PAGE_SHIFT;
+	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
+	if (leaf == NULL)
+		return 0;
+	return atomic_load_explicit(&leaf->size_class[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)],
+				    memory_order_relaxed);
+}
+
+/* The span recorded for page (may be stale for pages inside a free span). */
+static inline struct tcm_span *tcm_page_map_get(uintptr_t page)
+{
+	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
+	if (leaf == NULL)
+		return NULL;
+	return atomic_load_explicit(&leaf->span[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)],
+				    memory_order_relaxed);
+}
+
+/* Records span and size class for page. REQUIRES: page heap lock; the leaf exists. */
+void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class);
+
+/* Makes sure leaves exist for [first_page, first_page + npages). Returns 0 or
+ * ENOMEM. REQUIRES: no lock held (leaves come from metadata). */
+int tcm_page_map_ensure(uintptr_t first_page, size_t npages);
+
+#endif

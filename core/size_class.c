@@ -1,0 +1,46 @@
+/* core/size_class.c - builds the per-class table (object size, batch, span pages).
+ *
+ * Invariants: see size_class.h. Runs at bootstrap before any allocation, so it
+ * allocates nothing and calls nothing. */
+#include "size_class.h"
+
+#include "os.h"
+
+struct tcm_size_class_info tcm_size_classes[TCM_SIZE_CLASS_COUNT];
+
+static uint16_t batch_objects_for(size_t object_bytes)
+{
+	size_t objects = (64 * 1024) / object_bytes;
+	if (objects < 2)
+		objects = 2;
+	if (objects > 32)
+		objects = 32;
+	return (uint16_t)objects;
+}
+
+/* The smallest span that serves a batch (up to 128 KiB of it) and wastes at
+ * most an eighth of its bytes on the tail that fits no whole object. */
+static uint16_t span_pages_for(size_t object_bytes, size_t batch_objects)
+{
+	size_t want_bytes = batch_objects * object_bytes;
+	if (want_bytes > 128 * 1024)
+		want_bytes = 128 * 1024;
+	if (want_bytes < object_bytes)
+		want_bytes = object_bytes;
+	size_t pages = (want_bytes + TCM_PAGE_BYTES - 1) / TCM_PAGE_BYTES;
+	while ((pages * TCM_PAGE_BYTES) % object_bytes > (pages * TCM_PAGE_BYTES) / 8)
+		pages++;
+	return (uint16_t)pages;
+}
+
+void tcm_size_class_init(void)
+{
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		size_t object_bytes = tcm_size_class_bytes_of(size_class);
+		info->object_bytes = (uint32_t)object_bytes;
+		info->batch_objects = batch_objects_for(object_bytes);
+		info->span_pages = span_pages_for(object_bytes, info->batch_objects);
+		info->objects_per_span = (uint32_t)(info->span_pages * TCM_PAGE_BYTES / object_bytes);
+	}
+}

@@ -1,0 +1,55 @@
+/* core/size_class.h - size -> class, class -> object size, batch size, span pages.
+ *
+ * Classes: 16-byte steps up to 128 B (classes 1-8), then four classes per
+ * power of two (steps of a quarter of the power: 160, 192, 224, 256, 320, ...)
+ * up to 256 KiB (class 52). Class 0 means "not a small object": a large span.
+ * Invariants: every object size is a multiple of 16 (the minimum alignment);
+ * internal waste is at most 25% above 128 B; a span of a class wastes at most
+ * 1/8 of its bytes; batch_objects * object_bytes <= 64 KiB (>= 2 objects). */
+#ifndef TCM_CORE_SIZE_CLASS_H
+#define TCM_CORE_SIZE_CLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TCM_SIZE_CLASS_COUNT 53         /* classes 1..52; 0 = large */
+#define TCM_SMALL_MAX_BYTES  ((size_t)256 * 1024)
+#define TCM_MIN_ALIGN_BYTES  16
+
+struct tcm_size_class_info {
+	uint32_t object_bytes;       /* size of each object */
+	uint16_t batch_objects;      /* objects moved per thread-cache <-> central transfer */
+	uint16_t span_pages;         /* 8 KiB pages in one span of this class */
+	uint32_t objects_per_span;   /* span_pages * TCM_PAGE_BYTES / object_bytes */
+};
+
+/* Filled by tcm_size_class_init(), read-only afterwards. */
+extern struct tcm_size_class_info tcm_size_classes[TCM_SIZE_CLASS_COUNT];
+
+/* Fills tcm_size_classes; idempotent; allocates nothing. */
+void tcm_size_class_init(void);
+
+/* size_bytes <= TCM_SMALL_MAX_BYTES; 0 is served as 1. */
+static inline unsigned tcm_size_class_of(size_t size_bytes)
+{
+	if (size_bytes <= 128) {
+		unsigned size_class = (unsigned)((size_bytes + 15) >> 4);
+		return size_class + (size_class == 0);
+	}
+	/* (2^k, 2^(k+1)] splits in four classes of 2^(k-2) bytes each. */
+	unsigned power = 63u - (unsigned)__builtin_clzll((unsigned long long)(size_bytes - 1));
+	unsigned quarter = (unsigned)((size_bytes - 1) >> (power - 2)) & 3u;
+	return 9u + (power - 7u) * 4u + quarter;
+}
+
+/* The object size of class size_class (1..52), computed without the table. */
+static inline size_t tcm_size_class_bytes_of(unsigned size_class)
+{
+	if (size_class <= 8)
+		return (size_t)size_class * 16;
+	unsigned group = (size_class - 9) / 4, quarter = (size_class - 9) % 4;
+	size_t power_bytes = (size_t)128 << group;
+	return power_bytes + (quarter + 1) * (power_bytes / 4);
+}
+
+#endif

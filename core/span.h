@@ -1,0 +1,40 @@
+/* core/span.h - a span: a run of 8 KiB pages owned by exactly one layer at a time.
+ *
+ * Invariants:
+ *   - the first and the last page of every span map to it in the page map;
+ *     every page of an IN_USE small-object span does (size_class != 0);
+ *   - a span is on at most one list: a free set of the page heap (FREE_COMMITTED,
+ *     RELEASED), a central class's list of spans with free objects, or none
+ *     (IN_USE large spans, full small spans, RELEASING spans);
+ *   - a RELEASING span is on no list and is never merged (the race that made
+ *     gperftools 2.8.1 revert its lock drop around madvise);
+ *   - only core/page_heap.c changes state, start and npages; only
+ *     core/central.c touches the small-object fields, under central[class]. */
+#ifndef TCM_CORE_SPAN_H
+#define TCM_CORE_SPAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tcm_span_state {
+	TCM_SPAN_IN_USE = 0,        /* handed to central (small) or to the program (large) */
+	TCM_SPAN_FREE_COMMITTED,    /* free; its pages may be resident */
+	TCM_SPAN_RELEASED,          /* free; madvised away or never touched: reads as zeros */
+	TCM_SPAN_RELEASING,         /* being madvised with no lock held; on no list */
+};
+
+struct tcm_span {
+	uintptr_t        start;            /* first byte; 8 KiB aligned; page_heap lock */
+	size_t           npages;           /* length in 8 KiB pages, > 0; page_heap lock */
+	struct tcm_span *next, *prev;      /* links on the list of whichever lock owns the span */
+	uint8_t          state;            /* enum tcm_span_state; page_heap lock */
+	uint8_t          size_class;       /* 0 = large span; fixed while IN_USE */
+	uint8_t          is_on_list;       /* small spans: on central's list of spans with free objects */
+	/* Small-object spans only, guarded by central[size_class]: */
+	uint32_t         allocated_objects; /* objects out of the span (caches, stacks, program) */
+	void            *free_objects;      /* objects given back, linked through their first word */
+	uintptr_t        carve_next;        /* first never-used object */
+	uintptr_t        carve_end;         /* end of the last whole object */
+};
+
+#endif

@@ -1,0 +1,220 @@
+/* core/thread_cache.c - slow paths of the thread cache: activation, refill,
+ * overflow, scavenging under the byte budget, and the thread-exit hand-off.
+ *
+ * Invariants: see thread_cache.h. Nothing here takes a lock directly; all
+ * exchange with other threads goes through core/central (lock-free stack
+ * first). */
+#include "thread_cache.h"
+
+#include "central.h"
+#include "debug.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define MAX_LIST_OBJECTS   8192
+#define MIN_BUDGET_BYTES   ((size_t)64 * 1024)
+
+__thread struct tcm_thread_cache tcm_thread_cache_self __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t exit_key;
+static _Atomic size_t thread_max_bytes = (size_t)4 << 20;
+static _Atomic size_t total_max_bytes = (size_t)64 << 20;
+static _Atomic int64_t live_threads;
+static _Atomic int64_t total_cached_bytes;
+
+static void on_thread_exit(void *unused);
+
+void tcm_thread_cache_bootstrap(void)
+{
+	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+		tcm_fatal("pthread_key_create failed: thread caches cannot be returned at thread exit");
+}
+
+void tcm_thread_cache_set_budget(size_t thread_max, size_t total_max)
+{
+	atomic_store(&thread_max_bytes, thread_max);
+	atomic_store(&total_max_bytes, total_max);
+}
+
+uint64_t tcm_thread_cache_total_bytes(void)
+{
+	int64_t bytes = atomic_load_explicit(&total_cached_bytes, memory_order_relaxed);
+	return bytes > 0 ? (uint64_t)bytes : 0;
+}
+
+uint64_t tcm_thread_cache_live_threads(void)
+{
+	int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
+	return threads > 0 ? (uint64_t)threads : 0;
+}
+
+static void report_bytes(struct tcm_thread_cache *cache)
+{
+	int64_t delta = (int64_t)cache->cached_bytes - cache->reported_bytes;
+	if (delta != 0) {
+		atomic_fetch_add_explicit(&total_cached_bytes, delta, memory_order_relaxed);
+		cache->reported_bytes = (int64_t)cache->cached_bytes;
+	}
+}
+
+static void rebudget(struct tcm_thread_cache *cache)
+{
+	int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
+	size_t share = atomic_load_explicit(&total_max_bytes, memory_order_relaxed) / (size_t)(threads > 0 ? threads : 1);
+	if (share < MIN_BUDGET_BYTES)
+		share = MIN_BUDGET_BYTES;
+	size_t own_max = atomic_load_explicit(&thread_max_bytes, memory_order_relaxed);
+	cache->max_bytes = share < own_max ? share : own_max;
+}
+
+static void activate(struct tcm_thread_cache *cache)
+{
+	cache->state = TCM_THREAD_CACHE_ACTIVATING;
+	/* A non-NULL value makes the key's destructor run at thread exit. */
+	pthread_setspecific(exit_key, cache);
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
+		cache->lists[size_class].max_count = tcm_size_classes[size_class].batch_objects;
+	atomic_fetch_add_explicit(&live_threads, 1, memory_order_relaxed);
+	rebudget(cache);
+	cache->state = TCM_THREAD_CACHE_ACTIVE;
+}
+
+/* Cuts up to count objects off the head of list; returns the chain (NULL-terminated). */
+static void *cut_head(struct tcm_thread_cache_list *list, uint32_t count)
+{
+	void *first = list->head;
+	void *last = first;
+	for (uint32_t i = 1; i < count; i++)
+		last = *(void **)last;
+	list->head = *(void **)last;
+	*(void **)last = NULL;
+	list->count -= count;
+	return first;
+}
+
+static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint32_t count)
+{
+	struct tcm_thread_cache_list *list = &cache->lists[size_class];
+	void *chain = cut_head(list, count);
+	cache->cached_bytes -= (size_t)count * tcm_size_classes[size_class].object_bytes;
+	tcm_central_give_back(size_class, chain, count, false);
+}
+
+void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_class)
+{
+	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
+		if (cache->state == TCM_THREAD_CACHE_UNINIT)
+			activate(cache);
+		if (cache->state != TCM_THREAD_CACHE_ACTIVE) {
+			uint32_t count;
+			void *object = tcm_central_fetch(size_class, 1, &count);
+			if (object == NULL)
+				errno = ENOMEM;
+			return object;
+		}
+	}
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	struct tcm_thread_cache_list *list = &cache->lists[size_class];
+	uint32_t count;
+	void *first = tcm_central_fetch(size_class, info->batch_objects, &count);
+	if (first == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Slow start: each refill lets the list hold one more batch. */
+	if (list->max_count < MAX_LIST_OBJECTS)
+		list->max_count += info->batch_objects;
+	list->head = *(void **)first;
+	list->count = count - 1;
+	cache->cached_bytes += (size_t)(count - 1) * info->object_bytes;
+	report_bytes(cache);
+	if (cache->cached_bytes > cache->max_bytes)
+		tcm_thread_cache_scavenge(cache);
+	return first;
+}
+
+void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object)
+{
+	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
+		if (cache->state == TCM_THREAD_CACHE_UNINIT)
+			activate(cache);
+		if (cache->state != TCM_THREAD_CACHE_ACTIVE) {
+			*(void **)object = NULL;
+			tcm_central_give_back(size_class, object, 1, false);
+			return;
+		}
+	}
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	struct tcm_thread_cache_list *list = &cache->lists[size_class];
+	*(void **)object = list->head;
+	list->head = object;
+	list->count++;
+	cache->cached_bytes += info->object_bytes;
+	uint32_t batch = info->batch_objects < list->count ? info->batch_objects : list->count;
+	give_back(cache, size_class, batch);
+	report_bytes(cache);
+	if (cache->cached_bytes > cache->max_bytes)
+		tcm_thread_cache_scavenge(cache);
+}
+
+void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache)
+{
+	rebudget(cache);
+	if (cache->cached_bytes > cache->max_bytes) {
+		for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+			struct tcm_thread_cache_list *list = &cache->lists[size_class];
+			if (list->count == 0)
+				continue;
+			give_back(cache, size_class, (list->count + 1) / 2);
+			uint32_t batch = tcm_size_classes[size_class].batch_objects;
+			list->max_count = list->max_count / 2 > batch ? list->max_count / 2 : batch;
+		}
+	}
+	report_bytes(cache);
+}
+
+/* Pushes every list to its central stack whole. */
+static void hand_off_all(struct tcm_thread_cache *cache, bool is_thread_exit)
+{
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		struct tcm_thread_cache_list *list = &cache->lists[size_class];
+		if (list->count == 0)
+			continue;
+		tcm_central_give_back(size_class, list->head, list->count, is_thread_exit);
+		list->head = NULL;
+		list->count = 0;
+	}
+	cache->cached_bytes = 0;
+	report_bytes(cache);
+}
+
+void tcm_thread_cache_flush_self(void)
+{
+	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
+	if (cache->state == TCM_THREAD_CACHE_ACTIVE)
+		hand_off_all(cache, false);
+}
+
+static void on_thread_exit(void *unused)
+{
+	(void)unused;
+	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
+	if (cache->state != TCM_THREAD_CACHE_ACTIVE)
+		return;
+	hand_off_all(cache, true);
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
+		cache->lists[size_class].max_count = 0;
+	cache->state = TCM_THREAD_CACHE_DEAD;
+	atomic_fetch_sub_explicit(&live_threads, 1, memory_order_relaxed);
+}
+
+void tcm_thread_cache_after_fork_in_child(void)
+{
+	bool is_active = tcm_thread_cache_self.state == TCM_THREAD_CACHE_ACTIVE;
+	atomic_store(&live_threads, is_active ? 1 : 0);
+	atomic_store(&total_cached_bytes, (int64_t)tcm_thread_cache_self.cached_bytes);
+	tcm_thread_cache_self.reported_bytes = (int64_t)tcm_thread_cache_self.cached_bytes;
+}

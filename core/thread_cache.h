@@ -1,0 +1,71 @@
+/* core/thread_cache.h - per-thread free lists: no locks, a byte budget, and a
+ * thread-exit hand-off of whole batches.
+ *
+ * Invariants:
+ *   - a thread touches only its own cache (the TLS block below);
+ *   - lists[c].count < lists[c].max_count on entry to the free fast path, and
+ *     max_count == 0 in every state but ACTIVE, so that the first free of a new
+ *     thread and every free of a dead one take the slow path;
+ *   - the sum over threads is bounded: each thread's max_bytes is
+ *     min(thread_max_bytes, max(total_max_bytes / live threads, 64 KiB));
+ *   - thread exit pushes each non-empty list to its central stack as one entry
+ *     and does nothing else: O(size classes), no lock (DESIGN invariant 4). */
+#ifndef TCM_CORE_THREAD_CACHE_H
+#define TCM_CORE_THREAD_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "size_class.h"
+
+enum tcm_thread_cache_state {
+	TCM_THREAD_CACHE_UNINIT = 0,     /* zeroed TLS: first use activates it */
+	TCM_THREAD_CACHE_ACTIVE,
+	TCM_THREAD_CACHE_ACTIVATING,     /* pthread_setspecific may call malloc: serve it uncached */
+	TCM_THREAD_CACHE_DEAD,           /* after thread exit: serve uncached */
+};
+
+struct tcm_thread_cache_list {
+	void    *head;        /* objects linked through their first word */
+	uint32_t count;       /* objects on the list */
+	uint32_t max_count;   /* grows by a batch per refill, up to the class limit */
+};
+
+struct tcm_thread_cache {
+	struct tcm_thread_cache_list lists[TCM_SIZE_CLASS_COUNT];
+	size_t  cached_bytes;    /* bytes on all lists */
+	size_t  max_bytes;       /* budget; exceeding it scavenges */
+	int64_t reported_bytes;  /* part of cached_bytes already in the global gauge */
+	uint8_t state;           /* enum tcm_thread_cache_state */
+};
+
+extern __thread struct tcm_thread_cache tcm_thread_cache_self
+	__attribute__((tls_model("initial-exec")));
+
+/* Creates the thread-exit key. Bootstrap only; allocates nothing. */
+void tcm_thread_cache_bootstrap(void);
+
+/* Sets the budgets (bytes). Applies to caches as they next rebudget. */
+void tcm_thread_cache_set_budget(size_t thread_max_bytes, size_t total_max_bytes);
+
+/* Slow path of allocation: lists[size_class] is empty. Returns an object or
+ * NULL (ENOMEM). */
+void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_class);
+
+/* Slow path of free: the list is at max_count (or the cache is not ACTIVE). */
+void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object);
+
+/* cached_bytes went over max_bytes: give half of every list back. */
+void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache);
+
+/* Gives the calling thread's whole cache back to the central lists. */
+void tcm_thread_cache_flush_self(void);
+
+/* Bytes in all threads' caches (as last reported by each) and live caches. */
+uint64_t tcm_thread_cache_total_bytes(void);
+uint64_t tcm_thread_cache_live_threads(void);
+
+/* In a fork child: only the calling thread exists. */
+void tcm_thread_cache_after_fork_in_child(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* shim/api.c - the tcm_* functions of tcm.h that are not aliases of the malloc
+ * family (those live beside their targets in malloc.c). */
+#include "shim.h"
+
+#include "../core/core.h"
+
+TCM_EXPORT size_t tcm_release_free_memory(size_t max_bytes)
+{
+	return tcm_core_release_free_memory(max_bytes);
+}
+
+TCM_EXPORT void tcm_stats(struct tcm_stats *out)
+{
+	tcm_core_stats(out);
+}
+
+TCM_EXPORT void tcm_stats_print(int fd)
+{
+	tcm_core_stats_print(fd);
+}

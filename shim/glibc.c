@@ -1,0 +1,88 @@
+/* shim/glibc.c - glibc's malloc introspection and tuning calls, answered from
+ * tcm's own counters: mallinfo2, malloc_stats, malloc_info, mallopt, malloc_trim.
+ *
+ * mallopt accepts every parameter glibc documents and returns 1 without
+ * effect (tcm's tuning is tcm.conf); an unknown parameter returns 0, as glibc
+ * does. mallinfo2 maps tcm's layers onto glibc's fields (see below). */
+#include "shim.h"
+
+#include "../core/core.h"
+#include "../core/format.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <unistd.h>
+
+TCM_EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct tcm_stats stats;
+	tcm_core_stats(&stats);
+	uint64_t free_bytes = stats.page_heap_free_bytes + stats.central_cached_bytes + stats.thread_cached_bytes;
+	return (struct mallinfo2){
+		.arena = stats.mapped_bytes - stats.large_allocated_bytes,  /* address space for small objects */
+		.hblks = 0,
+		.hblkhd = stats.large_allocated_bytes,       /* blocks in spans of their own */
+		.uordblks = stats.allocated_bytes,           /* in use by the program */
+		.fordblks = free_bytes,                      /* free but resident */
+		.keepcost = stats.page_heap_free_bytes,      /* what malloc_trim can release */
+	};
+}
+
+TCM_EXPORT void malloc_stats(void)
+{
+	tcm_core_stats_print(STDERR_FILENO);
+}
+
+TCM_EXPORT int malloc_info(int options, FILE *stream)
+{
+	if (options != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct tcm_stats stats;
+	tcm_core_stats(&stats);
+	char buffer[1024];
+	struct tcm_text text;
+	tcm_text_init(&text, buffer, sizeof(buffer));
+	const struct { const char *name; uint64_t value; } fields[] = {
+		{ "allocated", stats.allocated_bytes },
+		{ "large_allocated", stats.large_allocated_bytes },
+		{ "thread_cached", stats.thread_cached_bytes },
+		{ "central_cached", stats.central_cached_bytes },
+		{ "page_heap_free", stats.page_heap_free_bytes },
+		{ "page_heap_released", stats.page_heap_released_bytes },
+		{ "metadata", stats.metadata_bytes },
+		{ "mapped", stats.mapped_bytes },
+		{ "released_total", stats.released_total_bytes },
+	};
+	tcm_text_str(&text, "<malloc version=\"tcm-1\">\n");
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		tcm_text_str(&text, "<total type=\"");
+		tcm_text_str(&text, fields[i].name);
+		tcm_text_str(&text, "\" size=\"");
+		tcm_text_u64(&text, fields[i].value);
+		tcm_text_str(&text, "\"/>\n");
+	}
+	tcm_text_str(&text, "</malloc>\n");
+	return fputs(text.buffer, stream) == EOF ? -1 : 0;
+}
+
+TCM_EXPORT int mallopt(int parameter, int value)
+{
+	(void)value;
+	switch (parameter) {
+	case M_MXFAST: case M_TRIM_THRESHOLD: case M_TOP_PAD: case M_MMAP_THRESHOLD:
+	case M_MMAP_MAX: case M_CHECK_ACTION: case M_PERTURB: case M_ARENA_TEST: case M_ARENA_MAX:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* glibc returns 1 when memory was released, 0 otherwise; pad is ignored. */
+TCM_EXPORT int malloc_trim(size_t pad)
+{
+	(void)pad;
+	return tcm_core_release_free_memory(SIZE_MAX) > 0 ? 1 : 0;
+}

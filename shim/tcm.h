@@ -1,0 +1,71 @@
+/* shim/tcm.h - the public API of tcm for programs that link libtcm.so directly.
+ *
+ * A program preloading tcm (LD_PRELOAD=libtcm.so) needs none of this: malloc and
+ * friends are tcm's. A program that links tcm can also call the tcm_* functions
+ * below. Everything here is thread-safe and may be called before main().
+ * Errors: allocation functions return NULL and set errno to ENOMEM (or EINVAL for
+ * a bad alignment); nothing here aborts the process. */
+#ifndef TCM_H
+#define TCM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TCM_VERSION_MAJOR 0
+#define TCM_VERSION_MINOR 1
+
+void  *tcm_malloc(size_t size_bytes);
+void   tcm_free(void *ptr);
+void  *tcm_calloc(size_t count, size_t size_bytes);
+void  *tcm_realloc(void *ptr, size_t size_bytes);
+/* alignment_bytes: a power of two; otherwise NULL with errno = EINVAL. */
+void  *tcm_aligned_alloc(size_t alignment_bytes, size_t size_bytes);
+size_t tcm_malloc_usable_size(void *ptr);
+
+/* Returns free memory to the kernel: first the objects parked in the central
+ * lists, then free page-heap spans, one madvise of at most 2 MiB at a time and
+ * never while an allocator lock is held. Stops after max_bytes (SIZE_MAX: all).
+ * Returns the bytes released. Other threads keep allocating meanwhile. */
+size_t tcm_release_free_memory(size_t max_bytes);
+
+/* One lock's counters. Times are nanoseconds of CLOCK_MONOTONIC. */
+struct tcm_lock_stats {
+	uint64_t acquisitions;         /* successful acquisitions */
+	uint64_t contended;            /* acquisitions that had to spin or sleep */
+	uint64_t sleeps;               /* futex waits */
+	uint64_t hold_ns_max;          /* longest time the lock was held */
+	uint64_t wait_ns_max;          /* longest wait to acquire it */
+};
+
+/* A snapshot of the allocator, read without stopping other threads: each field
+ * is exact on its own, the sum of fields is only approximately consistent. */
+struct tcm_stats {
+	uint64_t mapped_bytes;               /* address space tcm took from the kernel */
+	uint64_t page_heap_free_bytes;       /* free spans whose pages may be resident */
+	uint64_t page_heap_released_bytes;   /* free spans returned with madvise (not resident) */
+	uint64_t central_cached_bytes;       /* free objects in central lists and their spans */
+	uint64_t thread_cached_bytes;        /* free objects in thread caches */
+	uint64_t allocated_bytes;            /* handed to the program (by object size) */
+	uint64_t large_allocated_bytes;      /* of which in spans of their own (> 256 KiB) */
+	uint64_t metadata_bytes;             /* tcm's own structures */
+	uint64_t released_total_bytes;       /* all bytes ever madvised back */
+	uint64_t release_calls;              /* madvise calls made */
+	uint64_t threads_live;               /* threads with an active cache */
+	struct tcm_lock_stats page_heap_lock;
+	struct tcm_lock_stats central_lock;  /* all size classes' central locks summed (max: max) */
+};
+
+/* Fills *out. Never allocates, never blocks on an allocator lock. */
+void tcm_stats(struct tcm_stats *out);
+
+/* Writes a human-readable report (the one malloc_stats prints) to fd. */
+void tcm_stats_print(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
