@@ -7,6 +7,8 @@
  *   - the pool of spare span records is refilled with no lock held, so a
  *     split under the lock never maps memory; a record back in the pool has
  *     state IN_USE so that a stale page-map entry never merges it;
+ *   - a page's size-class byte in the page map is non-zero exactly while it
+ *     belongs to an IN_USE small-object span;
  *   - every loop under the lock is bounded by a constant (bitmap words,
  *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span). */
 #include "page_heap.h"
@@ -362,6 +364,13 @@ void tcm_page_heap_free_spans(struct tcm_span *spans)
 		spans = span->next;
 		TCM_ASSERT(span->state == TCM_SPAN_IN_USE);
 		counter_move(&in_use_pages, -(int64_t)span->npages);
+		if (span->size_class != 0) {
+			/* Only pages of IN_USE small spans carry a class, so that a
+			 * stray free of a pointer into free or large memory is seen
+			 * as such. Bounded: a small-object span is a few dozen pages. */
+			for (size_t page = 0; page < span->npages; page++)
+				tcm_page_map_set(first_page_of(span) + page, span, 0);
+		}
 		span->next = span->prev = NULL;
 		insert_free_locked(span, TCM_SPAN_FREE_COMMITTED);
 	}

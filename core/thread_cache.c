@@ -163,7 +163,8 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_cla
 void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache)
 {
 	rebudget(cache);
-	if (cache->cached_bytes > cache->max_bytes) {
+	/* Each pass halves every list, so this ends after a few passes. */
+	while (cache->cached_bytes > cache->max_bytes) {
 		for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 			struct tcm_thread_cache_list *list = &cache->lists[size_class];
 			if (list->count == 0)

@@ -55,7 +55,8 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 /* Slow path of free: the list is at max_count (or the cache is not ACTIVE). */
 void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object);
 
-/* cached_bytes went over max_bytes: give half of every list back. */
+/* cached_bytes went over max_bytes: give half of every list back until it is
+ * within the budget again. */
 void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache);
 
 /* Gives the calling thread's whole cache back to the central lists. */

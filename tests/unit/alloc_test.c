@@ -1,0 +1,585 @@
+/* tests/unit/alloc_test.c - the core entry points: malloc, zalloc, realloc,
+ * aligned_alloc, usable_size and free across the small/large boundary
+ * (256 KiB, 256 KiB + 1), pointers tcm never handed out, release of free
+ * memory with its stats, ENOMEM through the os.c fault hook, and memory that
+ * all comes back after cross-thread frees and thread exits.
+ *
+ * Each test runs in a fresh process (see unit.h); the test program itself
+ * uses glibc's malloc (cmocka does), never tcm's. */
+#include "unit.h"
+
+#include "core.h"
+#include "os.h"
+#include "page_heap.h"
+#include "page_map.h"
+#include "size_class.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define KIB ((size_t)1024)
+#define MIB ((size_t)1 << 20)
+
+static void fill(void *ptr, size_t size, unsigned seed)
+{
+	unsigned char *bytes = ptr;
+	for (size_t i = 0; i < size; i++)
+		bytes[i] = (unsigned char)(seed + i * 31);
+}
+
+static bool has_fill(const void *ptr, size_t size, unsigned seed)
+{
+	const unsigned char *bytes = ptr;
+	for (size_t i = 0; i < size; i++)
+		if (bytes[i] != (unsigned char)(seed + i * 31))
+			return false;
+	return true;
+}
+
+static bool is_all_zero(const void *ptr, size_t size)
+{
+	const unsigned char *bytes = ptr;
+	for (size_t i = 0; i < size; i++)
+		if (bytes[i] != 0)
+			return false;
+	return true;
+}
+
+static struct tcm_stats core_stats(void)
+{
+	struct tcm_stats stats;
+	tcm_core_stats(&stats);
+	return stats;
+}
+
+/* Runs body with fd 2 sent to a temporary file; returns what was written
+ * (caller frees; glibc memory). */
+static char *capture_stderr(void (*body)(void *), void *arg)
+{
+	FILE *file = tmpfile();
+	assert_non_null(file);
+	fflush(stderr);
+	int saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(file), 2) >= 0);
+	body(arg);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	/* tcm writes with write(2): the length is the file's, not stdio's. */
+	off_t length = lseek(fileno(file), 0, SEEK_END);
+	assert_true(length >= 0);
+	char *text = calloc((size_t)length + 1, 1);
+	assert_non_null(text);
+	assert_int_equal(pread(fileno(file), text, (size_t)length, 0), length);
+	fclose(file);
+	return text;
+}
+
+static size_t count_lines(const char *text)
+{
+	size_t lines = 0;
+	for (; *text != '\0'; text++)
+		lines += *text == '\n';
+	return lines;
+}
+
+/* ---- malloc / free / usable_size -------------------------------------------------------- */
+
+static void small_large_boundary(void **state)
+{
+	(void)state;
+	void *small = tcm_core_malloc(TCM_SMALL_MAX_BYTES);
+	assert_non_null(small);
+	assert_int_equal(tcm_page_map_size_class(small), 52);
+	assert_int_equal(tcm_core_usable_size(small), TCM_SMALL_MAX_BYTES);
+	fill(small, TCM_SMALL_MAX_BYTES, 1);
+
+	void *large = tcm_core_malloc(TCM_SMALL_MAX_BYTES + 1);
+	assert_non_null(large);
+	assert_int_equal(tcm_page_map_size_class(large), 0);
+	assert_int_equal((uintptr_t)large % TCM_PAGE_BYTES, 0);
+	assert_ptr_equal((void *)tcm_page_heap_large_span_of(large)->start, large);
+	/* A large block is whole pages. */
+	assert_int_equal(tcm_core_usable_size(large), TCM_SMALL_MAX_BYTES + TCM_PAGE_BYTES);
+	fill(large, tcm_core_usable_size(large), 2);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), TCM_SMALL_MAX_BYTES + TCM_PAGE_BYTES);
+
+	assert_true(has_fill(small, TCM_SMALL_MAX_BYTES, 1));
+	tcm_core_free(small);
+	tcm_core_free(large);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 0);
+}
+
+static void usable_size_covers_request(void **state)
+{
+	(void)state;
+	enum { MAX = 200 };
+	void *ptrs[MAX];
+	size_t sizes[MAX];
+	size_t n = 0;
+	sizes[n++] = 0;
+	for (size_t power = 1; power <= 4 * MIB && n + 3 <= MAX; power *= 2) {
+		sizes[n++] = power - 1;
+		sizes[n++] = power;
+		sizes[n++] = power + 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ptrs[i] = tcm_core_malloc(sizes[i]);
+		assert_non_null(ptrs[i]);
+		assert_int_equal((uintptr_t)ptrs[i] % TCM_MIN_ALIGN_BYTES, 0);
+		size_t usable = tcm_core_usable_size(ptrs[i]);
+		if (usable < sizes[i] || usable == 0)
+			fail_msg("malloc(%zu): usable size %zu", sizes[i], usable);
+		if (sizes[i] <= TCM_SMALL_MAX_BYTES) {
+			unsigned size_class = tcm_size_class_of(sizes[i]);
+			assert_int_equal(tcm_page_map_size_class(ptrs[i]), size_class);
+			assert_int_equal(usable, tcm_size_classes[size_class].object_bytes);
+		}
+		fill(ptrs[i], usable, (unsigned)i);
+	}
+	for (size_t i = 0; i < n; i++) {
+		assert_true(has_fill(ptrs[i], tcm_core_usable_size(ptrs[i]), (unsigned)i));
+		tcm_core_free(ptrs[i]);
+	}
+	assert_int_equal(tcm_core_usable_size(NULL), 0);
+	tcm_core_free(NULL);
+}
+
+static void malloc_zero_is_unique(void **state)
+{
+	(void)state;
+	void *a = tcm_core_malloc(0), *b = tcm_core_malloc(0);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_true(tcm_core_usable_size(a) >= 1);
+	tcm_core_free(a);
+	tcm_core_free(b);
+}
+
+static void huge_request_fails_with_enomem(void **state)
+{
+	(void)state;
+	errno = 0;
+	assert_null(tcm_core_malloc(SIZE_MAX));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_malloc(SIZE_MAX - TCM_PAGE_BYTES));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_zalloc((size_t)PTRDIFF_MAX + 1));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_aligned_alloc(64, SIZE_MAX - 10));
+	assert_int_equal(errno, ENOMEM);
+	void *ok = tcm_core_malloc(100);
+	assert_non_null(ok);
+	tcm_core_free(ok);
+}
+
+/* ---- zalloc ------------------------------------------------------------------------------ */
+
+static void zalloc_is_zero_after_dirty_free(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 1, 16, 100, 4096, 100 * KIB, TCM_SMALL_MAX_BYTES,
+					TCM_SMALL_MAX_BYTES + 1, 3 * MIB };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		/* Dirty blocks of the size, freed, so zalloc is likely to reuse one. */
+		void *dirty[4];
+		for (int k = 0; k < 4; k++) {
+			dirty[k] = tcm_core_malloc(sizes[i]);
+			assert_non_null(dirty[k]);
+			memset(dirty[k], 0xee, tcm_core_usable_size(dirty[k]));
+		}
+		for (int k = 0; k < 4; k++)
+			tcm_core_free(dirty[k]);
+		for (int k = 0; k < 4; k++) {
+			void *zeroed = tcm_core_zalloc(sizes[i]);
+			assert_non_null(zeroed);
+			if (!is_all_zero(zeroed, sizes[i]))
+				fail_msg("zalloc(%zu) returned non-zero bytes", sizes[i]);
+			dirty[k] = zeroed;
+		}
+		for (int k = 0; k < 4; k++)
+			tcm_core_free(dirty[k]);
+	}
+}
+
+/* ---- realloc ----------------------------------------------------------------------------- */
+
+static void realloc_preserves_contents(void **state)
+{
+	(void)state;
+	/* A walk through sizes that crosses the small/large boundary both ways. */
+	static const size_t steps[] = { 1, 16, 17, 100, 1000, 8192, 100 * KIB, TCM_SMALL_MAX_BYTES,
+					TCM_SMALL_MAX_BYTES + 1, 1 * MIB, 5 * MIB, 300 * KIB,
+					TCM_SMALL_MAX_BYTES, 200 * KIB, 1000, 30, 16, 1 };
+	size_t current = 1;
+	unsigned char *ptr = tcm_core_malloc(current);
+	assert_non_null(ptr);
+	fill(ptr, current, 7);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t next = steps[i];
+		unsigned char *moved = tcm_core_realloc(ptr, next);
+		assert_non_null(moved);
+		assert_true(tcm_core_usable_size(moved) >= next);
+		size_t kept = current < next ? current : next;
+		if (!has_fill(moved, kept, 7))
+			fail_msg("realloc %zu -> %zu lost contents", current, next);
+		fill(moved, next, 7);
+		ptr = moved;
+		current = next;
+	}
+	tcm_core_free(ptr);
+}
+
+static void realloc_in_place_when_it_fits(void **state)
+{
+	(void)state;
+	void *ptr = tcm_core_malloc(100);
+	size_t usable = tcm_core_usable_size(ptr);
+	assert_true(usable > 100);
+	fill(ptr, 100, 3);
+	/* Growing within the usable size keeps the block. */
+	assert_ptr_equal(tcm_core_realloc(ptr, usable), ptr);
+	assert_true(has_fill(ptr, 100, 3));
+	/* A large block grown within its last page too. */
+	void *large = tcm_core_malloc(TCM_SMALL_MAX_BYTES + 1);
+	size_t large_usable = tcm_core_usable_size(large);
+	assert_ptr_equal(tcm_core_realloc(large, large_usable), large);
+	tcm_core_free(large);
+	/* Growing past it moves. */
+	void *moved = tcm_core_realloc(ptr, usable + 1);
+	assert_non_null(moved);
+	assert_true(has_fill(moved, 100, 3));
+	tcm_core_free(moved);
+}
+
+/* ---- aligned_alloc ------------------------------------------------------------------------ */
+
+static void aligned_alloc_alignments(void **state)
+{
+	(void)state;
+	enum { MAX = 256 };
+	void *ptrs[MAX];
+	size_t n = 0;
+	for (size_t alignment = 1; alignment <= MIB; alignment *= 2) {
+		size_t sizes[] = { 1, 100, alignment, 3 * alignment + 5, 300 * KIB };
+		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+			void *ptr = tcm_core_aligned_alloc(alignment, sizes[s]);
+			assert_non_null(ptr);
+			if ((uintptr_t)ptr % alignment != 0 || (uintptr_t)ptr % TCM_MIN_ALIGN_BYTES != 0)
+				fail_msg("aligned_alloc(%zu, %zu) = %p", alignment, sizes[s], ptr);
+			assert_true(tcm_core_usable_size(ptr) >= sizes[s]);
+			memset(ptr, 0x42, sizes[s]);
+			assert_true(n < MAX);
+			ptrs[n++] = ptr;
+		}
+	}
+	/* No two blocks overlap. */
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < i; j++) {
+			uintptr_t a = (uintptr_t)ptrs[i], b = (uintptr_t)ptrs[j];
+			assert_true(a + tcm_core_usable_size(ptrs[i]) <= b || b + tcm_core_usable_size(ptrs[j]) <= a);
+		}
+	for (size_t i = 0; i < n; i++)
+		tcm_core_free(ptrs[i]);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 0);
+}
+
+/* ---- foreign pointers ------------------------------------------------------------------------ */
+
+struct foreign_args {
+	void *ptr;
+};
+
+static void free_foreign(void *arg)
+{
+	tcm_core_free(((struct foreign_args *)arg)->ptr);
+}
+
+static void free_of_foreign_pointer_is_reported_and_ignored(void **state)
+{
+	(void)state;
+	/* A live large block, so interior pointers of tcm memory exist too. */
+	char *large = tcm_core_malloc(2 * MIB);
+	assert_non_null(large);
+	fill(large, 2 * MIB, 5);
+	char *glibc_block = malloc(64);
+	int on_stack[4];
+	void *foreign[] = { on_stack, glibc_block, large + TCM_PAGE_BYTES, large + 16 };
+	for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+		assert_int_equal(tcm_core_usable_size(foreign[i]), 0);
+		struct foreign_args args = { foreign[i] };
+		char *text = capture_stderr(free_foreign, &args);
+		assert_int_equal(count_lines(text), 1);
+		assert_non_null(strstr(text, "was not allocated by tcm"));
+		free(text);
+	}
+	/* Nothing was disturbed: the block is intact and allocation goes on. */
+	assert_true(has_fill(large, 2 * MIB, 5));
+	assert_int_equal(tcm_core_usable_size(large), 2 * MIB);
+	void *more = tcm_core_malloc(2 * MIB);
+	assert_non_null(more);
+	assert_true((char *)more >= large + 2 * MIB || (char *)more + 2 * MIB <= large);
+	tcm_core_free(more);
+	tcm_core_free(large);
+	void *small = tcm_core_malloc(64);
+	assert_non_null(small);
+	tcm_core_free(small);
+	free(glibc_block);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void free_of_interior_pointer_after_reuse_is_ignored(void **state)
+{
+	(void)state;
+	/* One span of 1 KiB objects (4 pages), all freed and given back to the heap. */
+	enum { OBJECTS = 32 };
+	void *objects[OBJECTS];
+	for (int i = 0; i < OBJECTS; i++)
+		objects[i] = tcm_core_malloc(1000);
+	uintptr_t small_start = (uintptr_t)objects[0];
+	for (int i = 0; i < OBJECTS; i++)
+		tcm_core_free(objects[i]);
+	tcm_core_release_free_memory(SIZE_MAX);
+	assert_int_equal(core_stats().central_cached_bytes, 0);
+	/* A large block over the same pages. */
+	char *large = tcm_core_malloc(TCM_SMALL_MAX_BYTES + 1);
+	assert_non_null(large);
+	assert_true((uintptr_t)large <= small_start && small_start + 4 * TCM_PAGE_BYTES <= (uintptr_t)large + 33 * TCM_PAGE_BYTES);
+	fill(large, TCM_SMALL_MAX_BYTES + 1, 4);
+	char *interior = large + TCM_PAGE_BYTES;
+	/* Not a block tcm handed out: usable size 0, and free reports and ignores it. */
+	assert_int_equal(tcm_core_usable_size(interior), 0);
+	struct foreign_args args = { interior };
+	char *text = capture_stderr(free_foreign, &args);
+	assert_int_equal(count_lines(text), 1);
+	free(text);
+	/* It must not have reached a free list: no 1 KiB malloc lands in the block. */
+	for (int i = 0; i < OBJECTS; i++) {
+		objects[i] = tcm_core_malloc(1000);
+		if ((char *)objects[i] >= large && (char *)objects[i] < large + TCM_SMALL_MAX_BYTES + 1)
+			fail_msg("malloc(1000) returned %p inside the live large block %p", objects[i], (void *)large);
+	}
+	assert_true(has_fill(large, TCM_SMALL_MAX_BYTES + 1, 4));
+	for (int i = 0; i < OBJECTS; i++)
+		tcm_core_free(objects[i]);
+	tcm_core_free(large);
+}
+
+/* ---- release ----------------------------------------------------------------------------------- */
+
+static void release_free_memory_after_large_free(void **state)
+{
+	(void)state;
+	void *block = tcm_core_malloc(8 * MIB);
+	assert_non_null(block);
+	memset(block, 1, 8 * MIB);
+	tcm_core_free(block);
+	struct tcm_stats before = core_stats();
+	assert_true(before.page_heap_free_bytes >= 8 * MIB);
+
+	size_t released = tcm_core_release_free_memory(SIZE_MAX);
+	assert_true(released >= 8 * MIB);
+	struct tcm_stats after = core_stats();
+	assert_int_equal(after.page_heap_released_bytes, before.page_heap_released_bytes + released);
+	assert_int_equal(after.page_heap_free_bytes, 0);
+	assert_int_equal(after.released_total_bytes, before.released_total_bytes + released);
+	/* One madvise per chunk of at most TCM_CORE_RELEASE_CHUNK_BYTES. */
+	assert_true(after.release_calls - before.release_calls >= released / TCM_CORE_RELEASE_CHUNK_BYTES);
+	/* Nothing left to release. */
+	assert_int_equal(tcm_core_release_free_memory(SIZE_MAX), 0);
+}
+
+static void release_free_memory_stops_at_max(void **state)
+{
+	(void)state;
+	void *block = tcm_core_malloc(8 * MIB);
+	assert_non_null(block);
+	memset(block, 1, 8 * MIB);
+	tcm_core_free(block);
+	size_t released = tcm_core_release_free_memory(3 * MIB);
+	assert_true(released > 0);
+	assert_true(released <= 3 * MIB);
+	assert_int_equal(tcm_core_release_free_memory(0), 0);
+	assert_true(core_stats().page_heap_free_bytes >= 5 * MIB);
+}
+
+static void release_returns_small_objects_too(void **state)
+{
+	(void)state;
+	enum { N = 4000 };
+	void **objects = calloc(N, sizeof(void *));
+	assert_non_null(objects);
+	for (int i = 0; i < N; i++) {
+		objects[i] = tcm_core_malloc(1000);
+		assert_non_null(objects[i]);
+		memset(objects[i], 3, 1000);
+	}
+	for (int i = 0; i < N; i++)
+		tcm_core_free(objects[i]);
+	free(objects);
+	/* The thread cache, then the central lists, then the spans: all goes back. */
+	size_t released = tcm_core_release_free_memory(SIZE_MAX);
+	assert_true(released >= (size_t)N * 1000 / 2);
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	assert_int_equal(heap.in_use_bytes, 0);
+	assert_int_equal(heap.free_committed_bytes, 0);
+	assert_int_equal(core_stats().thread_cached_bytes, 0);
+	assert_int_equal(core_stats().central_cached_bytes, 0);
+}
+
+/* ---- ENOMEM ------------------------------------------------------------------------------------- */
+
+static void enomem_from_fault_hook(void **state)
+{
+	(void)state;
+	tcm_os_testing_fail_maps_after(0);
+	errno = 0;
+	assert_null(tcm_core_malloc(64 * MIB));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_malloc(TCM_SMALL_MAX_BYTES + 1));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_zalloc(64 * MIB));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_aligned_alloc(MIB, 4 * MIB));
+	assert_int_equal(errno, ENOMEM);
+	/* The heap is empty, so small requests cannot be served either. */
+	errno = 0;
+	assert_null(tcm_core_malloc(100));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_aligned_alloc(64, 100));
+	assert_int_equal(errno, ENOMEM);
+	void *ptr = tcm_core_malloc(16);
+	assert_null(ptr);
+	tcm_core_free(ptr);   /* free(NULL) after a failure is fine */
+	assert_int_equal(tcm_core_release_free_memory(SIZE_MAX), 0);
+
+	tcm_os_testing_fail_maps_after(SIZE_MAX);
+	void *small = tcm_core_malloc(100);
+	void *large = tcm_core_malloc(64 * MIB);
+	assert_non_null(small);
+	assert_non_null(large);
+	memset(large, 9, 64 * MIB);
+	tcm_core_free(large);
+	tcm_core_free(small);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void enomem_keeps_serving_what_is_cached(void **state)
+{
+	(void)state;
+	/* Fill the heap a little, then refuse every new mapping. */
+	void *warm = tcm_core_malloc(4 * MIB);
+	assert_non_null(warm);
+	tcm_core_free(warm);
+	void *small = tcm_core_malloc(200);
+	assert_non_null(small);
+	tcm_core_free(small);
+	tcm_os_testing_fail_maps_after(0);
+	/* Served from the thread cache and from free pages: no mapping needed. */
+	void *again = tcm_core_malloc(200);
+	assert_non_null(again);
+	void *from_free = tcm_core_malloc(2 * MIB);
+	assert_non_null(from_free);
+	/* Past what the heap holds: ENOMEM, and nothing breaks. */
+	errno = 0;
+	assert_null(tcm_core_malloc(512 * MIB));
+	assert_int_equal(errno, ENOMEM);
+	errno = 0;
+	assert_null(tcm_core_realloc(from_free, 512 * MIB));
+	assert_int_equal(errno, ENOMEM);
+	/* A failed realloc leaves the block as it was. */
+	assert_int_equal(tcm_core_usable_size(from_free), 2 * MIB);
+	tcm_os_testing_fail_maps_after(SIZE_MAX);
+	tcm_core_free(from_free);
+	tcm_core_free(again);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- threads: everything comes back -------------------------------------------------------------- */
+
+#define HANDOFF_THREADS 4
+#define HANDOFF_OBJECTS 3000
+
+static void *handoff_blocks[HANDOFF_THREADS][HANDOFF_OBJECTS];
+
+static void *handoff_worker(void *arg)
+{
+	intptr_t me = (intptr_t)arg;
+	void *own[500];
+	for (int i = 0; i < HANDOFF_OBJECTS; i++) {
+		size_t size = (size_t)((i * 37 + me * 11) % 5000) + 1;
+		if (i % 500 == 0)
+			size = TCM_SMALL_MAX_BYTES + (size_t)i;
+		handoff_blocks[me][i] = tcm_core_malloc(size);
+		UNIT_THREAD_CHECK(handoff_blocks[me][i] != NULL);
+		memset(handoff_blocks[me][i], (int)me, size < 64 ? size : 64);
+	}
+	/* Some churn of the thread's own, left in its cache at exit. */
+	for (int i = 0; i < 500; i++)
+		own[i] = tcm_core_malloc((size_t)i * 8);
+	for (int i = 0; i < 500; i++)
+		tcm_core_free(own[i]);
+	return NULL;
+}
+
+static void all_memory_comes_back(void **state)
+{
+	(void)state;
+	pthread_t threads[HANDOFF_THREADS];
+	for (intptr_t i = 0; i < HANDOFF_THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, handoff_worker, (void *)i), 0);
+	for (int i = 0; i < HANDOFF_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	/* The main thread frees what the dead threads allocated. */
+	for (int t = 0; t < HANDOFF_THREADS; t++)
+		for (int i = 0; i < HANDOFF_OBJECTS; i++) {
+			unsigned char *block = handoff_blocks[t][i];
+			assert_int_equal(block[0], (unsigned char)t);
+			tcm_core_free(block);
+		}
+	tcm_core_release_free_memory(SIZE_MAX);
+	struct tcm_stats stats = core_stats();
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	assert_int_equal(heap.in_use_bytes, 0);
+	assert_int_equal(stats.allocated_bytes, 0);
+	assert_int_equal(stats.large_allocated_bytes, 0);
+	assert_int_equal(stats.central_cached_bytes, 0);
+	assert_int_equal(stats.thread_cached_bytes, 0);
+	assert_int_equal(stats.page_heap_free_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(small_large_boundary),
+	cmocka_unit_test(usable_size_covers_request),
+	cmocka_unit_test(malloc_zero_is_unique),
+	cmocka_unit_test(huge_request_fails_with_enomem),
+	cmocka_unit_test(zalloc_is_zero_after_dirty_free),
+	cmocka_unit_test(realloc_preserves_contents),
+	cmocka_unit_test(realloc_in_place_when_it_fits),
+	cmocka_unit_test(aligned_alloc_alignments),
+	cmocka_unit_test(free_of_foreign_pointer_is_reported_and_ignored),
+	cmocka_unit_test(free_of_interior_pointer_after_reuse_is_ignored),
+	cmocka_unit_test(release_free_memory_after_large_free),
+	cmocka_unit_test(release_free_memory_stops_at_max),
+	cmocka_unit_test(release_returns_small_objects_too),
+	cmocka_unit_test(enomem_from_fault_hook),
+	cmocka_unit_test(enomem_keeps_serving_what_is_cached),
+	cmocka_unit_test(all_memory_comes_back),
+};
+
+UNIT_MAIN("alloc", tests)

@@ -1,0 +1,426 @@
+/* tests/unit/central_test.c - central free lists: fetched chains (length,
+ * distinct objects of the class, aligned, inside spans of the class), the
+ * stack's capacity on give-back and the dying-thread exception, drain back to
+ * spans and to the page heap, and concurrent fetch/give-back without
+ * duplicates.
+ *
+ * Each test runs in a fresh process (see unit.h) and bootstraps core through
+ * tcm_core_release_free_memory(0), which initialises the size classes and the
+ * central lists without activating a thread cache. Nothing else in the
+ * process allocates from tcm, so the page heap's in_use bytes and
+ * tcm_central_cached_bytes() move only with what a test does.
+ *
+ * The stack's capacity is not exposed (central.c computes it per class), so
+ * tests measure it: the entries left on the stack after more give-backs than
+ * any capacity, which must be the same however many more are given back. */
+#include "unit.h"
+
+#include "central.h"
+#include "core.h"
+#include "os.h"
+#include "page_heap.h"
+#include "page_map.h"
+#include "size_class.h"
+#include "span.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+/* 64-byte objects: batch 32, 128 per one-page span, so every batch fetched
+ * from fresh spans is exactly one batch long. */
+#define CLASS_64 4
+
+static void bootstrap_core(void)
+{
+	tcm_core_release_free_memory(0);
+	assert_int_equal(tcm_size_classes[CLASS_64].object_bytes, 64);
+	assert_int_equal(tcm_size_classes[CLASS_64].objects_per_span % tcm_size_classes[CLASS_64].batch_objects, 0);
+}
+
+static uint64_t in_use_bytes(void)
+{
+	struct tcm_page_heap_stats stats;
+	tcm_page_heap_stats(&stats);
+	return stats.in_use_bytes;
+}
+
+static int compare_pointers(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Checks one object of size_class: the span of its page is an IN_USE span of
+ * the class, and the object lies whole inside it at an object boundary. */
+static void check_object(void *object, unsigned size_class)
+{
+	size_t object_bytes = tcm_size_classes[size_class].object_bytes;
+	uintptr_t address = (uintptr_t)object;
+	if (address % TCM_MIN_ALIGN_BYTES != 0)
+		fail_msg("object %p of class %u is not 16-byte aligned", object, size_class);
+	assert_int_equal(tcm_page_map_size_class(object), size_class);
+	assert_int_equal(tcm_page_map_size_class((char *)object + object_bytes - 1), size_class);
+	struct tcm_span *span = tcm_page_map_get(address >> TCM_PAGE_SHIFT);
+	assert_non_null(span);
+	assert_int_equal(span->state, TCM_SPAN_IN_USE);
+	assert_int_equal(span->size_class, size_class);
+	assert_true(address >= span->start);
+	assert_true(address + object_bytes <= span->start + span->npages * TCM_PAGE_BYTES);
+	assert_int_equal((address - span->start) % object_bytes, 0);
+}
+
+/* Walks a chain of count objects, checks each, and stores them in out[].
+ * The chain must end (NULL link) exactly after count objects. */
+static void collect_chain(void *first, uint32_t count, unsigned size_class, void **out)
+{
+	void *object = first;
+	for (uint32_t i = 0; i < count; i++) {
+		assert_non_null(object);
+		check_object(object, size_class);
+		out[i] = object;
+		object = *(void **)object;
+	}
+	assert_null(object);
+}
+
+static void assert_distinct(void **objects, size_t count)
+{
+	qsort(objects, count, sizeof(void *), compare_pointers);
+	for (size_t i = 1; i < count; i++)
+		if (objects[i] == objects[i - 1])
+			fail_msg("object %p handed out twice", objects[i]);
+}
+
+/* Links objects[0..count) into a NULL-terminated chain; returns its head. */
+static void *make_chain(void **objects, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++)
+		*(void **)objects[i] = i + 1 < count ? objects[i + 1] : NULL;
+	return objects[0];
+}
+
+/* ---- fetch ------------------------------------------------------------------------ */
+
+static void fetch_returns_distinct_objects_of_class(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	static const unsigned classes[] = { 1, 2, CLASS_64, 8, 9, 12, 20, 30, 40, 47, 51, 52 };
+	for (size_t k = 0; k < sizeof(classes) / sizeof(classes[0]); k++) {
+		unsigned size_class = classes[k];
+		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		uint32_t want = info->batch_objects;
+		size_t rounds = 4 * (info->objects_per_span / want + 1);   /* several spans' worth */
+		void **objects = calloc(rounds * want, sizeof(void *));
+		assert_non_null(objects);
+		size_t total = 0;
+		for (size_t round = 0; round < rounds; round++) {
+			uint32_t count = 0;
+			void *first = tcm_central_fetch(size_class, want, &count);
+			assert_non_null(first);
+			if (count < 1 || count > want)
+				fail_msg("class %u: fetch of %u gave %u objects", size_class, want, count);
+			/* A span never holds fewer objects than a batch when it divides
+			 * evenly, and the stack is empty here: the chain is exact. */
+			if (info->objects_per_span % want == 0)
+				assert_int_equal(count, want);
+			collect_chain(first, count, size_class, objects + total);
+			total += count;
+		}
+		for (size_t i = 0; i < total; i++)
+			memset(objects[i], 0xc3, info->object_bytes);   /* ours to write, whole */
+		assert_distinct(objects, total);
+		/* Give them all back and drain: the class holds nothing in use. */
+		for (size_t i = 0; i < total; i += want) {
+			uint32_t count = total - i < want ? (uint32_t)(total - i) : want;
+			tcm_central_give_back(size_class, make_chain(objects + i, count), count, false);
+		}
+		tcm_central_drain(size_class, 0);
+		free(objects);
+	}
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void fetch_of_one_object(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	uint32_t count = 0;
+	void *object = tcm_central_fetch(CLASS_64, 1, &count);
+	assert_non_null(object);
+	assert_int_equal(count, 1);
+	assert_null(*(void **)object);
+	check_object(object, CLASS_64);
+	*(void **)object = NULL;
+	tcm_central_give_back(CLASS_64, object, 1, false);
+	tcm_central_drain(CLASS_64, 0);
+	assert_int_equal(in_use_bytes(), 0);
+}
+
+static void fetch_takes_a_stack_entry_whole(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	enum { N = 5 };
+	void *objects[N], *again[N];
+	for (int i = 0; i < N; i++) {
+		uint32_t count;
+		objects[i] = tcm_central_fetch(CLASS_64, 1, &count);
+		assert_non_null(objects[i]);
+	}
+	/* A dying thread's entry of 5 objects (want is 2 below: more comes back). */
+	tcm_central_give_back(CLASS_64, make_chain(objects, N), N, true);
+	uint32_t count = 0;
+	void *first = tcm_central_fetch(CLASS_64, 2, &count);
+	assert_int_equal(count, N);
+	assert_ptr_equal(first, objects[0]);
+	collect_chain(first, count, CLASS_64, again);
+	for (int i = 0; i < N; i++)
+		assert_ptr_equal(again[i], objects[i]);
+	/* want == 1 never takes a stack entry: put one back and fetch one. */
+	tcm_central_give_back(CLASS_64, make_chain(again, N), N, true);
+	void *single = tcm_central_fetch(CLASS_64, 1, &count);
+	assert_int_equal(count, 1);
+	for (int i = 0; i < N; i++)
+		assert_ptr_not_equal(single, objects[i]);
+	assert_int_equal(tcm_central_drain(CLASS_64, 0), N);
+	*(void **)single = NULL;
+	tcm_central_give_back(CLASS_64, single, 1, false);
+	tcm_central_drain(CLASS_64, 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+}
+
+/* ---- capacity, give-back and drain ------------------------------------------------- */
+
+/* Fetches batches batches of CLASS_64 into out (batches * batch_objects slots). */
+static void fetch_batches(size_t batches, void **out)
+{
+	uint32_t want = tcm_size_classes[CLASS_64].batch_objects;
+	for (size_t b = 0; b < batches; b++) {
+		uint32_t count = 0;
+		void *first = tcm_central_fetch(CLASS_64, want, &count);
+		assert_non_null(first);
+		assert_int_equal(count, want);
+		collect_chain(first, count, CLASS_64, out + b * want);
+	}
+}
+
+static void give_back_batches(size_t batches, void **objects, bool is_thread_exit)
+{
+	uint32_t want = tcm_size_classes[CLASS_64].batch_objects;
+	for (size_t b = 0; b < batches; b++)
+		tcm_central_give_back(CLASS_64, make_chain(objects + b * want, want), want, is_thread_exit);
+}
+
+/* Gives back batches batches and returns the entries the stack kept
+ * (measured by draining it), checking the spans took the rest. */
+static size_t entries_kept_after_give_back(size_t batches)
+{
+	uint32_t want = tcm_size_classes[CLASS_64].batch_objects;
+	size_t object_bytes = tcm_size_classes[CLASS_64].object_bytes;
+	void **objects = calloc(batches * want, sizeof(void *));
+	assert_non_null(objects);
+	uint64_t in_use_before = in_use_bytes();
+	fetch_batches(batches, objects);
+	uint64_t in_use_peak = in_use_bytes();
+	assert_true(in_use_peak > in_use_before);
+	assert_int_equal(tcm_central_cached_bytes(), 0);   /* spans carved whole: none left over */
+
+	give_back_batches(batches, objects, false);
+	/* Objects beyond the stack's capacity went back to their spans, and the
+	 * spans that got all of theirs back went to the page heap. */
+	uint64_t in_use_after = in_use_bytes();
+	assert_true(in_use_after < in_use_peak);
+	uint64_t cached = tcm_central_cached_bytes();
+
+	size_t moved = tcm_central_drain(CLASS_64, 0);
+	assert_int_equal(moved % want, 0);
+	size_t kept = moved / want;
+	assert_true(kept >= 1);
+	assert_true(kept < batches);
+	/* The stack held exactly what the drain moved; the rest of the cached
+	 * bytes were free objects in partly used spans. */
+	assert_true(cached >= moved * object_bytes);
+	assert_int_equal(tcm_central_drain(CLASS_64, 0), 0);
+	assert_int_equal(in_use_bytes(), in_use_before);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	free(objects);
+	return kept;
+}
+
+static void give_back_beyond_capacity_goes_to_spans(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	size_t kept_200 = entries_kept_after_give_back(200);
+	size_t kept_100 = entries_kept_after_give_back(100);
+	size_t kept_300 = entries_kept_after_give_back(300);
+	/* A fixed capacity: the stack keeps the same number however much comes back. */
+	assert_int_equal(kept_100, kept_200);
+	assert_int_equal(kept_300, kept_200);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void thread_exit_give_back_may_exceed_capacity(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	size_t capacity = entries_kept_after_give_back(200);
+	size_t batches = capacity + 50;
+	uint32_t want = tcm_size_classes[CLASS_64].batch_objects;
+	/* The last span carved may keep uncarved objects, which count as cached. */
+	size_t per_span = tcm_size_classes[CLASS_64].objects_per_span;
+	size_t uncarved = (per_span - (batches * want) % per_span) % per_span;
+	void **objects = calloc(batches * want, sizeof(void *));
+	assert_non_null(objects);
+	uint64_t in_use_before = in_use_bytes();
+	fetch_batches(batches, objects);
+	uint64_t in_use_peak = in_use_bytes();
+	give_back_batches(batches, objects, true);
+	/* All of it on the stack: no span got anything back. */
+	assert_int_equal(in_use_bytes(), in_use_peak);
+	assert_int_equal(tcm_central_cached_bytes(),
+			 (uint64_t)(batches * want + uncarved) * tcm_size_classes[CLASS_64].object_bytes);
+	/* A drain to a given depth leaves that many entries. */
+	assert_int_equal(tcm_central_drain(CLASS_64, (uint32_t)capacity), (batches - capacity) * want);
+	assert_int_equal(tcm_central_drain(CLASS_64, 3), (capacity - 3) * want);
+	assert_int_equal(tcm_central_drain(CLASS_64, 0), 3 * want);
+	assert_int_equal(in_use_bytes(), in_use_before);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	free(objects);
+}
+
+static void drain_returns_spans_to_page_heap(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	static const unsigned classes[] = { 1, CLASS_64, 13, 33, 52 };
+	uint64_t base = in_use_bytes();
+	for (size_t k = 0; k < sizeof(classes) / sizeof(classes[0]); k++) {
+		unsigned size_class = classes[k];
+		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		enum { ENTRIES = 6 };
+		void *chains[ENTRIES];
+		uint32_t counts[ENTRIES];
+		for (int e = 0; e < ENTRIES; e++) {
+			chains[e] = tcm_central_fetch(size_class, info->batch_objects, &counts[e]);
+			assert_non_null(chains[e]);
+		}
+		assert_true(in_use_bytes() > base);
+		for (int e = 0; e < ENTRIES; e++)
+			tcm_central_give_back(size_class, chains[e], counts[e], true);
+		assert_true(tcm_central_cached_bytes() > 0);
+		size_t moved = tcm_central_drain(size_class, 0);
+		size_t expected = 0;
+		for (int e = 0; e < ENTRIES; e++)
+			expected += counts[e];
+		assert_int_equal(moved, expected);
+		/* Every span of the class emptied and went back to the page heap. */
+		assert_int_equal(in_use_bytes(), base);
+		assert_int_equal(tcm_central_cached_bytes(), 0);
+		struct tcm_page_heap_stats stats;
+		tcm_page_heap_stats(&stats);
+		assert_true(stats.free_committed_bytes > 0);
+	}
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void enomem_fetch_returns_null(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	tcm_os_testing_fail_maps_after(0);
+	uint32_t count = 77;
+	assert_null(tcm_central_fetch(CLASS_64, 32, &count));
+	assert_null(tcm_central_fetch(52, 1, &count));
+	tcm_os_testing_fail_maps_after(SIZE_MAX);
+	void *first = tcm_central_fetch(CLASS_64, 32, &count);
+	assert_non_null(first);
+	assert_int_equal(count, 32);
+	tcm_central_give_back(CLASS_64, first, count, false);
+	tcm_central_drain(CLASS_64, 0);
+	assert_int_equal(in_use_bytes(), 0);
+}
+
+/* ---- concurrency ------------------------------------------------------------------------ */
+
+#define CENTRAL_THREADS    4
+#define CENTRAL_ITERATIONS 3000
+#define HELD_CHAINS        4
+
+static pthread_barrier_t central_barrier;
+
+/* Each thread fetches chains, stamps each object with its id, checks the
+ * stamps survive a round of other threads' work, and gives the chains back
+ * (some as a dying thread would, to push the stack past capacity). An object
+ * handed to two threads at once shows up as a foreign stamp. */
+static void *central_worker(void *arg)
+{
+	uintptr_t id = (uintptr_t)arg + 1;
+	unsigned size_class = CLASS_64;
+	uint32_t want = tcm_size_classes[size_class].batch_objects;
+	pthread_barrier_wait(&central_barrier);
+	for (int i = 0; i < CENTRAL_ITERATIONS; i++) {
+		void *chains[HELD_CHAINS];
+		uint32_t counts[HELD_CHAINS];
+		for (int c = 0; c < HELD_CHAINS; c++) {
+			uint32_t ask = (i + c) % 3 == 0 ? 1 : want;
+			chains[c] = tcm_central_fetch(size_class, ask, &counts[c]);
+			UNIT_THREAD_CHECK(chains[c] != NULL);
+			if (chains[c] == NULL)
+				return NULL;
+			for (void *object = chains[c]; object != NULL; object = *(void **)object) {
+				UNIT_THREAD_CHECK(tcm_page_map_size_class(object) == size_class);
+				((uintptr_t *)object)[2] = id;
+				((uintptr_t *)object)[3] = (uintptr_t)object ^ id;
+			}
+		}
+		for (int c = 0; c < HELD_CHAINS; c++) {
+			uint32_t seen = 0;
+			for (void *object = chains[c]; object != NULL; object = *(void **)object) {
+				UNIT_THREAD_CHECK(((uintptr_t *)object)[2] == id);
+				UNIT_THREAD_CHECK(((uintptr_t *)object)[3] == ((uintptr_t)object ^ id));
+				seen++;
+			}
+			UNIT_THREAD_CHECK(seen == counts[c]);
+			tcm_central_give_back(size_class, chains[c], counts[c], (i + c) % 7 == 0);
+		}
+		if (i % 500 == 0)
+			tcm_central_drain(size_class, 1);
+	}
+	return NULL;
+}
+
+static void concurrent_fetch_and_give_back(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	pthread_t threads[CENTRAL_THREADS];
+	pthread_barrier_init(&central_barrier, NULL, CENTRAL_THREADS);
+	for (uintptr_t i = 0; i < CENTRAL_THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, central_worker, (void *)i), 0);
+	for (int i = 0; i < CENTRAL_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	pthread_barrier_destroy(&central_barrier);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	tcm_central_drain(CLASS_64, 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(fetch_returns_distinct_objects_of_class),
+	cmocka_unit_test(fetch_of_one_object),
+	cmocka_unit_test(fetch_takes_a_stack_entry_whole),
+	cmocka_unit_test(give_back_beyond_capacity_goes_to_spans),
+	cmocka_unit_test(thread_exit_give_back_may_exceed_capacity),
+	cmocka_unit_test(drain_returns_spans_to_page_heap),
+	cmocka_unit_test(enomem_fetch_returns_null),
+	cmocka_unit_test(concurrent_fetch_and_give_back),
+};
+
+UNIT_MAIN("central", tests)

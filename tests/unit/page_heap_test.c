@@ -1,0 +1,511 @@
+/* tests/unit/page_heap_test.c - the page heap: spans of many sizes, coalescing
+ * of free neighbours in the same state only, the bounded release step and its
+ * accounting, is_zeroed and zeroed contents after release, aligned spans, and
+ * ENOMEM through the os.c fault hook.
+ *
+ * Each test runs in a fresh process (see unit.h), so the heap starts empty:
+ * the first growth maps one region that enters the released set, and spans
+ * are carved from its front in order. Tests that need two spans to be
+ * neighbours assert it first rather than assume it. */
+#include "unit.h"
+
+#include "os.h"
+#include "page_heap.h"
+#include "page_map.h"
+#include "span.h"
+
+static struct tcm_page_heap_stats heap_stats(void)
+{
+	struct tcm_page_heap_stats stats;
+	tcm_page_heap_stats(&stats);
+	return stats;
+}
+
+static struct tcm_span *alloc_span(size_t npages, bool *is_zeroed)
+{
+	bool zeroed_local;
+	struct tcm_span *span = tcm_page_heap_alloc(npages, 0, is_zeroed != NULL ? is_zeroed : &zeroed_local);
+	assert_non_null(span);
+	assert_int_equal(span->npages, npages);
+	assert_int_equal(span->state, TCM_SPAN_IN_USE);
+	assert_int_equal(span->start % TCM_PAGE_BYTES, 0);
+	return span;
+}
+
+static void free_span(struct tcm_span *span)
+{
+	span->next = NULL;
+	tcm_page_heap_free_spans(span);
+}
+
+static uintptr_t end_of(const struct tcm_span *span)
+{
+	return span->start + span->npages * TCM_PAGE_BYTES;
+}
+
+/* The free span recorded for the first page at address start. */
+static struct tcm_span *span_at(uintptr_t start)
+{
+	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
+	assert_non_null(span);
+	assert_int_equal(span->start, start);
+	return span;
+}
+
+static void release_all_committed(size_t chunk_bytes)
+{
+	while (tcm_page_heap_release_step(chunk_bytes) != 0)
+		;
+	assert_int_equal(heap_stats().free_committed_bytes, 0);
+}
+
+/* ---- allocation of many sizes ---------------------------------------------- */
+
+static void alloc_free_many_sizes(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 1, 2, 3, 4, 7, 8, 16, 31, 63, 64, 65, 100, 127, 128, 129, 130,
+					200, 255, 256, 257, 511, 1000, 1024, 2047, 2048, 2049, 4000 };
+	enum { SIZES = sizeof(sizes) / sizeof(sizes[0]) };
+	struct tcm_span *spans[SIZES];
+	uint64_t total_pages = 0;
+	for (size_t i = 0; i < SIZES; i++) {
+		unsigned size_class = sizes[i] <= 4 ? (unsigned)sizes[i] : 0;   /* a few small-object spans too */
+		bool is_zeroed;
+		spans[i] = tcm_page_heap_alloc(sizes[i], size_class, &is_zeroed);
+		assert_non_null(spans[i]);
+		assert_int_equal(spans[i]->npages, sizes[i]);
+		assert_int_equal(spans[i]->state, TCM_SPAN_IN_USE);
+		assert_int_equal(spans[i]->size_class, size_class);
+		uintptr_t first_page = spans[i]->start >> TCM_PAGE_SHIFT;
+		assert_ptr_equal(tcm_page_map_get(first_page), spans[i]);
+		assert_ptr_equal(tcm_page_map_get(first_page + sizes[i] - 1), spans[i]);
+		if (size_class != 0) {
+			for (size_t page = 0; page < sizes[i]; page++) {
+				assert_ptr_equal(tcm_page_map_get(first_page + page), spans[i]);
+				assert_int_equal(tcm_page_map_size_class((void *)(spans[i]->start + page * TCM_PAGE_BYTES)),
+						 size_class);
+			}
+		} else {
+			assert_ptr_equal(tcm_page_heap_large_span_of((void *)spans[i]->start), spans[i]);
+		}
+		/* The memory is ours: first and last byte are writable. */
+		((volatile char *)spans[i]->start)[0] = 1;
+		((volatile char *)end_of(spans[i]))[-1] = 1;
+		total_pages += sizes[i];
+		assert_int_equal(heap_stats().in_use_bytes, total_pages * TCM_PAGE_BYTES);
+	}
+	/* No two spans overlap. */
+	for (size_t i = 0; i < SIZES; i++)
+		for (size_t j = 0; j < i; j++)
+			assert_true(end_of(spans[i]) <= spans[j]->start || end_of(spans[j]) <= spans[i]->start);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	/* Free every other one, check, then the rest. */
+	for (size_t i = 0; i < SIZES; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	for (size_t i = 1; i < SIZES; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_true(heap_stats().free_committed_bytes >= total_pages * TCM_PAGE_BYTES);
+}
+
+static void zero_pages_is_refused(void **state)
+{
+	(void)state;
+	bool is_zeroed;
+	assert_null(tcm_page_heap_alloc(0, 0, &is_zeroed));
+	assert_null(tcm_page_heap_alloc_aligned(0, 4, &is_zeroed));
+	assert_null(tcm_page_heap_alloc_aligned(4, 0, &is_zeroed));
+	assert_null(tcm_page_heap_alloc_aligned(SIZE_MAX, 2, &is_zeroed));
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+}
+
+static void free_spans_takes_a_list(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(3, NULL), *b = alloc_span(5, NULL), *c = alloc_span(9, NULL);
+	a->next = c;
+	c->next = b;
+	b->next = NULL;
+	tcm_page_heap_free_spans(a);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(heap_stats().free_committed_bytes, 17 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	tcm_page_heap_free_spans(NULL);   /* an empty list is a no-op */
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- coalescing ---------------------------------------------------------------- */
+
+static void free_neighbours_coalesce(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(4, NULL);
+	struct tcm_span *b = alloc_span(4, NULL);
+	struct tcm_span *c = alloc_span(4, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);   /* keeps c's right side in use */
+	assert_int_equal(end_of(a), b->start);
+	assert_int_equal(end_of(b), c->start);
+	assert_int_equal(end_of(c), guard->start);
+	uintptr_t a_start = a->start;
+
+	free_span(a);
+	free_span(c);
+	/* Two separate committed spans of 4 pages. */
+	assert_int_equal(heap_stats().free_committed_bytes, 8 * TCM_PAGE_BYTES);
+	assert_int_equal(span_at(a_start)->npages, 4);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	free_span(b);
+	/* b merges both ways: one committed span of 12 pages. */
+	assert_int_equal(heap_stats().free_committed_bytes, 12 * TCM_PAGE_BYTES);
+	struct tcm_span *merged = span_at(a_start);
+	assert_int_equal(merged->npages, 12);
+	assert_int_equal(merged->state, TCM_SPAN_FREE_COMMITTED);
+	assert_ptr_equal(tcm_page_map_get((a_start >> TCM_PAGE_SHIFT) + 11), merged);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* The one free span serves a 12-page request whole. */
+	bool is_zeroed;
+	struct tcm_span *again = alloc_span(12, &is_zeroed);
+	assert_int_equal(again->start, a_start);
+	assert_false(is_zeroed);
+	assert_int_equal(heap_stats().free_committed_bytes, 0);
+	free_span(again);
+	free_span(guard);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+}
+
+static void many_spans_coalesce_in_any_order(void **state)
+{
+	(void)state;
+	enum { N = 64 };
+	struct tcm_span *spans[N];
+	for (int i = 0; i < N; i++) {
+		spans[i] = alloc_span((size_t)(i % 5) + 1, NULL);
+		if (i > 0)
+			assert_int_equal(end_of(spans[i - 1]), spans[i]->start);
+	}
+	struct tcm_span *guard = alloc_span(1, NULL);
+	uintptr_t first = spans[0]->start, last_end = end_of(spans[N - 1]);
+	/* A fixed shuffle: stride 27 is coprime with 64. */
+	for (int k = 0; k < N; k++) {
+		free_span(spans[(k * 27) % N]);
+		assert_int_equal(tcm_page_heap_check(), 0);
+	}
+	struct tcm_span *merged = span_at(first);
+	assert_int_equal(merged->npages * TCM_PAGE_BYTES, last_end - first);
+	assert_int_equal(heap_stats().free_committed_bytes, last_end - first);
+	free_span(guard);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- release ------------------------------------------------------------------ */
+
+static void release_step_is_bounded_and_moves_bytes(void **state)
+{
+	(void)state;
+	struct tcm_span *span = alloc_span(64, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	memset((void *)span->start, 0x5a, 64 * TCM_PAGE_BYTES);
+	free_span(span);
+	struct tcm_page_heap_stats before = heap_stats();
+	assert_int_equal(before.free_committed_bytes, 64 * TCM_PAGE_BYTES);
+
+	/* Below one page: nothing. */
+	assert_int_equal(tcm_page_heap_release_step(TCM_PAGE_BYTES - 1), 0);
+	assert_int_equal(heap_stats().free_committed_bytes, 64 * TCM_PAGE_BYTES);
+
+	size_t chunk = 16 * TCM_PAGE_BYTES;
+	size_t released = tcm_page_heap_release_step(chunk);
+	assert_int_equal(released, chunk);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.free_committed_bytes, before.free_committed_bytes - chunk);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes + chunk);
+	assert_int_equal(after.released_total_bytes, before.released_total_bytes + chunk);
+	assert_int_equal(after.release_calls, before.release_calls + 1);
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* A chunk that is not a page multiple rounds down. */
+	size_t odd_chunk = 3 * TCM_PAGE_BYTES + 100;
+	assert_int_equal(tcm_page_heap_release_step(odd_chunk), 3 * TCM_PAGE_BYTES);
+
+	/* The rest, chunk by chunk: never more than asked. */
+	size_t total = chunk + 3 * TCM_PAGE_BYTES;
+	for (;;) {
+		size_t step = tcm_page_heap_release_step(chunk);
+		assert_true(step <= chunk);
+		assert_int_equal(step % TCM_PAGE_BYTES, 0);
+		if (step == 0)
+			break;
+		total += step;
+		assert_int_equal(tcm_page_heap_check(), 0);
+	}
+	assert_int_equal(total, 64 * TCM_PAGE_BYTES);
+	after = heap_stats();
+	assert_int_equal(after.free_committed_bytes, 0);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes + 64 * TCM_PAGE_BYTES);
+	assert_int_equal(after.released_total_bytes, before.released_total_bytes + 64 * TCM_PAGE_BYTES);
+	/* Nothing committed is left: a step releases nothing and counts no call. */
+	assert_int_equal(tcm_page_heap_release_step(chunk), 0);
+	assert_int_equal(heap_stats().release_calls, after.release_calls);
+	free_span(guard);
+}
+
+static void committed_never_merges_with_released(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(4, NULL);
+	struct tcm_span *b = alloc_span(4, NULL);
+	struct tcm_span *c = alloc_span(4, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	assert_int_equal(end_of(b), c->start);
+	assert_int_equal(end_of(c), guard->start);
+	uintptr_t a_start = a->start, b_start = b->start, c_start = c->start;
+
+	/* a and c become released; then b is freed committed between them. */
+	free_span(a);
+	free_span(c);
+	release_all_committed(TCM_PAGE_BYTES * 64);
+	assert_int_equal(span_at(a_start)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(span_at(c_start)->state, TCM_SPAN_RELEASED);
+	uint64_t released_before = heap_stats().free_released_bytes;
+
+	free_span(b);
+	struct tcm_span *middle = span_at(b_start);
+	assert_int_equal(middle->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(middle->npages, 4);
+	assert_int_equal(span_at(a_start)->npages, 4);
+	assert_int_equal(span_at(a_start)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(span_at(c_start)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(heap_stats().free_committed_bytes, 4 * TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().free_released_bytes, released_before);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* Releasing the middle joins all three in the released set. */
+	assert_int_equal(tcm_page_heap_release_step(TCM_PAGE_BYTES * 64), 4 * TCM_PAGE_BYTES);
+	struct tcm_span *joined = span_at(a_start);
+	assert_int_equal(joined->state, TCM_SPAN_RELEASED);
+	assert_int_equal(joined->npages, 12);
+	assert_int_equal(heap_stats().free_committed_bytes, 0);
+	assert_int_equal(heap_stats().free_released_bytes, released_before + 4 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free_span(guard);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void partial_release_keeps_committed_head_apart(void **state)
+{
+	(void)state;
+	struct tcm_span *left_guard = alloc_span(1, NULL);
+	struct tcm_span *span = alloc_span(40, NULL);
+	struct tcm_span *right_guard = alloc_span(1, NULL);
+	uintptr_t start = span->start;
+	free_span(span);
+	/* Release 10 pages of the 40: the step takes the tail. */
+	assert_int_equal(tcm_page_heap_release_step(10 * TCM_PAGE_BYTES), 10 * TCM_PAGE_BYTES);
+	struct tcm_span *head = span_at(start);
+	assert_int_equal(head->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(head->npages, 30);
+	struct tcm_span *tail = span_at(start + 30 * TCM_PAGE_BYTES);
+	assert_int_equal(tail->state, TCM_SPAN_RELEASED);
+	assert_int_equal(tail->npages, 10);
+	assert_int_equal(heap_stats().free_committed_bytes, 30 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free_span(left_guard);
+	free_span(right_guard);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void released_span_reads_zero_and_is_zeroed(void **state)
+{
+	(void)state;
+	bool is_zeroed = false;
+	struct tcm_span *span = alloc_span(8, &is_zeroed);
+	/* Carved from fresh memory, which enters the heap released. */
+	assert_true(is_zeroed);
+	uintptr_t start = span->start;
+	for (size_t i = 0; i < 8 * TCM_PAGE_BYTES; i++)
+		assert_int_equal(((unsigned char *)start)[i], 0);
+	memset((void *)start, 0xab, 8 * TCM_PAGE_BYTES);
+	free_span(span);
+
+	/* Committed reuse: the same pages, and not claimed to be zero. */
+	span = alloc_span(8, &is_zeroed);
+	assert_int_equal(span->start, start);
+	assert_false(is_zeroed);
+	free_span(span);
+
+	release_all_committed(2 * TCM_PAGE_BYTES);
+	span = alloc_span(8, &is_zeroed);
+	assert_int_equal(span->start, start);   /* the same pages back, now released */
+	assert_true(is_zeroed);
+	for (size_t i = 0; i < 8 * TCM_PAGE_BYTES; i++)
+		if (((unsigned char *)start)[i] != 0)
+			fail_msg("byte %zu of a span carved from released memory is 0x%02x, not 0", i,
+				 ((unsigned char *)start)[i]);
+	free_span(span);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- aligned spans --------------------------------------------------------------- */
+
+static void aligned_spans_are_aligned(void **state)
+{
+	(void)state;
+	static const size_t aligns[] = { 1, 2, 4, 8, 16, 64, 128, 256, 512 };
+	static const size_t sizes[] = { 1, 3, 17, 130, 600 };
+	enum { A = sizeof(aligns) / sizeof(aligns[0]), S = sizeof(sizes) / sizeof(sizes[0]) };
+	static struct tcm_span *spans[A * S];
+	uint64_t pages = 0;
+	/* A misaligning span first, so alignment is not free. */
+	struct tcm_span *skew = alloc_span(3, NULL);
+	for (size_t a = 0; a < A; a++) {
+		for (size_t s = 0; s < S; s++) {
+			bool is_zeroed;
+			struct tcm_span *span = tcm_page_heap_alloc_aligned(sizes[s], aligns[a], &is_zeroed);
+			assert_non_null(span);
+			assert_int_equal(span->npages, sizes[s]);
+			assert_int_equal(span->state, TCM_SPAN_IN_USE);
+			if (span->start % (aligns[a] * TCM_PAGE_BYTES) != 0)
+				fail_msg("span of %zu pages aligned to %zu pages starts at %#lx", sizes[s], aligns[a],
+					 (unsigned long)span->start);
+			assert_ptr_equal(tcm_page_heap_large_span_of((void *)span->start), span);
+			((volatile char *)end_of(span))[-1] = 1;
+			spans[a * S + s] = span;
+			pages += sizes[s];
+		}
+	}
+	assert_int_equal(heap_stats().in_use_bytes, (pages + 3) * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	for (size_t i = 0; i < A * S; i++)
+		free_span(spans[i]);
+	free_span(skew);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void large_span_of_only_matches_starts(void **state)
+{
+	(void)state;
+	struct tcm_span *large = alloc_span(10, NULL);
+	bool is_zeroed;
+	struct tcm_span *small = tcm_page_heap_alloc(2, 5, &is_zeroed);
+	assert_non_null(small);
+	assert_ptr_equal(tcm_page_heap_large_span_of((void *)large->start), large);
+	assert_null(tcm_page_heap_large_span_of((void *)(large->start + 16)));
+	assert_null(tcm_page_heap_large_span_of((void *)(large->start + TCM_PAGE_BYTES)));
+	assert_null(tcm_page_heap_large_span_of((void *)(end_of(large) - TCM_PAGE_BYTES)));
+	assert_null(tcm_page_heap_large_span_of((void *)small->start));   /* a small-object span */
+	uintptr_t large_start = large->start;
+	free_span(large);
+	assert_null(tcm_page_heap_large_span_of((void *)large_start));     /* free now */
+	free_span(small);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void freed_small_span_pages_read_class_zero(void **state)
+{
+	(void)state;
+	/* page_map.h: tcm_page_map_size_class is 0 for "a large span, a free page,
+	 * or an address tcm does not own" -- on every page, not only the ends. */
+	bool is_zeroed;
+	struct tcm_span *small = tcm_page_heap_alloc(4, 5, &is_zeroed);
+	assert_non_null(small);
+	uintptr_t start = small->start;
+	for (size_t page = 0; page < 4; page++)
+		assert_int_equal(tcm_page_map_size_class((void *)(start + page * TCM_PAGE_BYTES)), 5);
+	free_span(small);
+	for (size_t page = 0; page < 4; page++)
+		if (tcm_page_map_size_class((void *)(start + page * TCM_PAGE_BYTES)) != 0)
+			fail_msg("page %zu of a freed small-object span still reads class %u", page,
+				 tcm_page_map_size_class((void *)(start + page * TCM_PAGE_BYTES)));
+	/* The same pages as a large span: its interior is not a small object either. */
+	struct tcm_span *large = alloc_span(4, NULL);
+	assert_int_equal(large->start, start);
+	for (size_t page = 0; page < 4; page++)
+		if (tcm_page_map_size_class((void *)(start + page * TCM_PAGE_BYTES)) != 0)
+			fail_msg("page %zu of a large span reads class %u", page,
+				 tcm_page_map_size_class((void *)(start + page * TCM_PAGE_BYTES)));
+	free_span(large);
+}
+
+/* ---- ENOMEM ------------------------------------------------------------------------ */
+
+static void enomem_from_empty_heap(void **state)
+{
+	(void)state;
+	bool is_zeroed;
+	tcm_os_testing_fail_maps_after(0);
+	assert_null(tcm_page_heap_alloc(1, 0, &is_zeroed));
+	assert_null(tcm_page_heap_alloc(4, 3, &is_zeroed));
+	assert_null(tcm_page_heap_alloc_aligned(8, 8, &is_zeroed));
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	tcm_os_testing_fail_maps_after(SIZE_MAX);
+	struct tcm_span *span = alloc_span(4, NULL);
+	struct tcm_span *aligned = tcm_page_heap_alloc_aligned(8, 8, &is_zeroed);
+	assert_non_null(aligned);
+	free_span(span);
+	free_span(aligned);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void enomem_when_growth_fails(void **state)
+{
+	(void)state;
+	/* Prime the heap so records and a page-map leaf exist, then refuse every map. */
+	struct tcm_span *small = alloc_span(2, NULL);
+	free_span(small);
+	struct tcm_page_heap_stats before = heap_stats();
+	tcm_os_testing_fail_maps_after(0);
+	bool is_zeroed;
+	/* More pages than the heap holds: it must grow, and cannot. */
+	size_t huge_pages = (size_t)(256 << 20) / TCM_PAGE_BYTES;
+	assert_null(tcm_page_heap_alloc(huge_pages, 0, &is_zeroed));
+	assert_null(tcm_page_heap_alloc_aligned(huge_pages, 256, &is_zeroed));
+	/* What the heap already holds is still served. */
+	struct tcm_span *from_free = alloc_span(2, NULL);
+	free_span(from_free);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes);
+	assert_int_equal(after.free_committed_bytes + after.free_released_bytes,
+			 before.free_committed_bytes + before.free_released_bytes);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* A limit that lets some bytes through still fails cleanly when growth exceeds it. */
+	tcm_os_testing_fail_maps_after((size_t)8 << 20);
+	assert_null(tcm_page_heap_alloc(huge_pages, 0, &is_zeroed));
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	tcm_os_testing_fail_maps_after(SIZE_MAX);
+	struct tcm_span *big = alloc_span(huge_pages, NULL);
+	((volatile char *)end_of(big))[-1] = 1;
+	free_span(big);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static const struct CMUnitTest tests[] = {
+	cmocka_unit_test(alloc_free_many_sizes),
+	cmocka_unit_test(zero_pages_is_refused),
+	cmocka_unit_test(free_spans_takes_a_list),
+	cmocka_unit_test(free_neighbours_coalesce),
+	cmocka_unit_test(many_spans_coalesce_in_any_order),
+	cmocka_unit_test(release_step_is_bounded_and_moves_bytes),
+	cmocka_unit_test(committed_never_merges_with_released),
+	cmocka_unit_test(partial_release_keeps_committed_head_apart),
+	cmocka_unit_test(released_span_reads_zero_and_is_zeroed),
+	cmocka_unit_test(aligned_spans_are_aligned),
+	cmocka_unit_test(large_span_of_only_matches_starts),
+	cmocka_unit_test(freed_small_span_pages_read_class_zero),
+	cmocka_unit_test(enomem_from_empty_heap),
+	cmocka_unit_test(enomem_when_growth_fails),
+};
+
+UNIT_MAIN("page_heap", tests)

@@ -1,0 +1,90 @@
+/* tests/unit/unit.h - scaffolding shared by the cmocka unit tests of core/.
+ *
+ * Each test program holds one layer's tests. CTest runs every test in a process
+ * of its own (argv[1] names it), so no test sees the heap another one left
+ * behind and tests may rely on starting from an empty heap; without an
+ * argument a program runs each of its tests in a forked child, the same way.
+ * A name that matches no test is an error, so a misspelt CTest entry cannot
+ * pass by running nothing.
+ *
+ * cmocka's asserts longjmp into the test's frame, so they must not run on
+ * other threads: workers use UNIT_THREAD_CHECK, which prints and counts, and
+ * the test asserts the count is zero after joining. */
+#ifndef TCM_TESTS_UNIT_UNIT_H
+#define TCM_TESTS_UNIT_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static _Atomic unsigned long unit_thread_failures __attribute__((unused));
+
+#define UNIT_THREAD_CHECK(condition)                                                    \
+	do {                                                                             \
+		if (!(condition)) {                                                      \
+			fprintf(stderr, "%s:%d: check failed on a worker thread: %s\n",  \
+				__FILE__, __LINE__, #condition);                         \
+			atomic_fetch_add(&unit_thread_failures, 1);                      \
+		}                                                                        \
+	} while (0)
+
+static inline int unit_run_one(const char *group, const struct CMUnitTest *tests, size_t count,
+				const char *name)
+{
+	cmocka_set_test_filter(name);
+	return _cmocka_run_group_tests(group, tests, count, NULL, NULL);
+}
+
+static inline int unit_main(int argc, char **argv, const char *group,
+			    const struct CMUnitTest *tests, size_t count)
+{
+	if (argc > 2) {
+		fprintf(stderr, "usage: %s [test-name]\n", argv[0]);
+		return 2;
+	}
+	if (argc == 2) {
+		for (size_t i = 0; i < count; i++)
+			if (strcmp(tests[i].name, argv[1]) == 0)
+				return unit_run_one(group, tests, count, argv[1]);
+		fprintf(stderr, "%s: no test named '%s' in group %s\n", argv[0], argv[1], group);
+		return 2;
+	}
+	/* No argument: every test, each in a forked child of this still
+	 * tcm-free process, as CTest would run them. */
+	int failed = 0;
+	for (size_t i = 0; i < count; i++) {
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("fork");
+			return 2;
+		}
+		if (pid == 0)
+			_exit(unit_run_one(group, tests, count, tests[i].name) == 0 ? 0 : 1);
+		int status;
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			fprintf(stderr, "%s: test %s failed (status %#x)\n", argv[0], tests[i].name, status);
+			failed++;
+		}
+	}
+	return failed;
+}
+
+#define UNIT_MAIN(group, tests)                                                          \
+	int main(int argc, char **argv)                                                  \
+	{                                                                                \
+		return unit_main(argc, argv, group, tests, sizeof(tests) / sizeof((tests)[0])); \
+	}
+
+#endif
