@@ -51,6 +51,11 @@ static inline void bootstrap(void)
 		bootstrap_slow();
 }
 
+void tcm_core_bootstrap(void)
+{
+	bootstrap();
+}
+
 uint64_t tcm_alloc_large_allocated_bytes(void)
 {
 	int64_t bytes = atomic_load_explicit(&large_allocated_bytes, memory_order_relaxed);
@@ -99,7 +104,8 @@ static inline void small_free(unsigned size_class, void *object)
 		list->head = object;
 		list->count++;
 		cache->cached_bytes += tcm_size_classes[size_class].object_bytes;
-		if (TCM_UNLIKELY(cache->cached_bytes > cache->max_bytes))
+		if (TCM_UNLIKELY(cache->cached_bytes >
+				 atomic_load_explicit(&tcm_thread_cache_budget_bytes, memory_order_relaxed)))
 			tcm_thread_cache_scavenge(cache);
 		return;
 	}
@@ -229,24 +235,6 @@ void *tcm_core_realloc(void *ptr, size_t size_bytes)
 	memcpy(moved, ptr, size_bytes < old_bytes ? size_bytes : old_bytes);
 	tcm_core_free(ptr);
 	return moved;
-}
-
-size_t tcm_core_release_free_memory(size_t max_bytes)
-{
-	bootstrap();
-	tcm_thread_cache_flush_self();
-	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		tcm_central_drain(size_class, 0);
-	size_t released = 0;
-	while (released < max_bytes) {
-		size_t step = max_bytes - released < TCM_CORE_RELEASE_CHUNK_BYTES
-			? max_bytes - released : TCM_CORE_RELEASE_CHUNK_BYTES;
-		size_t bytes = tcm_page_heap_release_step(step);
-		if (bytes == 0)
-			break;
-		released += bytes;
-	}
-	return released;
 }
 
 void tcm_core_set_thread_cache_budget(size_t thread_max_bytes, size_t total_max_bytes)

@@ -207,17 +207,28 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 		return_to_spans(size_class, first, count);
 }
 
-size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries)
+size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
 {
 	struct central *central = &centrals[size_class];
-	size_t moved = 0;
-	while (tcm_batch_stack_entries(&central->stack) > keep_entries) {
-		uint32_t count;
-		void *first = tcm_batch_stack_pop(&central->stack, &count);
-		if (first == NULL)
-			break;
-		return_to_spans(size_class, first, count);
-		moved += count;
-	}
+	if (tcm_batch_stack_entries(&central->stack) <= keep_entries)
+		return 0;
+	uint32_t count;
+	void *first = tcm_batch_stack_pop(&central->stack, &count);
+	if (first == NULL)
+		return 0;
+	return_to_spans(size_class, first, count);   /* still central's: no byte change */
+	return count;
+}
+
+size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries)
+{
+	size_t moved = 0, step;
+	while ((step = tcm_central_drain_one(size_class, keep_entries)) != 0)
+		moved += step;
 	return moved;
+}
+
+uint32_t tcm_central_capacity(unsigned size_class)
+{
+	return centrals[size_class].capacity;
 }

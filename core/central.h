@@ -37,10 +37,17 @@ void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
  * their spans. REQUIRES: no tcm lock held. */
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
 
-/* Pops entries until at most keep_entries remain, and returns their objects
- * to the spans (emptied spans go to the page heap). Returns the objects moved.
- * For the release path. REQUIRES: no tcm lock held. */
+/* When the stack holds more than keep_entries, pops one entry and returns its
+ * objects to the spans (emptied spans go to the page heap); one bounded step
+ * of the release path. Returns the objects moved, 0 when there was nothing
+ * above keep_entries. REQUIRES: no tcm lock held. */
+size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries);
+
+/* tcm_central_drain_one until at most keep_entries remain. Returns the objects moved. */
 size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
+
+/* The stack's capacity in entries (fixed after init). */
+uint32_t tcm_central_capacity(unsigned size_class);
 
 /* Bytes of free objects held by all central lists (stacks and spans). */
 uint64_t tcm_central_cached_bytes(void);

@@ -14,6 +14,12 @@
 
 #include "../shim/tcm.h"
 
+/* Sets core up (size classes, central lists, the thread-exit key) if that has
+ * not happened yet. Idempotent; allocates nothing. Every entry point below
+ * does it on its first slow path, so callers need it only to start core
+ * without allocating. */
+void   tcm_core_bootstrap(void);
+
 void  *tcm_core_malloc(size_t size_bytes);
 /* Zeroed memory of size_bytes (the caller has checked count * size). */
 void  *tcm_core_zalloc(size_t size_bytes);

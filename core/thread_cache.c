@@ -8,6 +8,7 @@
 
 #include "central.h"
 #include "debug.h"
+#include "state.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +20,8 @@
 
 __thread struct tcm_thread_cache tcm_thread_cache_self __attribute__((tls_model("initial-exec")));
 
+_Atomic size_t tcm_thread_cache_budget_bytes = (size_t)4 << 20;
+
 static pthread_key_t exit_key;
 static _Atomic size_t thread_max_bytes = (size_t)4 << 20;
 static _Atomic size_t total_max_bytes = (size_t)64 << 20;
@@ -26,6 +29,7 @@ static _Atomic int64_t live_threads;
 static _Atomic int64_t total_cached_bytes;
 
 static void on_thread_exit(void *unused);
+static void recompute_budget(void);
 
 void tcm_thread_cache_bootstrap(void)
 {
@@ -37,6 +41,7 @@ void tcm_thread_cache_set_budget(size_t thread_max, size_t total_max)
 {
 	atomic_store(&thread_max_bytes, thread_max);
 	atomic_store(&total_max_bytes, total_max);
+	recompute_budget();
 }
 
 uint64_t tcm_thread_cache_total_bytes(void)
@@ -60,14 +65,32 @@ static void report_bytes(struct tcm_thread_cache *cache)
 	}
 }
 
-static void rebudget(struct tcm_thread_cache *cache)
+/* Recomputes the shared budget from the live thread count (or the DRAINING
+ * budget). Racing recomputations may briefly leave a stale value; the next
+ * thread start or end corrects it. */
+static void recompute_budget(void)
 {
-	int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
-	size_t share = atomic_load_explicit(&total_max_bytes, memory_order_relaxed) / (size_t)(threads > 0 ? threads : 1);
-	if (share < MIN_BUDGET_BYTES)
-		share = MIN_BUDGET_BYTES;
-	size_t own_max = atomic_load_explicit(&thread_max_bytes, memory_order_relaxed);
-	cache->max_bytes = share < own_max ? share : own_max;
+	size_t budget = TCM_THREAD_CACHE_DRAINING_BYTES;
+	if (tcm_state_get() == TCM_STATE_NORMAL) {
+		int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
+		budget = atomic_load_explicit(&total_max_bytes, memory_order_relaxed) / (size_t)(threads > 0 ? threads : 1);
+		if (budget < MIN_BUDGET_BYTES)
+			budget = MIN_BUDGET_BYTES;
+		size_t own_max = atomic_load_explicit(&thread_max_bytes, memory_order_relaxed);
+		if (budget > own_max)
+			budget = own_max;
+	}
+	atomic_store_explicit(&tcm_thread_cache_budget_bytes, budget, memory_order_relaxed);
+}
+
+void tcm_thread_cache_enter_draining(void)
+{
+	recompute_budget();
+}
+
+static size_t budget_bytes(void)
+{
+	return atomic_load_explicit(&tcm_thread_cache_budget_bytes, memory_order_relaxed);
 }
 
 static void activate(struct tcm_thread_cache *cache)
@@ -78,7 +101,7 @@ static void activate(struct tcm_thread_cache *cache)
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
 		cache->lists[size_class].max_count = tcm_size_classes[size_class].batch_objects;
 	atomic_fetch_add_explicit(&live_threads, 1, memory_order_relaxed);
-	rebudget(cache);
+	recompute_budget();
 	cache->state = TCM_THREAD_CACHE_ACTIVE;
 }
 
@@ -124,14 +147,15 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 		errno = ENOMEM;
 		return NULL;
 	}
-	/* Slow start: each refill lets the list hold one more batch. */
-	if (list->max_count < MAX_LIST_OBJECTS)
+	/* Slow start: each refill lets the list hold one more batch, while the
+	 * process is not shutting down. */
+	if (list->max_count < MAX_LIST_OBJECTS && tcm_state_get() == TCM_STATE_NORMAL)
 		list->max_count += info->batch_objects;
 	list->head = *(void **)first;
 	list->count = count - 1;
 	cache->cached_bytes += (size_t)(count - 1) * info->object_bytes;
 	report_bytes(cache);
-	if (cache->cached_bytes > cache->max_bytes)
+	if (cache->cached_bytes > budget_bytes())
 		tcm_thread_cache_scavenge(cache);
 	return first;
 }
@@ -156,15 +180,14 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_cla
 	uint32_t batch = info->batch_objects < list->count ? info->batch_objects : list->count;
 	give_back(cache, size_class, batch);
 	report_bytes(cache);
-	if (cache->cached_bytes > cache->max_bytes)
+	if (cache->cached_bytes > budget_bytes())
 		tcm_thread_cache_scavenge(cache);
 }
 
 void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache)
 {
-	rebudget(cache);
 	/* Each pass halves every list, so this ends after a few passes. */
-	while (cache->cached_bytes > cache->max_bytes) {
+	while (cache->cached_bytes > budget_bytes()) {
 		for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 			struct tcm_thread_cache_list *list = &cache->lists[size_class];
 			if (list->count == 0)
@@ -205,11 +228,15 @@ static void on_thread_exit(void *unused)
 	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
 	if (cache->state != TCM_THREAD_CACHE_ACTIVE)
 		return;
-	hand_off_all(cache, true);
+	/* In EXITING the process is ending: the cache's objects stay where
+	 * they are, which is O(1) and touches no shared state. */
+	if (tcm_state_get() != TCM_STATE_EXITING)
+		hand_off_all(cache, true);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
 		cache->lists[size_class].max_count = 0;
 	cache->state = TCM_THREAD_CACHE_DEAD;
 	atomic_fetch_sub_explicit(&live_threads, 1, memory_order_relaxed);
+	recompute_budget();
 }
 
 void tcm_thread_cache_after_fork_in_child(void)

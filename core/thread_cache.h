@@ -6,8 +6,13 @@
  *   - lists[c].count < lists[c].max_count on entry to the free fast path, and
  *     max_count == 0 in every state but ACTIVE, so that the first free of a new
  *     thread and every free of a dead one take the slow path;
- *   - the sum over threads is bounded: each thread's max_bytes is
- *     min(thread_max_bytes, max(total_max_bytes / live threads, 64 KiB));
+ *   - the sum over threads is bounded: every thread's budget is the one global
+ *     tcm_thread_cache_budget_bytes = min(thread_max_bytes,
+ *     max(total_max_bytes / live threads, 64 KiB)), recomputed when a thread
+ *     starts or ends; in DRAINING it drops to TCM_THREAD_CACHE_DRAINING_BYTES, so
+ *     each thread's next free hands its surplus back (DESIGN "quiesce"), and
+ *     refills no longer grow the lists;
+ *   - in EXITING, thread exit drops the cache in O(1): the process is ending;
  *   - thread exit pushes each non-empty list to its central stack as one entry
  *     and does nothing else: O(size classes), no lock (DESIGN invariant 4). */
 #ifndef TCM_CORE_THREAD_CACHE_H
@@ -31,10 +36,11 @@ struct tcm_thread_cache_list {
 	uint32_t max_count;   /* grows by a batch per refill, up to the class limit */
 };
 
+#define TCM_THREAD_CACHE_DRAINING_BYTES ((size_t)128 * 1024)
+
 struct tcm_thread_cache {
 	struct tcm_thread_cache_list lists[TCM_SIZE_CLASS_COUNT];
-	size_t  cached_bytes;    /* bytes on all lists */
-	size_t  max_bytes;       /* budget; exceeding it scavenges */
+	size_t  cached_bytes;    /* bytes on all lists; over the budget it scavenges */
 	int64_t reported_bytes;  /* part of cached_bytes already in the global gauge */
 	uint8_t state;           /* enum tcm_thread_cache_state */
 };
@@ -42,11 +48,17 @@ struct tcm_thread_cache {
 extern __thread struct tcm_thread_cache tcm_thread_cache_self
 	__attribute__((tls_model("initial-exec")));
 
+/* The byte budget of every thread's cache (read on the free fast path). */
+extern _Atomic size_t tcm_thread_cache_budget_bytes;
+
 /* Creates the thread-exit key. Bootstrap only; allocates nothing. */
 void tcm_thread_cache_bootstrap(void);
 
-/* Sets the budgets (bytes). Applies to caches as they next rebudget. */
+/* Sets the budgets (bytes); every cache sees the new one on its next free. */
 void tcm_thread_cache_set_budget(size_t thread_max_bytes, size_t total_max_bytes);
+
+/* Applies the DRAINING budget (call after moving core/state to DRAINING). */
+void tcm_thread_cache_enter_draining(void);
 
 /* Slow path of allocation: lists[size_class] is empty. Returns an object or
  * NULL (ENOMEM). */
@@ -55,8 +67,8 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 /* Slow path of free: the list is at max_count (or the cache is not ACTIVE). */
 void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object);
 
-/* cached_bytes went over max_bytes: give half of every list back until it is
- * within the budget again. */
+/* cached_bytes went over the budget: give half of every list back until it
+ * is within the budget again. */
 void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache);
 
 /* Gives the calling thread's whole cache back to the central lists. */

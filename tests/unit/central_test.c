@@ -4,15 +4,15 @@
  * spans and to the page heap, and concurrent fetch/give-back without
  * duplicates.
  *
- * Each test runs in a fresh process (see unit.h) and bootstraps core through
- * tcm_core_release_free_memory(0), which initialises the size classes and the
- * central lists without activating a thread cache. Nothing else in the
+ * Each test runs in a fresh process (see unit.h) and bootstraps core with
+ * tcm_core_bootstrap(), which initialises the size classes and the central
+ * lists without activating a thread cache. Nothing else in the
  * process allocates from tcm, so the page heap's in_use bytes and
  * tcm_central_cached_bytes() move only with what a test does.
  *
- * The stack's capacity is not exposed (central.c computes it per class), so
- * tests measure it: the entries left on the stack after more give-backs than
- * any capacity, which must be the same however many more are given back. */
+ * The stack's capacity is checked from outside as well as read: the entries
+ * left on the stack after more give-backs than any capacity, which must be the
+ * same however many more are given back, and equal tcm_central_capacity(). */
 #include "unit.h"
 
 #include "central.h"
@@ -32,7 +32,7 @@
 
 static void bootstrap_core(void)
 {
-	tcm_core_release_free_memory(0);
+	tcm_core_bootstrap();
 	assert_int_equal(tcm_size_classes[CLASS_64].object_bytes, 64);
 	assert_int_equal(tcm_size_classes[CLASS_64].objects_per_span % tcm_size_classes[CLASS_64].batch_objects, 0);
 }
@@ -261,6 +261,7 @@ static void give_back_beyond_capacity_goes_to_spans(void **state)
 	/* A fixed capacity: the stack keeps the same number however much comes back. */
 	assert_int_equal(kept_100, kept_200);
 	assert_int_equal(kept_300, kept_200);
+	assert_int_equal(kept_200, tcm_central_capacity(CLASS_64));
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 

@@ -1,0 +1,64 @@
+/* core/release.c - the drain and release steps (release.h), and
+ * tcm_core_release_free_memory built from them.
+ *
+ * Invariants: a drain step pops at most one stack entry and returns it in
+ * bounded lock holds (core/central.c); a release step is one madvise of at most
+ * its chunk with no lock held (core/page_heap.c). The round-robin cursor is a
+ * relaxed atomic: concurrent callers may share a class, which is harmless. */
+#include "release.h"
+
+#include "central.h"
+#include "core.h"
+#include "page_heap.h"
+#include "size_class.h"
+#include "thread_cache.h"
+
+#include <stdatomic.h>
+
+static _Atomic unsigned drain_cursor = 1;
+
+size_t tcm_release_drain_step(bool keep_capacity)
+{
+	unsigned start = atomic_load_explicit(&drain_cursor, memory_order_relaxed);
+	for (unsigned tried = 0; tried < TCM_SIZE_CLASS_COUNT - 1; tried++) {
+		unsigned size_class = 1 + (start - 1 + tried) % (TCM_SIZE_CLASS_COUNT - 1);
+		uint32_t keep = keep_capacity ? tcm_central_capacity(size_class) : 0;
+		size_t moved = tcm_central_drain_one(size_class, keep);
+		if (moved != 0) {
+			atomic_store_explicit(&drain_cursor, 1 + size_class % (TCM_SIZE_CLASS_COUNT - 1),
+					      memory_order_relaxed);
+			return moved;
+		}
+	}
+	return 0;
+}
+
+size_t tcm_release_step(size_t chunk_bytes)
+{
+	return tcm_page_heap_release_step(chunk_bytes);
+}
+
+uint64_t tcm_release_pending_bytes(void)
+{
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	return heap.free_committed_bytes + tcm_central_cached_bytes();
+}
+
+size_t tcm_core_release_free_memory(size_t max_bytes)
+{
+	tcm_core_bootstrap();
+	tcm_thread_cache_flush_self();
+	while (tcm_release_drain_step(false) != 0)
+		;
+	size_t released = 0;
+	while (released < max_bytes) {
+		size_t chunk = max_bytes - released < TCM_CORE_RELEASE_CHUNK_BYTES
+			? max_bytes - released : TCM_CORE_RELEASE_CHUNK_BYTES;
+		size_t bytes = tcm_release_step(chunk);
+		if (bytes == 0)
+			break;
+		released += bytes;
+	}
+	return released;
+}

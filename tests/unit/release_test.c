@@ -1,0 +1,195 @@
+/* tests/unit/release_test.c - the life stages and the release steps: the state
+ * only moves forward; a drain step trims central stacks back to capacity, then
+ * (without the capacity) empties them and their spans go back to the page
+ * heap; a release step madvises at most its chunk; in DRAINING every thread's
+ * next free hands its cache's surplus back and refills stop growing the
+ * lists; in EXITING a dying thread drops its cache in O(1). */
+#include "unit.h"
+
+#include "central.h"
+#include "core.h"
+#include "os.h"
+#include "page_heap.h"
+#include "release.h"
+#include "size_class.h"
+#include "state.h"
+#include "thread_cache.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define CLASS_64 4
+
+static uint64_t in_use_bytes(void)
+{
+	struct tcm_page_heap_stats stats;
+	tcm_page_heap_stats(&stats);
+	return stats.in_use_bytes;
+}
+
+static void state_moves_forward_only(void **state)
+{
+	(void)state;
+	assert_int_equal(tcm_state_get(), TCM_STATE_NORMAL);
+	assert_false(tcm_state_advance(TCM_STATE_NORMAL));
+	assert_true(tcm_state_advance(TCM_STATE_DRAINING));
+	assert_false(tcm_state_advance(TCM_STATE_DRAINING));
+	assert_false(tcm_state_advance(TCM_STATE_NORMAL));
+	assert_int_equal(tcm_state_get(), TCM_STATE_DRAINING);
+	assert_true(tcm_state_advance(TCM_STATE_EXITING));
+	assert_int_equal(tcm_state_get(), TCM_STATE_EXITING);
+}
+
+/* Gives back `entries` whole batches of class 64 as a dying thread would, so
+ * the stack ends above its capacity. Returns the batch size. */
+static uint32_t overfill_stack(size_t entries)
+{
+	uint32_t batch = tcm_size_classes[CLASS_64].batch_objects;
+	void **chains = calloc(entries, sizeof(void *));   /* glibc's malloc */
+	assert_non_null(chains);
+	for (size_t i = 0; i < entries; i++) {
+		uint32_t count;
+		chains[i] = tcm_central_fetch(CLASS_64, batch, &count);
+		assert_non_null(chains[i]);
+		assert_int_equal(count, batch);
+	}
+	for (size_t i = 0; i < entries; i++)
+		tcm_central_give_back(CLASS_64, chains[i], batch, true);
+	free(chains);
+	return batch;
+}
+
+static void drain_step_trims_to_capacity_then_empties(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	uint32_t capacity = tcm_central_capacity(CLASS_64);
+	uint32_t batch = overfill_stack(capacity + 10);
+	size_t moved = 0, step;
+	while ((step = tcm_release_drain_step(true)) != 0) {
+		assert_true(step <= batch);          /* one entry per step */
+		moved += step;
+	}
+	assert_int_equal(moved, 10 * batch);
+	/* Without the capacity the rest goes, and the emptied spans leave central. */
+	while ((step = tcm_release_drain_step(false)) != 0)
+		moved += step;
+	assert_int_equal(moved, (capacity + 10) * batch);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void release_step_is_bounded_by_its_chunk(void **state)
+{
+	(void)state;
+	void *block = tcm_core_malloc((size_t)10 << 20);
+	assert_non_null(block);
+	memset(block, 1, (size_t)10 << 20);
+	tcm_core_free(block);
+	uint64_t pending = tcm_release_pending_bytes();
+	assert_true(pending >= ((uint64_t)10 << 20));
+	size_t chunk = (size_t)2 << 20;
+	size_t released = tcm_release_step(chunk);
+	assert_true(released > 0 && released <= chunk);
+	assert_int_equal(tcm_release_pending_bytes(), pending - released);
+	assert_int_equal(tcm_release_step(TCM_PAGE_BYTES - 1), 0);   /* below one page: nothing */
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- quiesce in DRAINING ---------------------------------------------------- */
+
+#define OBJECTS 4096
+static void *objects[OBJECTS];
+
+static void *draining_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < OBJECTS; i++)
+		objects[i] = tcm_core_malloc(256);
+	for (int i = 0; i < OBJECTS - 1; i++)
+		tcm_core_free(objects[i]);
+	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
+	/* Normal budget (4 MiB): 1 MiB of frees stays in the cache. */
+	UNIT_THREAD_CHECK(cache->cached_bytes > TCM_THREAD_CACHE_DRAINING_BYTES);
+	UNIT_THREAD_CHECK(tcm_state_advance(TCM_STATE_DRAINING));
+	tcm_thread_cache_enter_draining();
+	tcm_core_free(objects[OBJECTS - 1]);   /* the next free hands the surplus back */
+	UNIT_THREAD_CHECK(cache->cached_bytes <= TCM_THREAD_CACHE_DRAINING_BYTES);
+	/* Refills no longer grow a list (scavenging may shrink it): empty the
+	 * class's list many times over. */
+	unsigned size_class = tcm_size_class_of(256);
+	uint32_t max_count = cache->lists[size_class].max_count;
+	for (int i = 0; i < OBJECTS; i++)
+		objects[i] = tcm_core_malloc(256);
+	UNIT_THREAD_CHECK(cache->lists[size_class].max_count <= max_count);
+	for (int i = 0; i < OBJECTS; i++)
+		tcm_core_free(objects[i]);
+	UNIT_THREAD_CHECK(cache->cached_bytes <= TCM_THREAD_CACHE_DRAINING_BYTES);
+	return NULL;
+}
+
+static void draining_hands_cache_surplus_back_on_next_free(void **state)
+{
+	(void)state;
+	tcm_core_set_thread_cache_budget((size_t)4 << 20, (size_t)64 << 20);
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, draining_worker, NULL), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+}
+
+/* ---- thread exit in EXITING ------------------------------------------------- */
+
+static void *caching_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 256; i++)
+		objects[i] = tcm_core_malloc(512);
+	for (int i = 0; i < 256; i++)
+		tcm_core_free(objects[i]);
+	UNIT_THREAD_CHECK(tcm_thread_cache_self.cached_bytes > 0);
+	return NULL;
+}
+
+static uint64_t central_bytes_after_thread_exit(void)
+{
+	uint64_t before = tcm_central_cached_bytes();
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, caching_worker, NULL), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	assert_int_equal(tcm_thread_cache_live_threads(), 0);
+	return tcm_central_cached_bytes() - before;
+}
+
+static void exiting_thread_exit_drops_cache_in_place(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	/* Control: in NORMAL the dying thread's cache reaches the central lists. */
+	uint64_t handed_normal = central_bytes_after_thread_exit();
+	assert_true(handed_normal > 0);
+	assert_true(tcm_state_advance(TCM_STATE_EXITING));
+	/* The worker's fetches take from central first, so compare against what a
+	 * hand-off would have added: in EXITING nothing comes back. */
+	uint64_t central_before = tcm_central_cached_bytes();
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, caching_worker, NULL), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	assert_true(tcm_central_cached_bytes() < central_before + handed_normal);
+	assert_int_equal(tcm_thread_cache_live_threads(), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(state_moves_forward_only),
+		cmocka_unit_test(drain_step_trims_to_capacity_then_empties),
+		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
+		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
+		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
+	};
+	return unit_main(argc, argv, "release", tests, sizeof(tests) / sizeof(tests[0]));
+}
