@@ -1,0 +1,61 @@
+/* conf/current.c - the process's one configuration (tcm_config_current): loaded once, from the
+ * production sources, with errors written to stderr as "tcm: <message>" lines.
+ *
+ * Invariants: after the first call returns, the object never changes; at most
+ *             TCM_CONFIG_STDERR_LINES error lines plus one "more errors" line are written.
+ * Never: abort; report through stdio (a host's stderr buffering is its own). */
+#define _GNU_SOURCE  /* secure_getenv */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct tcm_config current;       /* written once, under once */
+static pthread_once_t    current_once = PTHREAD_ONCE_INIT;
+static unsigned          stderr_lines;  /* written under once only */
+
+/* secure_getenv returns NULL for every name when the process is setuid or setgid (the kernel's
+ * AT_SECURE), so such programs ignore TCM_CONF and TCM_* and read only /etc/tcm.conf. */
+static const char *process_getenv(const char *name)
+{
+	return secure_getenv(name);
+}
+
+/* One write(2) per line, so lines from several processes sharing a stderr do not interleave. */
+static void write_stderr_line(void *context, const char *message)
+{
+	(void)context;
+	char line[1100];
+	size_t len;
+	if (stderr_lines < TCM_CONFIG_STDERR_LINES) {
+		len = (size_t)snprintf(line, sizeof line, "tcm: %s\n", message);
+	} else if (stderr_lines == TCM_CONFIG_STDERR_LINES) {
+		len = (size_t)snprintf(line, sizeof line, "tcm: more configuration errors not shown\n");
+	} else {
+		return;
+	}
+	stderr_lines++;
+	if (len >= sizeof line)
+		len = sizeof line - 1;
+	ssize_t written = write(STDERR_FILENO, line, len);
+	(void)written;  /* nowhere to report a failed report */
+}
+
+static void load_current(void)
+{
+	const struct tcm_config_sources sources = {
+		.getenv   = process_getenv,
+		.etc_path = TCM_CONFIG_ETC_PATH,
+		.error    = write_stderr_line,
+	};
+	tcm_config_load(&current, &sources);
+}
+
+const struct tcm_config *tcm_config_current(void)
+{
+	pthread_once(&current_once, load_current);
+	return &current;
+}

@@ -1,0 +1,13 @@
+/* conf/env.h - TCM_<GROUP>_<KEY> environment overrides, read through the injectable getenv of
+ * struct tcm_config_sources (secure_getenv in production: nothing in setuid/setgid programs). */
+#ifndef TCM_CONF_ENV_H
+#define TCM_CONF_ENV_H
+
+#include "config.h"
+
+/* For every key whose variable is set: a valid value replaces the key's value (origin ENV); an
+ * invalid one is reported ("TCM_EXIT_DEADLINE_MS: expected ..., got \"abc\"") and ignored, so
+ * the key keeps its value from the file or default. Returns the number of errors reported. */
+int tcm_env_apply(struct tcm_config *config, const struct tcm_config_sources *sources);
+
+#endif

@@ -1,0 +1,204 @@
+/* conf/load.c - tcm_config_load: the lookup order and the parsing of tcm.conf. The only file
+ * that uses libconfig.
+ *
+ * Invariants: *out starts as the defaults and each step only replaces keys with checked
+ *             values (validate.c), so whatever goes wrong the caller gets a valid config;
+ *             a file that fails to parse contributes nothing.
+ * Never: exit, abort, or leave libconfig memory behind (config_destroy on every path). */
+#define _GNU_SOURCE  /* fopen's "e" (O_CLOEXEC) */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libconfig.h>
+
+#include "env.h"
+#include "schema.h"
+#include "validate.h"
+
+/* The file to read and whether its absence is an error: an explicit file or $TCM_CONF must
+ * exist; the /etc file may be missing. NULL when there is nothing to read. */
+static const char *pick_file(const struct tcm_config_sources *sources, bool *must_exist)
+{
+	*must_exist = true;
+	if (sources->file != NULL)
+		return sources->file;
+	const char *env = sources->getenv("TCM_CONF");
+	if (env != NULL && env[0] != '\0')
+		return env;
+	*must_exist = false;
+	return sources->etc_path;
+}
+
+/* How a setting of the wrong type is shown after "got ". */
+static void describe(const config_setting_t *setting, char *buf, size_t size)
+{
+	switch (config_setting_type(setting)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64:
+		snprintf(buf, size, "%lld", (long long)config_setting_get_int64(setting));
+		return;
+	case CONFIG_TYPE_FLOAT: {
+		int len = snprintf(buf, size, "%g", config_setting_get_float(setting));
+		if (len > 0 && (size_t)len + 2 < size && strpbrk(buf, ".eni") == NULL)
+			strcat(buf, ".0");  /* 1000.0 must not read as the integer 1000 */
+		return;
+	}
+	case CONFIG_TYPE_STRING:
+		snprintf(buf, size, "\"%.200s\"", config_setting_get_string(setting));
+		return;
+	case CONFIG_TYPE_BOOL:
+		snprintf(buf, size, "%s", config_setting_get_bool(setting) ? "true" : "false");
+		return;
+	case CONFIG_TYPE_GROUP:
+		snprintf(buf, size, "a group");
+		return;
+	case CONFIG_TYPE_ARRAY:
+		snprintf(buf, size, "an array");
+		return;
+	case CONFIG_TYPE_LIST:
+		snprintf(buf, size, "a list");
+		return;
+	}
+	snprintf(buf, size, "a value of unknown type");
+}
+
+/* Checks one known key's setting; stores it, or reports and leaves the default. 0 or 1 error. */
+static int apply_setting(struct tcm_config *out, const struct tcm_schema_row *row,
+			 const config_setting_t *setting, const struct tcm_config_sources *sources)
+{
+	struct tcm_validate_value value;
+	int err = EINVAL;
+	int type = config_setting_type(setting);
+	if (row->type == TCM_SCHEMA_INT && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64))
+		err = tcm_validate_int(row, config_setting_get_int64(setting), &value);
+	else if (row->type == TCM_SCHEMA_BOOL && type == CONFIG_TYPE_BOOL) {
+		value.boolean = config_setting_get_bool(setting) != 0;
+		err = 0;
+	} else if ((row->type == TCM_SCHEMA_CHOICE || row->type == TCM_SCHEMA_STATS_OUTPUT) &&
+		   type == CONFIG_TYPE_STRING)
+		err = tcm_validate_word(row, config_setting_get_string(setting), &value);
+
+	unsigned line = config_setting_source_line(setting);
+	if (err == 0) {
+		tcm_validate_store(out, row, &value, (struct tcm_config_origin){ TCM_CONFIG_FROM_FILE, line });
+		return 0;
+	}
+	char expected[256], got[256];
+	tcm_validate_expected(row, expected, sizeof expected);
+	describe(setting, got, sizeof got);
+	tcm_validate_report(sources, "%s:%u: %s: expected %s, got %s", out->file_path, line, row->name,
+			    expected, got);
+	return 1;
+}
+
+static int report_unknown(const struct tcm_config *out, const config_setting_t *setting,
+			  const char *name, const struct tcm_config_sources *sources)
+{
+	const struct tcm_schema_row *near = tcm_validate_suggest(name);
+	unsigned line = config_setting_source_line(setting);
+	if (near != NULL)
+		tcm_validate_report(sources, "%s:%u: unknown key %s (did you mean %s?)", out->file_path,
+				    line, name, near->name);
+	else
+		tcm_validate_report(sources, "%s:%u: unknown key %s", out->file_path, line, name);
+	return 1;
+}
+
+/* One top-level setting: a known group's keys, or errors for what is not a key of tcm. */
+static int apply_top(struct tcm_config *out, const config_setting_t *top,
+		     const struct tcm_config_sources *sources)
+{
+	const char *group = config_setting_name(top);
+	bool is_group = config_setting_is_group(top);
+	int errors = 0;
+	char name[256];
+	if (!tcm_schema_has_group(group)) {
+		/* each key of an unknown group gets its own did-you-mean ("exitt.deadline_ms") */
+		int count = is_group ? config_setting_length(top) : 0;
+		for (int i = 0; i < count; i++) {
+			const config_setting_t *child = config_setting_get_elem(top, (unsigned)i);
+			snprintf(name, sizeof name, "%s.%s", group, config_setting_name(child));
+			errors += report_unknown(out, child, name, sources);
+		}
+		return count > 0 ? errors : report_unknown(out, top, group, sources);
+	}
+	if (!is_group) {
+		char got[256];
+		describe(top, got, sizeof got);
+		tcm_validate_report(sources, "%s:%u: %s: expected a group { ... }, got %s", out->file_path,
+				    config_setting_source_line(top), group, got);
+		return 1;
+	}
+	for (int i = 0; i < config_setting_length(top); i++) {
+		const config_setting_t *setting = config_setting_get_elem(top, (unsigned)i);
+		const char *key = config_setting_name(setting);
+		const struct tcm_schema_row *row = tcm_schema_find(group, key);
+		if (row == NULL) {
+			snprintf(name, sizeof name, "%s.%s", group, key);
+			errors += report_unknown(out, setting, name, sources);
+		} else if (config_setting_source_file(setting) != NULL) {
+			/* config_read() leaves the main file unnamed, so a name means @include */
+			tcm_validate_report(sources, "%s:%u: %s: set in an @include file, which tcm does not read",
+					    config_setting_source_file(setting),
+					    config_setting_source_line(setting), row->name);
+			errors++;
+		} else {
+			errors += apply_setting(out, row, setting, sources);
+		}
+	}
+	return errors;
+}
+
+/* Reads path into out. Returns the number of errors reported. */
+static int load_file(struct tcm_config *out, const char *path, bool must_exist,
+		     const struct tcm_config_sources *sources)
+{
+	FILE *stream = fopen(path, "re");
+	struct stat st;
+	int err = stream == NULL ? errno : fstat(fileno(stream), &st) != 0 ? errno
+		  : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (err != 0) {
+		if (stream != NULL)
+			fclose(stream);
+		if (err == ENOENT && !must_exist)
+			return 0;
+		tcm_validate_report(sources, "%s: cannot read: %s; using defaults", path, strerror(err));
+		return 1;
+	}
+
+	config_t parsed;
+	config_init(&parsed);
+	int ok = config_read(&parsed, stream);
+	fclose(stream);
+	int errors = 0;
+	snprintf(out->file_path, sizeof out->file_path, "%s", path);
+	if (!ok) {
+		const char *where = config_error_file(&parsed);
+		tcm_validate_report(sources, "%s:%d: %s; the whole file is ignored",
+				    where != NULL ? where : path, config_error_line(&parsed),
+				    config_error_text(&parsed));
+		out->file_path[0] = '\0';
+		errors = 1;
+	} else {
+		const config_setting_t *root = config_root_setting(&parsed);
+		for (int i = 0; i < config_setting_length(root); i++)
+			errors += apply_top(out, config_setting_get_elem(root, (unsigned)i), sources);
+	}
+	config_destroy(&parsed);
+	return errors;
+}
+
+int tcm_config_load(struct tcm_config *out, const struct tcm_config_sources *sources)
+{
+	tcm_schema_defaults(out);
+	bool must_exist;
+	const char *path = pick_file(sources, &must_exist);
+	int errors = path != NULL ? load_file(out, path, must_exist, sources) : 0;
+	errors += tcm_env_apply(out, sources);
+	errors += tcm_validate_cross_keys(out, sources);
+	return errors;
+}
