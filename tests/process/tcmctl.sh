@@ -1,0 +1,200 @@
+#!/bin/sh
+# tests/process/tcmctl.sh - tcmctl as an operator uses it: exit codes 0/1/2 and the exact
+# output of check, show and usage errors; run executing a program whose malloc is bound to
+# libtcm.so (the loader's own record, LD_DEBUG=bindings); the setuid rule with the real
+# secure_getenv (a setuid copy of tcmctl ignores TCM_*; needs root, else exit 77 = skipped).
+#
+# Usage: tcmctl.sh /path/to/tcmctl /path/to/libtcm.so check|show|usage|run|setuid
+# Exit 0 pass, 1 fail, 2 usage of this script, 77 skipped.
+set -u
+
+tcmctl=${1:-}
+lib=${2:-}
+case_name=${3:-}
+[ -x "$tcmctl" ] && [ -f "$lib" ] || { echo "usage: tcmctl.sh TCMCTL LIBTCM CASE" >&2; exit 2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tcm-tcmctl.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp" || exit 2
+# What the host set must not leak in: only the variables each case sets.
+unset TCM_CONF TCM_LIB LD_PRELOAD
+for v in $(env | sed -n 's/^\(TCM_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+
+fail() {
+	echo "FAIL [$case_name]: $*"
+	exit 1
+}
+
+# expect_run STATUS STDOUT_FILE STDERR_FILE -- command...: runs the command, compares the
+# exit status and both outputs with the expected files ("-" = must be empty).
+expect_run() {
+	want_status=$1 want_out=$2 want_err=$3
+	shift 4
+	"$@" > out.txt 2> err.txt
+	status=$?
+	[ "$status" -eq "$want_status" ] || { cat err.txt; fail "$* exited $status, expected $want_status"; }
+	for pair in "out.txt:$want_out" "err.txt:$want_err"; do
+		got=${pair%%:*} want=${pair#*:}
+		if [ "$want" = "-" ]; then
+			[ -s "$got" ] && { cat "$got"; fail "$*: $got should be empty"; }
+		elif [ "$want" != "*" ]; then
+			diff -u "$want" "$got" || fail "$*: $got differs from $want"
+		fi
+	done
+	return 0
+}
+
+cat > valid.conf <<'CONF'
+exit: { deadline_ms = 1500; margin_ms = 100; };
+cache: {
+  total_max_mib = 128;
+};
+stats: { on_exit = "/var/log/tcm \"x\".json"; };
+CONF
+cat > broken.conf <<'CONF'
+exit: {
+  dedline_ms = 1500;
+  margin_ms = "abc";
+};
+release: { chunk_kib = 100; };
+CONF
+
+case "$case_name" in
+check)
+	cat > want_out <<OUT
+# effective tcm configuration; file valid.conf (named on the command line)
+# precedence: TCM_<GROUP>_<KEY> variable, then file, then default
+exit: {
+  deadline_ms = 1500;  # valid.conf:1
+  margin_ms = 100;  # valid.conf:1
+  release_on_shutdown = true;  # default
+};
+release: {
+  rate_mib_s = 0;  # default
+  chunk_kib = 2048;  # default
+};
+cache: {
+  thread_max_kib = 4096;  # default
+  total_max_mib = 128;  # valid.conf:3
+};
+notify: {
+  ready = "off";  # default
+  stopping = true;  # default
+  status = true;  # default
+};
+stats: {
+  on_exit = "/var/log/tcm \\"x\\".json";  # valid.conf:5
+};
+OUT
+	expect_run 0 want_out - -- "$tcmctl" check valid.conf
+	# the printed configuration is itself a valid tcm.conf with the same values
+	cp out.txt printed.conf
+	"$tcmctl" check printed.conf > reprinted.txt || fail "printed configuration does not check"
+	sed 1d out.txt | sed 's/  # .*//' > a; sed 1d reprinted.txt | sed 's/  # .*//' > b
+	diff -u a b || fail "printed configuration does not read back the same"
+
+	cat > want_err <<ERR
+broken.conf:2: unknown key exit.dedline_ms (did you mean exit.deadline_ms?)
+broken.conf:3: exit.margin_ms: expected an integer from 0 to 599999 (milliseconds), got "abc"
+broken.conf:5: release.chunk_kib: expected a multiple of 8 from 8 to 1048576 (KiB), got 100
+ERR
+	expect_run 1 '*' want_err -- "$tcmctl" check broken.conf
+	grep -qx '  chunk_kib = 2048;  # default' out.txt || fail "invalid key not shown at its default"
+
+	printf 'exit: { deadline_ms = 1500 \n' > syntax.conf
+	echo 'syntax.conf:2: syntax error; the whole file is ignored' > want_err
+	expect_run 1 '*' want_err -- "$tcmctl" check syntax.conf
+	echo 'missing.conf: cannot read: No such file or directory; using defaults' > want_err
+	expect_run 1 '*' want_err -- "$tcmctl" check missing.conf
+	# without FILE: the file a process would read, and the overrides count too
+	echo 'TCM_EXIT_DEADLINE_MS: expected an integer from 1 to 600000 (milliseconds), got "soon"' > want_err
+	expect_run 1 '*' want_err -- env TCM_CONF=valid.conf TCM_EXIT_DEADLINE_MS=soon "$tcmctl" check
+	grep -qx '  deadline_ms = 1500;  # valid.conf:1' out.txt || fail "bad override replaced the file value"
+	;;
+show)
+	cat > want_out <<OUT
+# effective tcm configuration; file valid.conf (from TCM_CONF)
+# precedence: TCM_<GROUP>_<KEY> variable, then file, then default
+exit: {
+  deadline_ms = 2500;  # TCM_EXIT_DEADLINE_MS
+  margin_ms = 100;  # valid.conf:1
+  release_on_shutdown = true;  # default
+};
+release: {
+  rate_mib_s = 0;  # default
+  chunk_kib = 2048;  # default
+};
+cache: {
+  thread_max_kib = 4096;  # default
+  total_max_mib = 128;  # valid.conf:3
+};
+notify: {
+  ready = "init";  # TCM_NOTIFY_READY
+  stopping = true;  # default
+  status = true;  # default
+};
+stats: {
+  on_exit = "stderr";  # TCM_STATS_ON_EXIT
+};
+OUT
+	expect_run 0 want_out - -- env TCM_CONF=valid.conf TCM_EXIT_DEADLINE_MS=2500 \
+		TCM_NOTIFY_READY=init TCM_STATS_ON_EXIT=stderr "$tcmctl" show
+	# show reports errors but still shows, and succeeds
+	echo 'TCM_NOTIFY_READY: expected "off" or "init", got "yes"' > want_err
+	expect_run 0 '*' want_err -- env TCM_CONF=valid.conf TCM_NOTIFY_READY=yes "$tcmctl" show
+	grep -qx '  ready = "off";  # default' out.txt || fail "bad override not shown as default"
+	;;
+usage)
+	expect_run 0 '*' - -- "$tcmctl" --help
+	grep -q '^SYNOPSIS' out.txt && grep -q 'tcmctl run \[-c FILE\]' out.txt || fail "--help lacks SYNOPSIS"
+	cp out.txt usage.txt
+	for args in "" "frobnicate" "check a.conf b.conf" "show extra" "keys extra" "run" "run --" \
+		    "run -c" "run --lib" "run -x -- true" "run true" "--help extra"; do
+		# shellcheck disable=SC2086 # word splitting of args is the point
+		expect_run 2 - usage.txt -- "$tcmctl" $args
+	done
+	;;
+run)
+	mkdir ld
+	printf 'b\nc\na\n' > input.txt
+	LD_DEBUG=bindings LD_DEBUG_OUTPUT="$tmp/ld/debug" \
+		"$tcmctl" run --lib "$lib" -c valid.conf -- sort input.txt > out.txt 2> err.txt ||
+		fail "tcmctl run sort failed: $(cat err.txt)"
+	printf 'a\nb\nc\n' | cmp -s - out.txt || fail "sort under tcmctl run printed $(cat out.txt)"
+	[ -s err.txt ] && fail "unexpected stderr: $(cat err.txt)"
+	lib_name=$(basename "$lib")
+	cat ld/debug.* | grep -Eq "binding file [^ ]*sort \\[[0-9]+\\] to [^ ]*/$lib_name \\[[0-9]+\\]: normal symbol \`malloc'" ||
+		fail "malloc of sort was not bound to $lib_name: $(cat ld/debug.* | grep "symbol \`malloc'" | head -3)"
+	# the program sees the absolute config path and libtcm.so first in LD_PRELOAD
+	LD_PRELOAD=/nonexistent-other.so "$tcmctl" run --lib "$lib" -c valid.conf -- \
+		sh -c 'printf "%s\n%s\n" "$TCM_CONF" "$LD_PRELOAD"' > out.txt 2> /dev/null || fail "run sh failed"
+	printf '%s\n%s\n' "$tmp/valid.conf" "$(realpath "$lib") /nonexistent-other.so" > want_out
+	diff -u want_out out.txt || fail "environment of the program"
+	# TCM_LIB instead of --lib; the program's exit status passes through
+	TCM_LIB=$lib "$tcmctl" run -- sh -c 'exit 7'
+	[ $? -eq 7 ] || fail "exit status of the program not passed through"
+	expect_run 1 - '*' -- "$tcmctl" run --lib "$tmp/none.so" -- true
+	grep -q "cannot read libtcm.so at $tmp/none.so" err.txt || fail "missing lib message: $(cat err.txt)"
+	expect_run 127 - '*' -- "$tcmctl" run --lib "$lib" -- "$tmp/no-such-program"
+	;;
+setuid)
+	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to make a setuid copy of tcmctl"; exit 77; }
+	id nobody > /dev/null 2>&1 || { echo "SKIP: no user nobody"; exit 77; }
+	cp "$tcmctl" ./tcmctl-setuid && chown nobody ./tcmctl-setuid && chmod 4755 ./tcmctl-setuid
+	TCM_CONF=$tmp/valid.conf TCM_EXIT_DEADLINE_MS=2500 "$tcmctl" show > plain.txt 2>&1
+	grep -qx '  deadline_ms = 2500;  # TCM_EXIT_DEADLINE_MS' plain.txt &&
+		grep -qx "  total_max_mib = 128;  # $tmp/valid.conf:3" plain.txt || fail "plain copy: $(cat plain.txt)"
+	# euid nobody != ruid root: the kernel sets AT_SECURE and secure_getenv returns NULL
+	TCM_CONF=$tmp/valid.conf TCM_EXIT_DEADLINE_MS=2500 ./tcmctl-setuid show > setuid.txt 2>&1 ||
+		fail "setuid copy failed: $(cat setuid.txt)"
+	grep -q 'valid.conf' setuid.txt && fail "setuid copy read TCM_CONF: $(cat setuid.txt)"
+	grep -q '# TCM_EXIT_DEADLINE_MS' setuid.txt && fail "setuid copy applied TCM_EXIT_DEADLINE_MS"
+	grep -q '^  deadline_ms = ' setuid.txt || fail "setuid copy printed no configuration: $(cat setuid.txt)"
+	;;
+*)
+	echo "usage: tcmctl.sh TCMCTL LIBTCM check|show|usage|run|setuid" >&2
+	exit 2
+	;;
+esac
+echo "ok: tcmctl $case_name"
+exit 0
