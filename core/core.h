@@ -13,6 +13,8 @@
 #include <stddef.h>
 
 #include "../shim/tcm.h"
+#include "release.h"   /* the bounded drain and release steps */
+#include "state.h"     /* NORMAL -> DRAINING -> EXITING */
 
 /* Sets core up (size classes, central lists, the thread-exit key) if that has
  * not happened yet. Idempotent; allocates nothing. Every entry point below
@@ -39,6 +41,16 @@ size_t tcm_core_usable_size(const void *ptr);
  * left. Returns the bytes released. No lock is held across a system call. */
 #define TCM_CORE_RELEASE_CHUNK_BYTES ((size_t)2 << 20)
 size_t tcm_core_release_free_memory(size_t max_bytes);
+
+/* Moves core to DRAINING (thread caches quiesce on their next free) or to
+ * EXITING (thread exit drops caches in O(1)). Forward only; async-signal-safe
+ * (atomics only). Return true when this call made the move. */
+bool tcm_core_enter_draining(void);
+bool tcm_core_enter_exiting(void);
+
+/* Zeroes every lock's max hold and max wait, so that the next reading covers
+ * the time since (the shutdown timeline's "during the drain"). */
+void tcm_core_lock_maxima_reset(void);
 
 /* Budgets of the thread caches in bytes (tcm.conf cache.*). */
 void tcm_core_set_thread_cache_budget(size_t thread_max_bytes, size_t total_max_bytes);

@@ -11,6 +11,7 @@
 #include "core.h"
 #include "page_heap.h"
 #include "size_class.h"
+#include "state.h"
 #include "thread_cache.h"
 
 #include <stdatomic.h>
@@ -61,4 +62,17 @@ size_t tcm_core_release_free_memory(size_t max_bytes)
 		released += bytes;
 	}
 	return released;
+}
+
+bool tcm_core_enter_draining(void)
+{
+	if (!tcm_state_advance(TCM_STATE_DRAINING))
+		return false;
+	tcm_thread_cache_enter_draining();
+	return true;
+}
+
+bool tcm_core_enter_exiting(void)
+{
+	return tcm_state_advance(TCM_STATE_EXITING);
 }

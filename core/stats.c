@@ -48,6 +48,20 @@ void tcm_core_stats(struct tcm_stats *out)
 		read_lock(tcm_central_lock(size_class), &out->central_lock);
 }
 
+static void reset_maxima(struct tcm_lock *lock)
+{
+	atomic_store_explicit(&lock->hold_ns_max, 0, memory_order_relaxed);
+	atomic_store_explicit(&lock->wait_ns_max, 0, memory_order_relaxed);
+}
+
+void tcm_core_lock_maxima_reset(void)
+{
+	reset_maxima(tcm_page_heap_lock());
+	reset_maxima(tcm_metadata_lock());
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
+		reset_maxima(tcm_central_lock(size_class));
+}
+
 static void line_mib(struct tcm_text *text, const char *label, uint64_t bytes)
 {
 	tcm_text_str(text, label);

@@ -1,8 +1,10 @@
 /* shim/api.c - the tcm_* functions of tcm.h that are not aliases of the malloc
- * family (those live beside their targets in malloc.c). */
+ * family (those live beside their targets in malloc.c): release, stats (core's
+ * counters plus the orchestrator's shutdown timeline) and tcm_shutdown_begin. */
 #include "shim.h"
 
 #include "../core/core.h"
+#include "../orchestrator/orchestrator.h"
 
 TCM_EXPORT size_t tcm_release_free_memory(size_t max_bytes)
 {
@@ -12,9 +14,15 @@ TCM_EXPORT size_t tcm_release_free_memory(size_t max_bytes)
 TCM_EXPORT void tcm_stats(struct tcm_stats *out)
 {
 	tcm_core_stats(out);
+	tcm_orchestrator_shutdown_stats(&out->shutdown);
 }
 
 TCM_EXPORT void tcm_stats_print(int fd)
 {
 	tcm_core_stats_print(fd);
+}
+
+TCM_EXPORT void tcm_shutdown_begin(void)
+{
+	tcm_orchestrator_shutdown_begin();
 }

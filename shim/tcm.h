@@ -41,6 +41,25 @@ struct tcm_lock_stats {
 	uint64_t wait_ns_max;          /* longest wait to acquire it */
 };
 
+/* The last shutdown, as the orchestrator saw it. Times are CLOCK_MONOTONIC
+ * nanoseconds; 0 means "has not happened". */
+enum tcm_shutdown_trigger {
+	TCM_SHUTDOWN_NONE = 0,
+	TCM_SHUTDOWN_SIGTERM,          /* tcm's hook in front of the application's handler */
+	TCM_SHUTDOWN_API,              /* tcm_shutdown_begin() */
+	TCM_SHUTDOWN_EXIT,             /* exit() began with neither of the above */
+};
+
+struct tcm_shutdown_stats {
+	uint32_t trigger;              /* enum tcm_shutdown_trigger */
+	uint64_t t0_ns;                /* shutdown began: core went DRAINING */
+	uint64_t t1_ns;                /* exit() reached tcm: core went EXITING */
+	uint64_t released_bytes;       /* madvised by the drain */
+	uint64_t release_steps;        /* madvise calls of the drain */
+	uint64_t lock_hold_ns_max;     /* longest hold of any allocator lock during the drain */
+	uint64_t lock_wait_ns_max;     /* longest wait for one */
+};
+
 /* A snapshot of the allocator, read without stopping other threads: each field
  * is exact on its own, the sum of fields is only approximately consistent. */
 struct tcm_stats {
@@ -57,6 +76,7 @@ struct tcm_stats {
 	uint64_t threads_live;               /* threads with an active cache */
 	struct tcm_lock_stats page_heap_lock;
 	struct tcm_lock_stats central_lock;  /* all size classes' central locks summed (max: max) */
+	struct tcm_shutdown_stats shutdown;
 };
 
 /* Fills *out. Never allocates, never blocks on an allocator lock. */
@@ -64,6 +84,13 @@ void tcm_stats(struct tcm_stats *out);
 
 /* Writes a human-readable report (the one malloc_stats prints) to fd. */
 void tcm_stats_print(int fd);
+
+/* For services that link tcm: the graceful shutdown starts now, as if SIGTERM
+ * had arrived (T0): thread caches hand back their surplus, the release worker
+ * drains and releases free memory until exit.deadline_ms - exit.margin_ms, and
+ * systemd hears STOPPING=1 when notifications are on. Idempotent; returns at
+ * once (the work happens on tcm's worker thread). */
+void tcm_shutdown_begin(void);
 
 #ifdef __cplusplus
 }

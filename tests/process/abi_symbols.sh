@@ -26,6 +26,9 @@ aligned_alloc valloc pvalloc malloc_usable_size malloc_trim mallinfo2 mallopt
 malloc_stats malloc_info __libc_malloc __libc_free __libc_calloc __libc_realloc
 __libc_memalign free_sized free_aligned_sized"
 
+# The signal calls the orchestrator interposes to keep its SIGTERM hook first.
+signal_symbols="sigaction signal"
+
 # operator new/delete in every form (x86_64: size_t mangles as m).
 cxx_symbols="_Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t
 _ZnwmSt11align_val_t _ZnamSt11align_val_t
@@ -37,10 +40,11 @@ _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t"
 
 # The public API of shim/tcm.h (more tcm_* names are allowed, these are required).
 tcm_symbols="tcm_malloc tcm_free tcm_calloc tcm_realloc tcm_aligned_alloc
-tcm_malloc_usable_size tcm_release_free_memory tcm_stats tcm_stats_print"
+tcm_malloc_usable_size tcm_release_free_memory tcm_stats tcm_stats_print
+tcm_shutdown_begin"
 
-for s in $libc_symbols $cxx_symbols $tcm_symbols; do echo "$s"; done | sort -u >"$tmp/required"
-for s in $libc_symbols $cxx_symbols; do echo "$s"; done | sort -u >"$tmp/closed"
+for s in $libc_symbols $signal_symbols $cxx_symbols $tcm_symbols; do echo "$s"; done | sort -u >"$tmp/required"
+for s in $libc_symbols $signal_symbols $cxx_symbols; do echo "$s"; done | sort -u >"$tmp/closed"
 
 if ! nm -D --defined-only "$lib" >"$tmp/nm.out" 2>"$tmp/nm.err"; then
 	echo "abi_symbols.sh: nm -D --defined-only $lib failed:" >&2

@@ -1,0 +1,100 @@
+/* orchestrator/orchestrator.c - the shutdown timeline's triggers and the wiring
+ * of the pieces: the SIGTERM hook and tcm_shutdown_begin start it (T0, core to
+ * DRAINING, the worker wakes); exit() ends it (T1, core to EXITING, final
+ * STATUS, the exit report).
+ *
+ * Invariants: the SIGTERM hook is async-signal-safe (a clock read, atomics, an
+ * eventfd write); the exit hook allocates nothing and never waits for the
+ * worker. The worker starts only when needed: a release rate, notifications to
+ * send, an application SIGTERM handler to drain behind, or tcm_shutdown_begin. */
+#define _GNU_SOURCE
+#include "orchestrator.h"
+
+#include "../core/core.h"
+#include "clock.h"
+#include "notify.h"
+#include "report.h"
+#include "sigterm.h"
+#include "timeline.h"
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const struct tcm_config *config;   /* set once by tcm_orchestrator_start */
+
+static bool wants_drain(void)
+{
+	return config->exit.release_on_shutdown || (tcm_notify_is_enabled() && config->notify.stopping);
+}
+
+static void begin_shutdown(enum tcm_shutdown_trigger trigger)
+{
+	tcm_timeline_begin(trigger, tcm_clock_now_ns(&tcm_clock_monotonic));
+	tcm_core_enter_draining();
+	tcm_worker_wake();
+}
+
+/* In the signal handler, before the application's. */
+static void on_sigterm(void)
+{
+	begin_shutdown(TCM_SHUTDOWN_SIGTERM);
+}
+
+/* The application installed a SIGTERM handler: a graceful exit will follow. */
+static void on_application_handler(void)
+{
+	if (wants_drain())
+		tcm_worker_start(config);
+}
+
+void tcm_orchestrator_shutdown_begin(void)
+{
+	if (config == NULL)
+		return;   /* before the constructor: nothing is configured to run */
+	tcm_worker_start(config);
+	begin_shutdown(TCM_SHUTDOWN_API);
+}
+
+static void at_exit(void)
+{
+	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
+	bool is_first_trigger = tcm_timeline_begin(TCM_SHUTDOWN_EXIT, now);
+	tcm_core_enter_exiting();
+	tcm_timeline_set_t1(now);
+	tcm_worker_wake();
+	struct tcm_shutdown_stats shutdown;
+	tcm_timeline_read(&shutdown);
+	if (is_first_trigger && config->notify.stopping)
+		tcm_notify_send("STOPPING=1");
+	if (config->notify.status) {
+		char message[128];
+		snprintf(message, sizeof(message), "STATUS=exiting: released %llu MiB in %llu ms of shutdown",
+			 (unsigned long long)(shutdown.released_bytes >> 20),
+			 (unsigned long long)((shutdown.t1_ns - shutdown.t0_ns) / TCM_NS_PER_MS));
+		tcm_notify_send(message);
+	}
+	tcm_report_at_exit(config, &shutdown);
+}
+
+static void after_fork_in_child(void)
+{
+	tcm_worker_after_fork_in_child();
+}
+
+void tcm_orchestrator_start(const struct tcm_config *loaded_config)
+{
+	config = loaded_config;
+	tcm_notify_init();
+	atexit(at_exit);
+	pthread_atfork(NULL, NULL, after_fork_in_child);
+	tcm_signal_arm(on_sigterm, on_application_handler);
+	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled())
+		tcm_worker_start(config);
+}
+
+void tcm_orchestrator_shutdown_stats(struct tcm_shutdown_stats *out)
+{
+	tcm_timeline_read(out);
+}

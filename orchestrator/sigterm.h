@@ -1,0 +1,36 @@
+/* orchestrator/sigterm.h - tcm's SIGTERM hook, kept in front of the
+ * application's own handler without changing what SIGTERM does to it.
+ *
+ * tcm hooks SIGTERM only while the application has a handler for it: with
+ * SIG_DFL the process dies at once and with SIG_IGN nothing happens, so there
+ * is nothing to drain and tcm leaves the kernel's disposition alone. When the
+ * application installs a handler (sigaction and signal are interposed, see
+ * shim/sigaction.c), tcm installs its own with the application's flags and mask
+ * instead; on each SIGTERM it runs the hook (async-signal-safe) and then calls
+ * the application's handler exactly once, as SA_SIGINFO or plain, honouring
+ * SA_RESETHAND. sigaction(SIGTERM, NULL, &old) reports the application's own
+ * handler. sigwait and signalfd users never run a handler, so tcm sees nothing.
+ * Other ways of setting a disposition (sigset, sysv_signal) bypass tcm: then
+ * the hook is simply gone, and SIGTERM does what the application asked. */
+#ifndef TCM_ORCHESTRATOR_SIGTERM_H
+#define TCM_ORCHESTRATOR_SIGTERM_H
+
+#include <signal.h>
+
+/* Called from the signal handler before the application's handler; must be
+ * async-signal-safe. */
+typedef void (*tcm_signal_hook_fn)(void);
+
+/* Called (in normal context) the first time the application installs a
+ * SIGTERM handler that tcm wraps: the orchestrator starts its worker here. */
+typedef void (*tcm_signal_wrapped_fn)(void);
+
+/* Arms the interposition. Until this runs, sigaction and signal pass through. */
+void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap);
+
+/* The interposed calls (shim/sigaction.c forwards to these). Same contract as
+ * sigaction(2) and signal(2). */
+int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action);
+__sighandler_t tcm_signal_signal(int signo, __sighandler_t handler);
+
+#endif

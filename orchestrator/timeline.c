@@ -1,0 +1,54 @@
+/* orchestrator/timeline.c - see timeline.h. */
+#include "timeline.h"
+
+#include <stdatomic.h>
+
+static _Atomic uint64_t t0_ns;
+static _Atomic uint32_t trigger;
+static _Atomic uint64_t t1_ns;
+static _Atomic uint64_t released_bytes;
+static _Atomic uint64_t release_steps;
+static _Atomic uint64_t lock_hold_ns_max;
+static _Atomic uint64_t lock_wait_ns_max;
+
+bool tcm_timeline_begin(enum tcm_shutdown_trigger why, uint64_t now_ns)
+{
+	uint64_t expected = 0;
+	if (!atomic_compare_exchange_strong(&t0_ns, &expected, now_ns == 0 ? 1 : now_ns))
+		return false;
+	atomic_store(&trigger, (uint32_t)why);
+	return true;
+}
+
+uint64_t tcm_timeline_t0_ns(void)
+{
+	return atomic_load(&t0_ns);
+}
+
+void tcm_timeline_set_t1(uint64_t now_ns)
+{
+	atomic_store(&t1_ns, now_ns);
+}
+
+void tcm_timeline_add_release(uint64_t bytes, uint64_t steps)
+{
+	atomic_fetch_add(&released_bytes, bytes);
+	atomic_fetch_add(&release_steps, steps);
+}
+
+void tcm_timeline_set_lock_maxima(uint64_t hold_ns_max, uint64_t wait_ns_max)
+{
+	atomic_store(&lock_hold_ns_max, hold_ns_max);
+	atomic_store(&lock_wait_ns_max, wait_ns_max);
+}
+
+void tcm_timeline_read(struct tcm_shutdown_stats *out)
+{
+	out->trigger = atomic_load(&trigger);
+	out->t0_ns = atomic_load(&t0_ns);
+	out->t1_ns = atomic_load(&t1_ns);
+	out->released_bytes = atomic_load(&released_bytes);
+	out->release_steps = atomic_load(&release_steps);
+	out->lock_hold_ns_max = atomic_load(&lock_hold_ns_max);
+	out->lock_wait_ns_max = atomic_load(&lock_wait_ns_max);
+}

@@ -1,0 +1,234 @@
+/* orchestrator/worker.c - the release worker thread (see worker.h).
+ *
+ * Invariants: at most one worker per process (is_running); every notify
+ * message is formatted into a stack buffer; the worker blocks every signal, so
+ * the application's SIGTERM handler never runs on it; between two release
+ * steps it checks the deadline and yields (DESIGN invariant 3). */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include "../core/core.h"
+#include "clock.h"
+#include "deadline.h"
+#include "drain.h"
+#include "notify.h"
+#include "timeline.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#define TICK_MS                 100   /* NORMAL with a release rate */
+#define DRAIN_REPASS_MS         10    /* DRAINING: look again for freed memory */
+#define REPORT_INTERVAL_NS      (100 * TCM_NS_PER_MS)
+#define EXTEND_INTERVAL_NS      (500 * TCM_NS_PER_MS)
+
+static const struct tcm_config *config;   /* set before the thread starts */
+static _Atomic int wake_fd = -1;
+static _Atomic bool is_running;
+
+void tcm_worker_wake(void)
+{
+	int fd = atomic_load(&wake_fd);
+	if (fd >= 0) {
+		int saved_errno = errno;
+		uint64_t one = 1;
+		ssize_t written = write(fd, &one, sizeof(one));
+		(void)written;   /* a full counter already means "wake up" */
+		errno = saved_errno;
+	}
+}
+
+/* Sleeps until woken or timeout_ms (-1: no timeout), then clears the wake-ups. */
+static void wait_for_wake(int timeout_ms)
+{
+	int fd = atomic_load(&wake_fd);
+	struct pollfd poll_fd = { .fd = fd, .events = POLLIN };
+	if (poll(&poll_fd, 1, timeout_ms) > 0) {
+		uint64_t count;
+		ssize_t got = read(fd, &count, sizeof(count));
+		(void)got;
+	}
+}
+
+/* ---- the steps the drain loop runs: core's, stopped by EXITING ----------- */
+
+static size_t drain_step(void *context)
+{
+	(void)context;
+	return tcm_state_get() == TCM_STATE_EXITING ? 0 : tcm_release_drain_step(false);
+}
+
+static size_t release_step(void *context, size_t chunk_bytes)
+{
+	(void)context;
+	return tcm_state_get() == TCM_STATE_EXITING ? 0 : tcm_release_step(chunk_bytes);
+}
+
+static uint64_t pending_bytes(void *context)
+{
+	(void)context;
+	return tcm_release_pending_bytes();
+}
+
+static const struct tcm_drain_steps core_steps = {
+	.drain_step = drain_step,
+	.release_step = release_step,
+	.pending_bytes = pending_bytes,
+};
+
+/* ---- DRAINING ------------------------------------------------------------- */
+
+struct drain_report {
+	struct tcm_deadline deadline;
+	uint64_t released_before_bytes;   /* by earlier passes */
+	uint64_t next_extend_ns;
+};
+
+static void send_extend(struct drain_report *report, uint64_t now_ns)
+{
+	if (!config->notify.stopping)
+		return;
+	char message[64];
+	snprintf(message, sizeof(message), "EXTEND_TIMEOUT_USEC=%llu",
+		 (unsigned long long)tcm_deadline_left_us(&report->deadline, now_ns));
+	tcm_notify_send(message);
+	report->next_extend_ns = now_ns + EXTEND_INTERVAL_NS;
+}
+
+static void on_drain_progress(void *context, const struct tcm_drain_progress *progress)
+{
+	struct drain_report *report = context;
+	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
+	if (config->notify.status) {
+		char message[96];
+		snprintf(message, sizeof(message), "STATUS=draining: released %llu MiB of %llu MiB",
+			 (unsigned long long)((report->released_before_bytes + progress->released_bytes) >> 20),
+			 (unsigned long long)((report->released_before_bytes + progress->pending_at_start_bytes) >> 20));
+		tcm_notify_send(message);
+	}
+	if (now >= report->next_extend_ns)
+		send_extend(report, now);
+}
+
+static void drain_until_stop_point(void)
+{
+	struct drain_report report = { 0 };
+	uint64_t t0 = tcm_timeline_t0_ns();
+	tcm_deadline_start(&report.deadline, t0, (uint64_t)config->exit.deadline_ms, (uint64_t)config->exit.margin_ms);
+	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
+	if (config->notify.stopping)
+		tcm_notify_send("STOPPING=1");
+	send_extend(&report, now);
+	tcm_core_lock_maxima_reset();
+	while (config->exit.release_on_shutdown && tcm_state_get() == TCM_STATE_DRAINING &&
+	       tcm_deadline_may_continue(&report.deadline, tcm_clock_now_ns(&tcm_clock_monotonic))) {
+		struct tcm_drain_progress progress;
+		tcm_drain_run(&core_steps, &tcm_clock_monotonic, &report.deadline, (size_t)config->release.chunk_kib << 10,
+			      REPORT_INTERVAL_NS, on_drain_progress, &report, &progress);
+		report.released_before_bytes += progress.released_bytes;
+		tcm_timeline_add_release(progress.released_bytes, progress.release_steps);
+		if (progress.hit_stop_point)
+			break;
+		/* Everything free is released; the service may still be freeing. */
+		wait_for_wake(DRAIN_REPASS_MS);
+	}
+	struct tcm_stats stats;
+	tcm_core_stats(&stats);
+	uint64_t hold = stats.page_heap_lock.hold_ns_max > stats.central_lock.hold_ns_max
+		? stats.page_heap_lock.hold_ns_max : stats.central_lock.hold_ns_max;
+	uint64_t wait = stats.page_heap_lock.wait_ns_max > stats.central_lock.wait_ns_max
+		? stats.page_heap_lock.wait_ns_max : stats.central_lock.wait_ns_max;
+	tcm_timeline_set_lock_maxima(hold, wait);
+}
+
+/* ---- NORMAL ---------------------------------------------------------------- */
+
+static void release_at_rate(void)
+{
+	uint64_t budget = ((uint64_t)config->release.rate_mib_s << 20) * TICK_MS / 1000;
+	size_t chunk = (size_t)config->release.chunk_kib << 10;
+	while (budget > 0 && tcm_state_get() == TCM_STATE_NORMAL) {
+		size_t released = tcm_release_step(budget < chunk ? (size_t)budget : chunk);
+		if (released == 0)
+			break;
+		budget = released >= budget ? 0 : budget - released;
+		tcm_clock_monotonic.pause_ns(NULL, 0);
+	}
+}
+
+static void *worker_main(void *unused)
+{
+	(void)unused;
+	static atomic_bool has_sent_ready;
+	if (config->notify.ready == TCM_CONFIG_NOTIFY_READY_INIT && !atomic_exchange(&has_sent_ready, true))
+		tcm_notify_send("READY=1");
+	bool has_drained = false;
+	for (;;) {
+		enum tcm_state state = tcm_state_get();
+		if (state == TCM_STATE_EXITING)
+			break;
+		if (state == TCM_STATE_DRAINING) {
+			if (!has_drained) {
+				drain_until_stop_point();
+				has_drained = true;
+			}
+			wait_for_wake(-1);
+			continue;
+		}
+		while (tcm_release_drain_step(true) != 0)
+			;   /* what dying threads pushed past the stacks' capacity */
+		if (config->release.rate_mib_s > 0)
+			release_at_rate();
+		wait_for_wake(config->release.rate_mib_s > 0 ? TICK_MS : -1);
+	}
+	atomic_store(&is_running, false);
+	return NULL;
+}
+
+int tcm_worker_start(const struct tcm_config *worker_config)
+{
+	bool expected = false;
+	if (!atomic_compare_exchange_strong(&is_running, &expected, true))
+		return 0;
+	config = worker_config;
+	if (atomic_load(&wake_fd) < 0) {
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0) {
+			atomic_store(&is_running, false);
+			return errno;
+		}
+		atomic_store(&wake_fd, fd);
+	}
+	/* The thread starts with every signal blocked and keeps it so. */
+	sigset_t all, previous;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &previous);
+	pthread_attr_t attributes;
+	pthread_attr_init(&attributes);
+	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+	pthread_t thread;
+	int err = pthread_create(&thread, &attributes, worker_main, NULL);
+	pthread_attr_destroy(&attributes);
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	if (err != 0)
+		atomic_store(&is_running, false);
+	return err;
+}
+
+void tcm_worker_after_fork_in_child(void)
+{
+	if (!atomic_load(&is_running))
+		return;
+	/* The eventfd is shared with the parent: the child needs its own. */
+	int fd = atomic_exchange(&wake_fd, -1);
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&is_running, false);
+	tcm_worker_start(config);
+}
