@@ -77,14 +77,6 @@ static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 		((void (*)(int))function)(signo);
 }
 
-void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)
-{
-	pthread_mutex_lock(&setting_lock);
-	first_wrap_fn = on_first_wrap;
-	atomic_store(&hook_fn, hook);
-	pthread_mutex_unlock(&setting_lock);
-}
-
 /* REQUIRES: setting_lock. Applies the application's new action: wraps a
  * handler function, passes SIG_DFL and SIG_IGN straight to the kernel. */
 static int apply_locked(const struct sigaction *action, bool *wrapped_first)
@@ -114,6 +106,25 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first)
 		*wrapped_first = true;
 	}
 	return 0;
+}
+
+void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)
+{
+	pthread_mutex_lock(&setting_lock);
+	first_wrap_fn = on_first_wrap;
+	atomic_store(&hook_fn, hook);
+	/* A handler installed before tcm started (another library's constructor)
+	 * is wrapped now, as if it had been installed through tcm. */
+	struct sigaction current;
+	bool wrapped_first = false;
+	if (real_sigaction(SIGTERM, NULL, &current) == 0 && is_function(current.sa_handler) &&
+	    apply_locked(&current, &wrapped_first) == 0) {
+		app_action = current;
+		app_action_known = true;
+	}
+	pthread_mutex_unlock(&setting_lock);
+	if (wrapped_first && on_first_wrap != NULL)
+		on_first_wrap();
 }
 
 int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action)

@@ -25,7 +25,8 @@ typedef void (*tcm_signal_hook_fn)(void);
  * SIGTERM handler that tcm wraps: the orchestrator starts its worker here. */
 typedef void (*tcm_signal_wrapped_fn)(void);
 
-/* Arms the interposition. Until this runs, sigaction and signal pass through. */
+/* Arms the interposition, and wraps a SIGTERM handler that is already
+ * installed. Until this runs, sigaction and signal pass through. */
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap);
 
 /* The interposed calls (shim/sigaction.c forwards to these). Same contract as

@@ -1,0 +1,298 @@
+/* tests/process/sigterm_matrix.c - SIGTERM under the shim does what the
+ * application asked for, whatever it asked (orchestrator/sigterm.h):
+ *   sigterm_matrix SCENARIO
+ * forks a child that runs SCENARIO under the preloaded libtcm.so, and the
+ * parent checks how the child ended. Scenarios: default_dies, ignored_survives,
+ * handler_once_per_signal, siginfo, resethand, restart, no_restart, replaced,
+ * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
+ * installed_before_init (run with the early_sigterm library preloaded after
+ * libtcm.so). Exit 0 = the scenario behaved as the kernel would without tcm. */
+#define _GNU_SOURCE
+#include "../../shim/tcm.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FAIL(...) do { fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); _exit(1); } while (0)
+#define CHECK(condition, ...) do { if (!(condition)) FAIL(__VA_ARGS__); } while (0)
+
+static volatile sig_atomic_t calls, other_calls;
+static volatile sig_atomic_t seen_signo, seen_code;
+static volatile pid_t seen_pid;
+
+static void count_call(int signo) { (void)signo; calls++; }
+static void count_other(int signo) { (void)signo; other_calls++; }
+static void record_info(int signo, siginfo_t *info, void *context)
+{
+	(void)context;
+	calls++;
+	seen_signo = signo;
+	seen_code = info->si_code;
+	seen_pid = info->si_pid;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+		;
+}
+
+/* Sends SIGTERM to this process and waits (bounded) until `calls` reaches want. */
+static void term_self_and_wait(int want)
+{
+	kill(getpid(), SIGTERM);
+	for (int i = 0; i < 5000 && calls < want; i++)
+		sleep_ms(1);
+}
+
+static void install(void (*handler)(int), int flags)
+{
+	struct sigaction action = { .sa_handler = handler, .sa_flags = flags };
+	sigemptyset(&action.sa_mask);
+	CHECK(sigaction(SIGTERM, &action, NULL) == 0, "sigaction: %s", strerror(errno));
+}
+
+static struct tcm_shutdown_stats shutdown_stats(void)
+{
+	void (*stats_fn)(struct tcm_stats *) = (void (*)(struct tcm_stats *))dlsym(RTLD_DEFAULT, "tcm_stats");
+	CHECK(stats_fn != NULL, "tcm_stats not found: is libtcm.so preloaded?");
+	struct tcm_stats stats;
+	stats_fn(&stats);
+	return stats.shutdown;
+}
+
+static void churn(int objects)
+{
+	void **slots = malloc((size_t)objects * sizeof(void *));
+	CHECK(slots != NULL, "malloc");
+	for (int i = 0; i < objects; i++) {
+		slots[i] = malloc(16 + (size_t)(i % 4000));
+		CHECK(slots[i] != NULL, "malloc");
+		memset(slots[i], i, 16);
+	}
+	for (int i = 0; i < objects; i++)
+		free(slots[i]);
+	free(slots);
+}
+
+/* ---- SA_RESTART: is a blocked read restarted after the handler? ---------- */
+
+static int restart_pipe[2];
+static pid_t main_tid;
+
+static bool main_thread_is_sleeping(void)
+{
+	char path[64], stat[256];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)main_tid);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	ssize_t got = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (got <= 0)
+		return false;
+	stat[got] = '\0';
+	const char *end = strrchr(stat, ')');
+	return end != NULL && end[1] == ' ' && end[2] == 'S';
+}
+
+static void *interrupt_then_write(void *main_thread)
+{
+	while (!main_thread_is_sleeping())
+		sleep_ms(1);
+	pthread_kill(*(pthread_t *)main_thread, SIGTERM);
+	while (calls == 0)
+		sleep_ms(1);
+	sleep_ms(20);
+	CHECK(write(restart_pipe[1], "x", 1) == 1, "write");
+	return NULL;
+}
+
+static void run_restart(bool want_restart)
+{
+	install(count_call, want_restart ? SA_RESTART : 0);
+	CHECK(pipe(restart_pipe) == 0, "pipe");
+	main_tid = (pid_t)syscall(SYS_gettid);
+	pthread_t self = pthread_self(), helper;
+	pthread_create(&helper, NULL, interrupt_then_write, &self);
+	char byte;
+	ssize_t got = read(restart_pipe[0], &byte, 1);
+	int read_errno = errno;
+	pthread_join(helper, NULL);
+	CHECK(calls == 1, "handler called %d times", (int)calls);
+	if (want_restart)
+		CHECK(got == 1, "read was not restarted: %zd (%s)", got, strerror(read_errno));
+	else
+		CHECK(got == -1 && read_errno == EINTR, "read was restarted without SA_RESTART: %zd", got);
+}
+
+/* ---- scenarios run in the child ------------------------------------------ */
+
+static int run_scenario(const char *scenario)
+{
+	churn(10000);
+	if (strcmp(scenario, "default_dies") == 0) {
+		kill(getpid(), SIGTERM);
+		sleep_ms(5000);
+		FAIL("still alive after SIGTERM with the default action");
+	} else if (strcmp(scenario, "ignored_survives") == 0) {
+		CHECK(signal(SIGTERM, SIG_IGN) == SIG_DFL, "signal() did not return SIG_DFL");
+		kill(getpid(), SIGTERM);
+		sleep_ms(50);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "an ignored SIGTERM started a shutdown");
+	} else if (strcmp(scenario, "handler_once_per_signal") == 0) {
+		install(count_call, 0);
+		for (int want = 1; want <= 3; want++) {
+			term_self_and_wait(want);
+			sleep_ms(20);
+			CHECK(calls == want, "after %d signals the handler ran %d times", want, (int)calls);
+		}
+	} else if (strcmp(scenario, "siginfo") == 0) {
+		struct sigaction action = { .sa_sigaction = record_info, .sa_flags = SA_SIGINFO };
+		sigemptyset(&action.sa_mask);
+		CHECK(sigaction(SIGTERM, &action, NULL) == 0, "sigaction");
+		term_self_and_wait(1);
+		CHECK(calls == 1 && seen_signo == SIGTERM, "siginfo handler: %d calls, signo %d", (int)calls, (int)seen_signo);
+		CHECK(seen_code == SI_USER && seen_pid == getpid(), "siginfo: code %d pid %d", (int)seen_code, (int)seen_pid);
+	} else if (strcmp(scenario, "resethand") == 0) {
+		install(count_call, SA_RESETHAND);
+		term_self_and_wait(1);
+		CHECK(calls == 1, "SA_RESETHAND handler ran %d times", (int)calls);
+		struct sigaction now;
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == SIG_DFL, "not reset to SIG_DFL");
+		kill(getpid(), SIGTERM);   /* the default action now: the parent sees death by SIGTERM */
+		sleep_ms(5000);
+		FAIL("survived the second SIGTERM after SA_RESETHAND");
+	} else if (strcmp(scenario, "restart") == 0) {
+		run_restart(true);
+	} else if (strcmp(scenario, "no_restart") == 0) {
+		run_restart(false);
+	} else if (strcmp(scenario, "replaced") == 0) {
+		install(count_other, 0);
+		install(count_call, 0);
+		term_self_and_wait(1);
+		sleep_ms(20);
+		CHECK(calls == 1 && other_calls == 0, "replaced handler: new %d, old %d", (int)calls, (int)other_calls);
+	} else if (strcmp(scenario, "signal_api") == 0) {
+		CHECK(signal(SIGTERM, count_call) == SIG_DFL, "signal() did not return SIG_DFL");
+		CHECK(signal(SIGTERM, count_call) == count_call, "signal() did not return the handler");
+		term_self_and_wait(1);
+		sleep_ms(20);
+		CHECK(calls == 1, "signal() handler ran %d times", (int)calls);
+	} else if (strcmp(scenario, "old_action") == 0) {
+		struct sigaction action = { .sa_handler = count_call, .sa_flags = SA_RESTART | SA_NODEFER };
+		sigemptyset(&action.sa_mask);
+		sigaddset(&action.sa_mask, SIGUSR1);
+		struct sigaction old;
+		CHECK(sigaction(SIGTERM, &action, &old) == 0 && old.sa_handler == SIG_DFL, "first old action not SIG_DFL");
+		CHECK(sigaction(SIGTERM, NULL, &old) == 0, "sigaction query");
+		CHECK(old.sa_handler == count_call, "query does not report the application's handler");
+		CHECK((old.sa_flags & (SA_RESTART | SA_NODEFER)) == (SA_RESTART | SA_NODEFER), "flags lost: %#x", old.sa_flags);
+		CHECK(!(old.sa_flags & SA_SIGINFO), "tcm's SA_SIGINFO leaked into the reported flags");
+		CHECK(sigismember(&old.sa_mask, SIGUSR1) == 1, "mask lost");
+	} else if (strcmp(scenario, "sigwait") == 0) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		kill(getpid(), SIGTERM);
+		int signo = 0;
+		CHECK(sigwait(&set, &signo) == 0 && signo == SIGTERM, "sigwait returned %d", signo);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "tcm saw a SIGTERM consumed by sigwait");
+	} else if (strcmp(scenario, "signalfd") == 0) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		int fd = signalfd(-1, &set, SFD_CLOEXEC);
+		CHECK(fd >= 0, "signalfd");
+		kill(getpid(), SIGTERM);
+		struct signalfd_siginfo info;
+		CHECK(read(fd, &info, sizeof(info)) == (ssize_t)sizeof(info) && info.ssi_signo == SIGTERM, "signalfd read");
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "tcm saw a SIGTERM read from a signalfd");
+	} else if (strcmp(scenario, "drain_trigger") == 0) {
+		install(count_call, 0);
+		term_self_and_wait(1);
+		struct tcm_shutdown_stats stats = shutdown_stats();
+		CHECK(stats.trigger == TCM_SHUTDOWN_SIGTERM && stats.t0_ns != 0, "trigger %u, t0 %llu",
+		      stats.trigger, (unsigned long long)stats.t0_ns);
+	} else if (strcmp(scenario, "fork_while_draining") == 0) {
+		install(count_call, 0);
+		term_self_and_wait(1);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "not draining");
+		for (int i = 0; i < 10; i++) {
+			pid_t child = fork();
+			CHECK(child >= 0, "fork");
+			if (child == 0) {
+				churn(20000);
+				exit(0);
+			}
+			churn(2000);
+			int status;
+			CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "child %d of a draining parent ended with status %#x", i, status);
+		}
+	} else if (strcmp(scenario, "installed_before_init") == 0) {
+		void (*handler)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "early_sigterm_handler");
+		volatile sig_atomic_t *early_calls = dlsym(RTLD_DEFAULT, "early_sigterm_calls");
+		CHECK(handler != NULL && early_calls != NULL, "the early_sigterm library is not preloaded");
+		struct sigaction old;
+		CHECK(sigaction(SIGTERM, NULL, &old) == 0 && old.sa_handler == handler, "early handler not reported");
+		kill(getpid(), SIGTERM);
+		for (int i = 0; i < 5000 && *early_calls == 0; i++)
+			sleep_ms(1);
+		sleep_ms(20);
+		CHECK(*early_calls == 1, "early handler ran %d times", (int)*early_calls);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "tcm did not wrap a handler installed before it");
+	} else {
+		fprintf(stderr, "sigterm_matrix: unknown scenario '%s'\n", scenario);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s SCENARIO\n", argv[0]);
+		return 2;
+	}
+	fflush(NULL);
+	pid_t child = fork();
+	if (child < 0)
+		return 2;
+	if (child == 0)
+		_exit(run_scenario(argv[1]));
+	int status;
+	if (waitpid(child, &status, 0) != child)
+		return 2;
+	bool wants_death = strcmp(argv[1], "default_dies") == 0 || strcmp(argv[1], "resethand") == 0;
+	if (wants_death) {
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) {
+			printf("%s: died by SIGTERM, as without tcm\n", argv[1]);
+			return 0;
+		}
+		fprintf(stderr, "%s: expected death by SIGTERM, got status %#x\n", argv[1], status);
+		return 1;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		printf("%s: ok\n", argv[1]);
+		return 0;
+	}
+	fprintf(stderr, "%s: child ended with status %#x\n", argv[1], status);
+	return 1;
+}
