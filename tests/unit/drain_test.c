@@ -1,0 +1,161 @@
+/* tests/unit/drain_test.c - the shutdown budget and the drain loop on a fake
+ * clock (no sleeping, no timing asserts): the stop point is deadline - margin;
+ * a drain whose work is larger than the budget stops there, overrunning by at
+ * most one step; work that runs out first finishes early; stack draining comes
+ * before releasing; progress is reported at its interval and at the end. */
+#include "unit.h"
+
+#include "../../orchestrator/clock.h"
+#include "../../orchestrator/deadline.h"
+#include "../../orchestrator/drain.h"
+
+/* ---- fake clock and steps --------------------------------------------------- */
+
+struct fake {
+	uint64_t now_ns;
+	uint64_t step_cost_ns;        /* time one release step takes */
+	size_t   drain_entries_left;  /* stack entries still to drain */
+	uint64_t release_left_bytes;  /* UINT64_MAX: endless work */
+	uint64_t largest_chunk_seen;
+	uint64_t releases_after_stop; /* steps started at or after the stop point */
+	uint64_t stop_ns;
+	unsigned reports;
+	bool     released_before_drained;
+};
+
+static uint64_t fake_now(void *context) { return ((struct fake *)context)->now_ns; }
+static void fake_pause(void *context, uint64_t ns) { ((struct fake *)context)->now_ns += ns; }
+
+static size_t fake_drain_step(void *context)
+{
+	struct fake *fake = context;
+	if (fake->drain_entries_left == 0)
+		return 0;
+	fake->drain_entries_left--;
+	fake->now_ns += 1000;   /* 1 us per entry */
+	return 32;
+}
+
+static size_t fake_release_step(void *context, size_t chunk_bytes)
+{
+	struct fake *fake = context;
+	if (fake->drain_entries_left != 0)
+		fake->released_before_drained = true;
+	if (fake->now_ns >= fake->stop_ns)
+		fake->releases_after_stop++;
+	if (chunk_bytes > fake->largest_chunk_seen)
+		fake->largest_chunk_seen = chunk_bytes;
+	uint64_t bytes = fake->release_left_bytes < chunk_bytes ? fake->release_left_bytes : chunk_bytes;
+	if (fake->release_left_bytes != UINT64_MAX)
+		fake->release_left_bytes -= bytes;
+	fake->now_ns += fake->step_cost_ns;
+	return (size_t)bytes;
+}
+
+static uint64_t fake_pending(void *context)
+{
+	struct fake *fake = context;
+	return fake->release_left_bytes;
+}
+
+static void count_report(void *context, const struct tcm_drain_progress *progress)
+{
+	(void)progress;
+	((struct fake *)context)->reports++;
+}
+
+static void run(struct fake *fake, uint64_t budget_ms, uint64_t margin_ms, size_t chunk_bytes,
+		struct tcm_drain_progress *progress)
+{
+	struct tcm_clock clock = { .now_ns = fake_now, .pause_ns = fake_pause, .context = fake };
+	struct tcm_drain_steps steps = { fake_drain_step, fake_release_step, fake_pending, fake };
+	struct tcm_deadline deadline;
+	tcm_deadline_start(&deadline, fake->now_ns, budget_ms, margin_ms);
+	fake->stop_ns = deadline.stop_ns;
+	tcm_drain_run(&steps, &clock, &deadline, chunk_bytes, 100 * TCM_NS_PER_MS, count_report, fake, progress);
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+static void deadline_stops_at_margin(void **state)
+{
+	(void)state;
+	struct tcm_deadline deadline;
+	tcm_deadline_start(&deadline, 5 * TCM_NS_PER_S, 1000, 50);
+	assert_true(tcm_deadline_may_continue(&deadline, 5 * TCM_NS_PER_S + 949 * TCM_NS_PER_MS));
+	assert_false(tcm_deadline_may_continue(&deadline, 5 * TCM_NS_PER_S + 950 * TCM_NS_PER_MS));
+	assert_int_equal(tcm_deadline_left_us(&deadline, 5 * TCM_NS_PER_S + 950 * TCM_NS_PER_MS), 50 * 1000);
+	assert_int_equal(tcm_deadline_left_us(&deadline, 7 * TCM_NS_PER_S), 0);
+	/* A margin as large as the budget leaves no time for release work. */
+	tcm_deadline_start(&deadline, 0, 100, 100);
+	assert_false(tcm_deadline_may_continue(&deadline, 0));
+}
+
+static void work_larger_than_budget_stops_at_stop_point(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = UINT64_MAX };
+	struct tcm_drain_progress progress;
+	run(&fake, 1000, 50, 2 << 20, &progress);
+	assert_true(progress.hit_stop_point);
+	assert_false(progress.is_finished);
+	/* 950 ms of 1 ms steps: exactly 950 steps, none started past the stop point. */
+	assert_int_equal(progress.release_steps, 950);
+	assert_int_equal(fake.releases_after_stop, 0);
+	assert_true(fake.now_ns >= fake.stop_ns && fake.now_ns < fake.stop_ns + TCM_NS_PER_MS);
+	assert_int_equal(progress.released_bytes, 950ull * (2 << 20));
+	assert_int_equal(fake.largest_chunk_seen, 2 << 20);
+	/* Reports: about one per 100 ms of steps, plus the final one. */
+	assert_true(fake.reports >= 9 && fake.reports <= 11);
+}
+
+static void work_smaller_than_budget_finishes_early(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = (uint64_t)5 << 20 };
+	struct tcm_drain_progress progress;
+	run(&fake, 1000, 50, 2 << 20, &progress);
+	assert_true(progress.is_finished);
+	assert_false(progress.hit_stop_point);
+	assert_int_equal(progress.released_bytes, (uint64_t)5 << 20);
+	assert_int_equal(progress.release_steps, 3);   /* 2 + 2 + 1 MiB */
+	assert_int_equal(progress.pending_at_start_bytes, (uint64_t)5 << 20);
+	assert_true(fake.reports >= 1);
+}
+
+static void stacks_drain_before_release(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .drain_entries_left = 40,
+			     .release_left_bytes = (uint64_t)4 << 20 };
+	struct tcm_drain_progress progress;
+	run(&fake, 1000, 50, 2 << 20, &progress);
+	assert_false(fake.released_before_drained);
+	assert_int_equal(progress.drained_objects, 40 * 32);
+	assert_int_equal(progress.released_bytes, (uint64_t)4 << 20);
+	assert_true(progress.is_finished);
+}
+
+static void no_budget_does_no_work(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .drain_entries_left = 3,
+			     .release_left_bytes = UINT64_MAX };
+	struct tcm_drain_progress progress;
+	run(&fake, 100, 100, 2 << 20, &progress);
+	assert_true(progress.hit_stop_point);
+	assert_int_equal(progress.release_steps, 0);
+	assert_int_equal(progress.drained_objects, 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(deadline_stops_at_margin),
+		cmocka_unit_test(work_larger_than_budget_stops_at_stop_point),
+		cmocka_unit_test(work_smaller_than_budget_finishes_early),
+		cmocka_unit_test(stacks_drain_before_release),
+		cmocka_unit_test(no_budget_does_no_work),
+	};
+	return unit_main(argc, argv, "drain", tests, sizeof(tests) / sizeof(tests[0]));
+}
