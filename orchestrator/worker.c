@@ -88,6 +88,8 @@ struct drain_report {
 	struct tcm_deadline deadline;
 	uint64_t released_before_bytes;   /* by earlier passes */
 	uint64_t next_extend_ns;
+	uint64_t last_status_released_mib; /* what the last STATUS said: repeat nothing */
+	uint64_t last_status_total_mib;
 };
 
 static void send_extend(struct drain_report *report, uint64_t now_ns)
@@ -105,12 +107,16 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 {
 	struct drain_report *report = context;
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
-	if (config->notify.status) {
+	uint64_t released_mib = (report->released_before_bytes + progress->released_bytes) >> 20;
+	uint64_t total_mib = (report->released_before_bytes + progress->pending_at_start_bytes) >> 20;
+	if (config->notify.status &&
+	    (released_mib != report->last_status_released_mib || total_mib != report->last_status_total_mib)) {
 		char message[96];
 		snprintf(message, sizeof(message), "STATUS=draining: released %llu MiB of %llu MiB",
-			 (unsigned long long)((report->released_before_bytes + progress->released_bytes) >> 20),
-			 (unsigned long long)((report->released_before_bytes + progress->pending_at_start_bytes) >> 20));
+			 (unsigned long long)released_mib, (unsigned long long)total_mib);
 		tcm_notify_send(message);
+		report->last_status_released_mib = released_mib;
+		report->last_status_total_mib = total_mib;
 	}
 	if (now >= report->next_extend_ns)
 		send_extend(report, now);
