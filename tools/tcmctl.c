@@ -39,7 +39,8 @@ static const char usage_text[] =
 	"           and meaning.\n"
 	"    run    Executes PROGRAM with LD_PRELOAD=libtcm.so (placed before any LD_PRELOAD\n"
 	"           already set) and, with -c FILE, TCM_CONF=FILE made absolute. libtcm.so is\n"
-	"           --lib PATH, else $TCM_LIB, else " TCMCTL_INSTALLED_LIB ".\n"
+	"           --lib PATH, else $TCM_LIB, else the installed one,\n"
+	"           <directory of tcmctl>/" TCMCTL_LIB_FROM_BINDIR "/libtcm.so.\n"
 	"\n"
 	"ENVIRONMENT\n"
 	"    TCM_CONF             the configuration file (instead of /etc/tcm.conf)\n"
@@ -196,9 +197,17 @@ static int run(int argc, char **argv)
 
 	if (lib == NULL)
 		lib = getenv("TCM_LIB");
-	if (lib == NULL || lib[0] == '\0')
-		lib = TCMCTL_INSTALLED_LIB;
-	char lib_path[PATH_MAX], conf_path[PATH_MAX];
+	char installed[PATH_MAX], lib_path[PATH_MAX], conf_path[PATH_MAX];
+	if (lib == NULL || lib[0] == '\0') {
+		/* the install tree's layout, wherever it was installed (cmake --install --prefix) */
+		ssize_t len = readlink("/proc/self/exe", installed, sizeof installed - 1);
+		installed[len > 0 ? len : 0] = '\0';
+		char *slash = strrchr(installed, '/');
+		if (slash != NULL)
+			snprintf(slash, sizeof installed - (size_t)(slash - installed),
+				 "/%s/libtcm.so", TCMCTL_LIB_FROM_BINDIR);
+		lib = installed;
+	}
 	/* absolute paths: the program may change directory before it execs others */
 	if (realpath(lib, lib_path) == NULL || access(lib_path, R_OK) != 0) {
 		fprintf(stderr, "tcmctl: cannot read libtcm.so at %s: %s (use --lib PATH or TCM_LIB)\n",

@@ -4,7 +4,9 @@
 # libtcm.so (the loader's own record, LD_DEBUG=bindings); the setuid rule with the real
 # secure_getenv (a setuid copy of tcmctl ignores TCM_*; needs root, else exit 77 = skipped).
 #
-# Usage: tcmctl.sh /path/to/tcmctl /path/to/libtcm.so check|show|usage|run|setuid
+# keys: the README's table of keys is exactly `tcmctl keys` (the schema), between its markers.
+#
+# Usage: tcmctl.sh /path/to/tcmctl /path/to/libtcm.so check|show|usage|run|setuid|keys
 # Exit 0 pass, 1 fail, 2 usage of this script, 77 skipped.
 set -u
 
@@ -13,6 +15,7 @@ lib=${2:-}
 case_name=${3:-}
 [ -x "$tcmctl" ] && [ -f "$lib" ] || { echo "usage: tcmctl.sh TCMCTL LIBTCM CASE" >&2; exit 2; }
 
+readme=$(cd "$(dirname "$0")/../.." && pwd)/README.md
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tcm-tcmctl.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp" || exit 2
@@ -191,8 +194,13 @@ setuid)
 	grep -q '# TCM_EXIT_DEADLINE_MS' setuid.txt && fail "setuid copy applied TCM_EXIT_DEADLINE_MS"
 	grep -q '^  deadline_ms = ' setuid.txt || fail "setuid copy printed no configuration: $(cat setuid.txt)"
 	;;
+keys)
+	sed -n '/^<!-- tcmctl keys -->$/,/^<!-- end tcmctl keys -->$/p' "$readme" | sed '1d;$d' > readme_keys.md
+	[ -s readme_keys.md ] || fail "no <!-- tcmctl keys --> table in $readme"
+	expect_run 0 readme_keys.md - -- "$tcmctl" keys
+	;;
 *)
-	echo "usage: tcmctl.sh TCMCTL LIBTCM check|show|usage|run|setuid" >&2
+	echo "usage: tcmctl.sh TCMCTL LIBTCM check|show|usage|run|setuid|keys" >&2
 	exit 2
 	;;
 esac
