@@ -60,13 +60,16 @@ void tcm_orchestrator_shutdown_begin(void)
 static void at_exit(void)
 {
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
-	bool is_first_trigger = tcm_timeline_begin(TCM_SHUTDOWN_EXIT, now);
+	tcm_timeline_begin(TCM_SHUTDOWN_EXIT, now);
 	tcm_core_enter_exiting();
 	tcm_timeline_set_t1(now);
 	tcm_worker_wake();
+	if (tcm_timeline_has_drain_started())
+		tcm_timeline_record_lock_maxima();   /* covers the drain up to T1 */
 	struct tcm_shutdown_stats shutdown;
 	tcm_timeline_read(&shutdown);
-	if (is_first_trigger && config->notify.stopping)
+	/* The worker may not have run since T0 (a busy machine, a quick exit). */
+	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");
 	if (config->notify.status) {
 		char message[128];

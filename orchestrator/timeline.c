@@ -1,6 +1,8 @@
 /* orchestrator/timeline.c - see timeline.h. */
 #include "timeline.h"
 
+#include "../core/core.h"
+
 #include <stdatomic.h>
 
 static _Atomic uint64_t t0_ns;
@@ -10,6 +12,7 @@ static _Atomic uint64_t released_bytes;
 static _Atomic uint64_t release_steps;
 static _Atomic uint64_t lock_hold_ns_max;
 static _Atomic uint64_t lock_wait_ns_max;
+static atomic_bool has_claimed_stopping;
 
 bool tcm_timeline_begin(enum tcm_shutdown_trigger why, uint64_t now_ns)
 {
@@ -36,10 +39,29 @@ void tcm_timeline_add_release(uint64_t bytes, uint64_t steps)
 	atomic_fetch_add(&release_steps, steps);
 }
 
-void tcm_timeline_set_lock_maxima(uint64_t hold_ns_max, uint64_t wait_ns_max)
+static atomic_bool has_drain_started;
+
+void tcm_timeline_mark_drain_started(void)
 {
-	atomic_store(&lock_hold_ns_max, hold_ns_max);
-	atomic_store(&lock_wait_ns_max, wait_ns_max);
+	atomic_store(&has_drain_started, true);
+}
+
+bool tcm_timeline_has_drain_started(void)
+{
+	return atomic_load(&has_drain_started);
+}
+
+static uint64_t larger(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+void tcm_timeline_record_lock_maxima(void)
+{
+	struct tcm_stats stats;
+	tcm_core_stats(&stats);
+	atomic_store(&lock_hold_ns_max, larger(stats.page_heap_lock.hold_ns_max, stats.central_lock.hold_ns_max));
+	atomic_store(&lock_wait_ns_max, larger(stats.page_heap_lock.wait_ns_max, stats.central_lock.wait_ns_max));
 }
 
 void tcm_timeline_read(struct tcm_shutdown_stats *out)
@@ -51,4 +73,9 @@ void tcm_timeline_read(struct tcm_shutdown_stats *out)
 	out->release_steps = atomic_load(&release_steps);
 	out->lock_hold_ns_max = atomic_load(&lock_hold_ns_max);
 	out->lock_wait_ns_max = atomic_load(&lock_wait_ns_max);
+}
+
+bool tcm_timeline_claim_stopping_message(void)
+{
+	return !atomic_exchange(&has_claimed_stopping, true);
 }

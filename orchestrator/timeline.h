@@ -19,8 +19,17 @@ bool tcm_timeline_begin(enum tcm_shutdown_trigger trigger, uint64_t now_ns);
 uint64_t tcm_timeline_t0_ns(void);
 void tcm_timeline_set_t1(uint64_t now_ns);
 void tcm_timeline_add_release(uint64_t bytes, uint64_t steps);
-void tcm_timeline_set_lock_maxima(uint64_t hold_ns_max, uint64_t wait_ns_max);
+/* The worker zeroed core's lock maxima when its drain began; from then on
+ * tcm_timeline_record_lock_maxima copies core's maxima (the longest hold and
+ * wait of any allocator lock since) into the timeline. Neither allocates. */
+void tcm_timeline_mark_drain_started(void);
+bool tcm_timeline_has_drain_started(void);
+void tcm_timeline_record_lock_maxima(void);
 
 void tcm_timeline_read(struct tcm_shutdown_stats *out);
+
+/* True for the first caller only: that one sends STOPPING=1 (the worker at
+ * the start of the drain, or the exit hook when the worker never got there). */
+bool tcm_timeline_claim_stopping_message(void);
 
 #endif

@@ -107,8 +107,11 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 {
 	struct drain_report *report = context;
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
-	uint64_t released_mib = (report->released_before_bytes + progress->released_bytes) >> 20;
-	uint64_t total_mib = (report->released_before_bytes + progress->pending_at_start_bytes) >> 20;
+	/* "of M MiB": what is released plus what is free now (the service keeps
+	 * freeing while the drain runs). */
+	uint64_t released_bytes = report->released_before_bytes + progress->released_bytes;
+	uint64_t released_mib = released_bytes >> 20;
+	uint64_t total_mib = (released_bytes + tcm_release_pending_bytes()) >> 20;
 	if (config->notify.status &&
 	    (released_mib != report->last_status_released_mib || total_mib != report->last_status_total_mib)) {
 		char message[96];
@@ -128,10 +131,11 @@ static void drain_until_stop_point(void)
 	uint64_t t0 = tcm_timeline_t0_ns();
 	tcm_deadline_start(&report.deadline, t0, (uint64_t)config->exit.deadline_ms, (uint64_t)config->exit.margin_ms);
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
-	if (config->notify.stopping)
+	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");
 	send_extend(&report, now);
 	tcm_core_lock_maxima_reset();
+	tcm_timeline_mark_drain_started();
 	while (config->exit.release_on_shutdown && tcm_state_get() == TCM_STATE_DRAINING &&
 	       tcm_deadline_may_continue(&report.deadline, tcm_clock_now_ns(&tcm_clock_monotonic))) {
 		struct tcm_drain_progress progress;
@@ -144,13 +148,7 @@ static void drain_until_stop_point(void)
 		/* Everything free is released; the service may still be freeing. */
 		wait_for_wake(DRAIN_REPASS_MS);
 	}
-	struct tcm_stats stats;
-	tcm_core_stats(&stats);
-	uint64_t hold = stats.page_heap_lock.hold_ns_max > stats.central_lock.hold_ns_max
-		? stats.page_heap_lock.hold_ns_max : stats.central_lock.hold_ns_max;
-	uint64_t wait = stats.page_heap_lock.wait_ns_max > stats.central_lock.wait_ns_max
-		? stats.page_heap_lock.wait_ns_max : stats.central_lock.wait_ns_max;
-	tcm_timeline_set_lock_maxima(hold, wait);
+	tcm_timeline_record_lock_maxima();
 }
 
 /* ---- NORMAL ---------------------------------------------------------------- */
