@@ -1,0 +1,296 @@
+/* bench/drain_service.c - a service that drains: T threads hold a heap (exit_storm's size mix:
+ * 255 in 256 objects in 16-1024 B, 1 in 256 in 4-256 KiB) of total_mib together and serve
+ * (malloc/free of small objects in a window of live slots, in paced batches). On SIGTERM each
+ * thread frees nine objects in ten of its heap and keeps serving for drain_ms (from the signal),
+ * timing every malloc of the service loop; then the threads exit, main reads its own VmRSS and
+ * prints one result line and returns 0. bench/drain.sh samples VmRSS from outside meanwhile.
+ * Usage: drain_service threads total_mib drain_ms
+ * Protocol: prints "ready" (flushed) once the heap is built; after the drain prints
+ *   result workload=drain threads=.. total_mib=.. drain_ms=.. heap_freed_s=.. exit_after_sig_s=..
+ *          live_kib=.. rss_exit_kib=.. hwm_kib=.. mallocs=.. lat_p50_us=.. lat_p99_us=..
+ *          lat_p999_us=.. lat_max_us=.. mallocs_over_100us=.. malloc_from=.. free_from=..
+ * heap_freed_s: SIGTERM to the last thread done freeing its heap. rss_exit_kib: VmRSS read just
+ * before main returns (after the last join). live_kib: bytes the program still holds then. */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define WORKLOAD        "drain"
+#define THREADS_MAX     64u
+#define SMALL_MIN_BYTES 16u
+#define SMALL_MAX_BYTES 1024u
+#define LARGE_MIN_BYTES (4u << 10)
+#define LARGE_MAX_BYTES (256u << 10)
+#define KEEP_EVERY      10u            /* at SIGTERM keep one heap object in ten */
+#define WINDOW_SLOTS    4096u          /* the service's working set per thread */
+#define BATCH_OPS       64u            /* ops between two 1 ms sleeps: a paced, not spinning, service */
+#define LAT_CAP         (1u << 21)     /* latency samples per thread (mmap'd) */
+
+struct worker {
+	pthread_t thread;
+	unsigned idx;
+	unsigned char **obj;           /* heap objects; mmap'd table */
+	size_t nobj, cap;
+	size_t live_bytes;             /* bytes held after the drain's frees (owner thread) */
+	uint32_t *lat_ns;              /* one sample per timed malloc (owner thread); mmap'd */
+	size_t nlat;
+	uint64_t freed_ns;             /* monotonic time this thread finished freeing its heap */
+};
+
+static struct worker workers[THREADS_MAX];
+static unsigned thread_count;
+static size_t bytes_per_thread;
+static uint64_t drain_ns;
+static pthread_barrier_t built_barrier;
+static atomic_int draining;           /* 0 until main saw SIGTERM */
+static volatile uint64_t sig_ns;      /* written by the handler before the pipe write */
+static int sig_pipe[2] = { -1, -1 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "FAIL workload=%s %s: %s\n", WORKLOAD, what, strerror(errno));
+	exit(1);
+}
+
+static void *map_or_die(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	return p;
+}
+
+static uint32_t size_draw(uint64_t *rng)
+{
+	uint64_t r = bench_rand(rng);
+	uint32_t span = (uint32_t)(r >> 16);
+	if ((r >> 56) == 0)
+		return LARGE_MIN_BYTES + span % (LARGE_MAX_BYTES - LARGE_MIN_BYTES + 1);
+	return SMALL_MIN_BYTES + span % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
+}
+
+static unsigned char *obj_new(uint32_t size)
+{
+	unsigned char *p = malloc(size);
+	if (p == NULL)
+		die("malloc");
+	memcpy(p, &size, sizeof size);
+	for (uint32_t off = 4096; off < size; off += 4096)
+		p[off] = 1;
+	p[size - 1] = (unsigned char)(0x5A ^ size);
+	return p;
+}
+
+static uint32_t obj_check(const unsigned char *p)
+{
+	uint32_t size;
+	memcpy(&size, p, sizeof size);
+	if (size < SMALL_MIN_BYTES || size > LARGE_MAX_BYTES || p[size - 1] != (unsigned char)(0x5A ^ size))
+		bench_fail(WORKLOAD, "object overwritten while live", p);
+	return size;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *self = arg;
+	uint64_t rng = bench_seed(self->idx + 1000);
+	size_t bytes = 0;
+	unsigned char *window[WINDOW_SLOTS];
+
+	while (bytes < bytes_per_thread) {
+		if (self->nobj == self->cap)
+			die("object table full");
+		uint32_t size = size_draw(&rng);
+		self->obj[self->nobj++] = obj_new(size);
+		bytes += size;
+	}
+	size_t window_bytes = 0;
+	for (unsigned i = 0; i < WINDOW_SLOTS; i++) {
+		uint32_t size = SMALL_MIN_BYTES + (uint32_t)(bench_rand(&rng) >> 40) % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
+		window[i] = obj_new(size);
+		window_bytes += size;
+	}
+	pthread_barrier_wait(&built_barrier);
+
+	int timed = 0;
+	for (;;) {
+		if (!timed && atomic_load_explicit(&draining, memory_order_acquire)) {
+			/* Shutdown: drop nine objects in ten of the heap, then serve on, timed. */
+			size_t kept = 0;
+			for (size_t i = 0; i < self->nobj; i++) {
+				uint32_t size = obj_check(self->obj[i]);
+				if (i % KEEP_EVERY == 0)
+					kept += size;
+				else
+					free(self->obj[i]);
+			}
+			self->live_bytes = kept;
+			self->freed_ns = now_ns();
+			timed = 1;
+		}
+		if (timed && now_ns() - sig_ns >= drain_ns)
+			break;
+		for (unsigned op = 0; op < BATCH_OPS; op++) {
+			unsigned slot = (unsigned)(bench_rand(&rng) >> 52) % WINDOW_SLOTS;
+			window_bytes -= obj_check(window[slot]);
+			free(window[slot]);
+			uint32_t size = SMALL_MIN_BYTES + (uint32_t)(bench_rand(&rng) >> 40) % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
+			uint64_t t0 = now_ns();
+			unsigned char *p = malloc(size);
+			uint64_t dt = now_ns() - t0;
+			if (p == NULL)
+				die("malloc");
+			memcpy(p, &size, sizeof size);
+			p[size - 1] = (unsigned char)(0x5A ^ size);
+			window[slot] = p;
+			window_bytes += size;
+			if (timed && self->nlat < LAT_CAP)
+				self->lat_ns[self->nlat++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+		}
+		sleep_ms(1);
+	}
+	self->live_bytes += window_bytes;
+	return NULL;   /* the kept objects and the window stay allocated: they are the live set */
+}
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	int saved = errno;
+	sig_ns = now_ns();
+	char c = 1;
+	(void)!write(sig_pipe[1], &c, 1);
+	errno = saved;
+}
+
+/* VmRSS or VmHWM of this process in KiB, read with no allocation; -1 on error. */
+static long self_status_kib(const char *key)
+{
+	char buf[4096];
+	int fd = open("/proc/self/status", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	char *line = strstr(buf, key);
+	return line ? strtol(line + strlen(key), NULL, 10) : -1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s threads total_mib drain_ms\n", argv[0]);
+		return 2;
+	}
+	thread_count = (unsigned)bench_arg_count(argv[1]);
+	unsigned long long total_mib = bench_arg_count(argv[2]);
+	unsigned long long drain_ms = bench_arg_count(argv[3]);
+	if (thread_count == 0 || thread_count > THREADS_MAX || total_mib == 0 || drain_ms == 0) {
+		fprintf(stderr, "%s: threads 1..%u, total_mib > 0, drain_ms > 0\n", argv[0], THREADS_MAX);
+		return 2;
+	}
+	bytes_per_thread = ((size_t)total_mib << 20) / thread_count;
+	drain_ns = drain_ms * 1000000ull;
+
+	if (pipe(sig_pipe) != 0)
+		die("pipe");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigterm;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) != 0)
+		die("sigaction");
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);   /* workers inherit it: main takes the signal */
+
+	size_t cap = bytes_per_thread / 256 + 1024;
+	pthread_barrier_init(&built_barrier, NULL, thread_count + 1);
+	for (unsigned i = 0; i < thread_count; i++) {
+		workers[i].idx = i;
+		workers[i].cap = cap;
+		workers[i].obj = map_or_die(cap * sizeof(void *));
+		workers[i].lat_ns = map_or_die(LAT_CAP * sizeof(uint32_t));
+		int err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		if (err != 0) {
+			errno = err;
+			die("pthread_create");
+		}
+	}
+	pthread_barrier_wait(&built_barrier);
+	printf("ready\n");
+	fflush(stdout);
+
+	pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	char c;
+	while (read(sig_pipe[0], &c, 1) != 1)
+		if (errno != EINTR)
+			die("read signal pipe");
+	atomic_store_explicit(&draining, 1, memory_order_release);
+	for (unsigned i = 0; i < thread_count; i++)
+		pthread_join(workers[i].thread, NULL);
+	long rss_exit_kib = self_status_kib("VmRSS:");
+	long hwm_kib = self_status_kib("VmHWM:");
+	uint64_t t_exit = now_ns();
+
+	/* Latencies: all threads' samples into the first array (it has room: LAT_CAP each, and the
+	 * arrays are contiguous only per thread, so copy). */
+	size_t total = 0, live = 0;
+	uint64_t freed_last = 0;
+	for (unsigned i = 0; i < thread_count; i++) {
+		total += workers[i].nlat;
+		live += workers[i].live_bytes;
+		if (workers[i].freed_ns > freed_last)
+			freed_last = workers[i].freed_ns;
+	}
+	uint32_t *all = map_or_die((total + 1) * sizeof(uint32_t));
+	size_t k = 0, over_100us = 0;
+	for (unsigned i = 0; i < thread_count; i++)
+		for (size_t j = 0; j < workers[i].nlat; j++) {
+			all[k++] = workers[i].lat_ns[j];
+			over_100us += workers[i].lat_ns[j] > 100000u;
+		}
+	qsort(all, total, sizeof *all, cmp_u32);
+#define PCT(q) (total ? (double)all[(size_t)((double)(total - 1) * (q))] / 1000.0 : 0.0)
+	printf("result workload=%s threads=%u total_mib=%llu drain_ms=%llu heap_freed_s=%.6f "
+	       "exit_after_sig_s=%.6f live_kib=%zu rss_exit_kib=%ld hwm_kib=%ld mallocs=%zu "
+	       "lat_p50_us=%.3f lat_p99_us=%.3f lat_p999_us=%.3f lat_max_us=%.3f mallocs_over_100us=%zu "
+	       "malloc_from=%s free_from=%s\n",
+	       WORKLOAD, thread_count, total_mib, drain_ms, (double)(freed_last - sig_ns) * 1e-9,
+	       (double)(t_exit - sig_ns) * 1e-9, live / 1024, rss_exit_kib, hwm_kib, total, PCT(0.5),
+	       PCT(0.99), PCT(0.999), total ? (double)all[total - 1] / 1000.0 : 0.0, over_100us,
+	       bench_symbol_from("malloc"), bench_symbol_from("free"));
+	fflush(stdout);
+	return 0;
+}
