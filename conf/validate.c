@@ -1,7 +1,8 @@
 /* conf/validate.c - value rules and error wording for tcm.conf keys (see validate.h).
  * Invariants: a value that passes a tcm_validate_* check is within its row's range, so
  *             tcm_validate_store never writes an invalid config; messages name the key and
- *             what was expected, and never exceed 1023 bytes. */
+ *             what was expected, are one line (control characters become '?') and never
+ *             exceed 1023 bytes. */
 #include "validate.h"
 
 #include <errno.h>
@@ -212,5 +213,10 @@ void tcm_validate_report(const struct tcm_config_sources *sources, const char *f
 	va_start(args, format);
 	vsnprintf(message, sizeof message, format, args);
 	va_end(args);
+	/* one error, one line: values quoted from the file or the environment may hold
+	 * newlines (libconfig's "\n") or terminal escapes */
+	for (char *c = message; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	sources->error(sources->error_context, message);
 }

@@ -44,7 +44,8 @@ const struct tcm_schema_row *tcm_validate_suggest(const char *name);
 int tcm_validate_cross_keys(struct tcm_config *config, const struct tcm_config_sources *sources);
 
 /* Formats one message (printf-style, no "tcm: " prefix, no newline) and hands it to
- * sources->error. Messages longer than 1023 bytes are cut. */
+ * sources->error. Control characters become '?', so a message is one line; messages longer
+ * than 1023 bytes are cut. */
 void tcm_validate_report(const struct tcm_config_sources *sources, const char *format, ...)
 	__attribute__((format(printf, 2, 3)));
 
