@@ -160,25 +160,63 @@ void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count)
 	return fetch_from_spans(size_class, want, count);
 }
 
-/* Returns count objects of the chain to their spans, a bounded number per
- * lock hold; emptied spans go to the page heap after each hold. */
+/* Objects of one span, linked outside the lock. */
+struct span_group {
+	struct tcm_span *span;
+	void            *head;    /* objects linked through their first word */
+	void            *tail;    /* last of them: spliced onto the span's list */
+	uint32_t         count;
+};
+
+/* Takes up to TCM_CENTRAL_OBJECTS_PER_HOLD objects off *chain and groups them
+ * by span, with no lock held: the page-map lookups and the writes into the
+ * objects happen here. Returns the number of groups. */
+static unsigned group_by_span(void **chain, size_t *count, struct span_group *groups)
+{
+	unsigned group_count = 0;
+	for (int taken = 0; taken < TCM_CENTRAL_OBJECTS_PER_HOLD && *count > 0; taken++, (*count)--) {
+		void *object = *chain;
+		*chain = *(void **)object;
+		struct tcm_span *span = tcm_page_map_get((uintptr_t)object >> TCM_PAGE_SHIFT);
+		TCM_ASSERT(span != NULL);
+		unsigned group = group_count;
+		/* Objects of a batch come from few spans: look from the newest group. */
+		for (unsigned i = group_count; i-- > 0;)
+			if (groups[i].span == span) {
+				group = i;
+				break;
+			}
+		if (group == group_count)
+			groups[group_count++] = (struct span_group){ .span = span, .tail = object };
+		*(void **)object = groups[group].head;
+		groups[group].head = object;
+		groups[group].count++;
+	}
+	return group_count;
+}
+
+/* Returns count objects of the chain to their spans. Each lock hold covers at
+ * most TCM_CENTRAL_OBJECTS_PER_HOLD objects, and only the splice of each span's
+ * group and the span's list fix-up: everything that touches object memory or
+ * the page map is done before the lock is taken. Emptied spans go to the page
+ * heap after each hold. */
 static void return_to_spans(unsigned size_class, void *first, size_t count)
 {
 	struct central *central = &centrals[size_class];
 	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span *
 			    tcm_size_classes[size_class].object_bytes;
+	struct span_group groups[TCM_CENTRAL_OBJECTS_PER_HOLD];
 	while (count > 0) {
+		unsigned group_count = group_by_span(&first, &count, groups);
 		struct tcm_span *emptied = NULL;
 		int64_t emptied_bytes = 0;
 		tcm_lock(&central->lock);
-		for (int done = 0; done < TCM_CENTRAL_OBJECTS_PER_HOLD && count > 0; done++, count--) {
-			void *object = first;
-			first = *(void **)object;
-			struct tcm_span *span = tcm_page_map_get((uintptr_t)object >> TCM_PAGE_SHIFT);
-			TCM_ASSERT(span != NULL && span->size_class == size_class);
-			*(void **)object = span->free_objects;
-			span->free_objects = object;
-			span->allocated_objects--;
+		for (unsigned i = 0; i < group_count; i++) {
+			struct tcm_span *span = groups[i].span;
+			TCM_ASSERT(span->size_class == size_class && span->allocated_objects >= groups[i].count);
+			*(void **)groups[i].tail = span->free_objects;
+			span->free_objects = groups[i].head;
+			span->allocated_objects -= groups[i].count;
 			if (span->allocated_objects == 0) {
 				if (span->is_on_list)
 					list_remove(central, span);
