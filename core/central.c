@@ -11,6 +11,7 @@
 #include "page_heap.h"
 #include "page_map.h"
 #include "size_class.h"
+#include "state.h"
 
 #define STACK_TARGET_BYTES (512 * 1024)
 #define STACK_MIN_ENTRIES  2
@@ -239,7 +240,11 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 {
 	struct central *central = &centrals[size_class];
 	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
-	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity)
+	/* Past NORMAL the release worker drains the stacks at full speed, so a
+	 * full stack takes the batch anyway rather than send every freeing
+	 * thread of a shutdown through the class lock. */
+	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity ||
+	    tcm_state_get() != TCM_STATE_NORMAL)
 		tcm_batch_stack_push(&central->stack, first, count);
 	else
 		return_to_spans(size_class, first, count);

@@ -1,7 +1,8 @@
 /* tests/unit/release_test.c - the life stages and the release steps: the state
  * only moves forward; a drain step trims central stacks back to capacity, then
  * (without the capacity) empties them and their spans go back to the page
- * heap; a release step madvises at most its chunk; in DRAINING every thread's
+ * heap; in DRAINING give-backs go on the stacks past their capacity; a
+ * release step madvises at most its chunk; in DRAINING every thread's
  * next free hands its cache's surplus back and refills stop growing the
  * lists; in EXITING a dying thread drops its cache in O(1). */
 #include "unit.h"
@@ -40,9 +41,9 @@ static void state_moves_forward_only(void **state)
 	assert_int_equal(tcm_state_get(), TCM_STATE_EXITING);
 }
 
-/* Gives back `entries` whole batches of class 64 as a dying thread would, so
- * the stack ends above its capacity. Returns the batch size. */
-static uint32_t overfill_stack(size_t entries)
+/* Gives back `entries` whole batches of class 64 (as a dying thread would when
+ * is_thread_exit). Returns the batch size. */
+static uint32_t give_back_batches(size_t entries, bool is_thread_exit)
 {
 	uint32_t batch = tcm_size_classes[CLASS_64].batch_objects;
 	void **chains = calloc(entries, sizeof(void *));   /* glibc's malloc */
@@ -54,7 +55,7 @@ static uint32_t overfill_stack(size_t entries)
 		assert_int_equal(count, batch);
 	}
 	for (size_t i = 0; i < entries; i++)
-		tcm_central_give_back(CLASS_64, chains[i], batch, true);
+		tcm_central_give_back(CLASS_64, chains[i], batch, is_thread_exit);
 	free(chains);
 	return batch;
 }
@@ -64,7 +65,7 @@ static void drain_step_trims_to_capacity_then_empties(void **state)
 	(void)state;
 	tcm_core_bootstrap();
 	uint32_t capacity = tcm_central_capacity(CLASS_64);
-	uint32_t batch = overfill_stack(capacity + 10);
+	uint32_t batch = give_back_batches(capacity + 10, true);
 	size_t moved = 0, step;
 	while ((step = tcm_release_drain_step(true)) != 0) {
 		assert_true(step <= batch);          /* one entry per step */
@@ -78,6 +79,19 @@ static void drain_step_trims_to_capacity_then_empties(void **state)
 	assert_int_equal(tcm_central_cached_bytes(), 0);
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* In NORMAL a full stack sends give-backs to the spans (central_test); from
+ * DRAINING on they all go on the stack, past its capacity. */
+static void draining_give_back_pushes_past_capacity(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	uint32_t capacity = tcm_central_capacity(CLASS_64);
+	assert_true(tcm_core_enter_draining());
+	uint32_t batch = give_back_batches(capacity + 10, false);
+	assert_int_equal(tcm_central_drain(CLASS_64, capacity), 10 * batch);
+	assert_int_equal(tcm_central_drain(CLASS_64, 0), capacity * batch);
 }
 
 static void release_step_is_bounded_by_its_chunk(void **state)
@@ -187,6 +201,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(state_moves_forward_only),
 		cmocka_unit_test(drain_step_trims_to_capacity_then_empties),
+		cmocka_unit_test(draining_give_back_pushes_past_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
