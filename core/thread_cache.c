@@ -8,6 +8,7 @@
 
 #include "central.h"
 #include "debug.h"
+#include "os.h"
 #include "state.h"
 
 #include <errno.h>
@@ -22,7 +23,10 @@ __thread struct tcm_thread_cache tcm_thread_cache_self __attribute__((tls_model(
 
 _Atomic size_t tcm_thread_cache_budget_bytes = (size_t)4 << 20;
 
+#define KEYLESS_MESSAGE "tcm: no pthread key left for thread caches; running without them\n"
+
 static pthread_key_t exit_key;
+static atomic_bool has_exit_key;
 static _Atomic size_t thread_max_bytes = (size_t)4 << 20;
 static _Atomic size_t total_max_bytes = (size_t)64 << 20;
 static _Atomic int64_t live_threads;
@@ -33,8 +37,12 @@ static void recompute_budget(void);
 
 void tcm_thread_cache_bootstrap(void)
 {
-	if (pthread_key_create(&exit_key, on_thread_exit) != 0)
-		tcm_fatal("pthread_key_create failed: thread caches cannot be returned at thread exit");
+	/* Without a key no cache could be handed back at thread exit: then every
+	 * thread runs uncached (slower, still correct) rather than leak. */
+	if (pthread_key_create(&exit_key, on_thread_exit) == 0)
+		atomic_store(&has_exit_key, true);
+	else
+		tcm_os_write(2, KEYLESS_MESSAGE, sizeof(KEYLESS_MESSAGE) - 1);
 }
 
 void tcm_thread_cache_set_budget(size_t thread_max, size_t total_max)
@@ -95,6 +103,10 @@ static size_t budget_bytes(void)
 
 static void activate(struct tcm_thread_cache *cache)
 {
+	if (!atomic_load_explicit(&has_exit_key, memory_order_relaxed)) {
+		cache->state = TCM_THREAD_CACHE_DEAD;   /* uncached: see tcm_thread_cache_bootstrap */
+		return;
+	}
 	cache->state = TCM_THREAD_CACHE_ACTIVATING;
 	/* A non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(exit_key, cache);

@@ -51,7 +51,8 @@ extern __thread struct tcm_thread_cache tcm_thread_cache_self
 /* The byte budget of every thread's cache (read on the free fast path). */
 extern _Atomic size_t tcm_thread_cache_budget_bytes;
 
-/* Creates the thread-exit key. Bootstrap only; allocates nothing. */
+/* Creates the thread-exit key. Bootstrap only; allocates nothing. If no key
+ * can be had, says so on stderr once and every thread runs uncached. */
 void tcm_thread_cache_bootstrap(void);
 
 /* Sets the budgets (bytes); every cache sees the new one on its next free. */
