@@ -88,7 +88,7 @@ static inline void *small_alloc(unsigned size_class)
 	if (TCM_LIKELY(object != NULL)) {
 		list->head = *(void **)object;
 		list->count--;
-		cache->cached_bytes -= tcm_size_classes[size_class].object_bytes;
+		cache->cached_bytes -= list->object_bytes;
 		return object;
 	}
 	bootstrap();
@@ -103,7 +103,7 @@ static inline void small_free(unsigned size_class, void *object)
 		*(void **)object = list->head;
 		list->head = object;
 		list->count++;
-		cache->cached_bytes += tcm_size_classes[size_class].object_bytes;
+		cache->cached_bytes += list->object_bytes;
 		if (TCM_UNLIKELY(cache->cached_bytes >
 				 atomic_load_explicit(&tcm_thread_cache_budget_bytes, memory_order_relaxed)))
 			tcm_thread_cache_scavenge(cache);

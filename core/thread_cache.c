@@ -110,19 +110,21 @@ static void activate(struct tcm_thread_cache *cache)
 	cache->state = TCM_THREAD_CACHE_ACTIVATING;
 	/* A non-NULL value makes the key's destructor run at thread exit. */
 	pthread_setspecific(exit_key, cache);
-	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 		cache->lists[size_class].max_count = tcm_size_classes[size_class].batch_objects;
+		cache->lists[size_class].object_bytes = tcm_size_classes[size_class].object_bytes;
+	}
 	atomic_fetch_add_explicit(&live_threads, 1, memory_order_relaxed);
 	recompute_budget();
 	cache->state = TCM_THREAD_CACHE_ACTIVE;
 }
 
 /* Cuts up to count objects off the head of list; returns the chain (NULL-terminated). */
-static void *cut_head(struct tcm_thread_cache_list *list, uint32_t count)
+static void *cut_head(struct tcm_thread_cache_list *list, uint16_t count)
 {
 	void *first = list->head;
 	void *last = first;
-	for (uint32_t i = 1; i < count; i++)
+	for (uint16_t i = 1; i < count; i++)
 		last = *(void **)last;
 	list->head = *(void **)last;
 	*(void **)last = NULL;
@@ -130,7 +132,7 @@ static void *cut_head(struct tcm_thread_cache_list *list, uint32_t count)
 	return first;
 }
 
-static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint32_t count)
+static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint16_t count)
 {
 	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	void *chain = cut_head(list, count);
@@ -163,8 +165,10 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 	 * process is not shutting down. */
 	if (list->max_count < MAX_LIST_OBJECTS && tcm_state_get() == TCM_STATE_NORMAL)
 		list->max_count += info->batch_objects;
+	/* An entry is at most one list's worth (a dying thread's), so it fits. */
+	TCM_ASSERT(count - 1 <= UINT16_MAX);
 	list->head = *(void **)first;
-	list->count = count - 1;
+	list->count = (uint16_t)(count - 1);
 	cache->cached_bytes += (size_t)(count - 1) * info->object_bytes;
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
@@ -189,7 +193,7 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_cla
 	list->head = object;
 	list->count++;
 	cache->cached_bytes += info->object_bytes;
-	uint32_t batch = info->batch_objects < list->count ? info->batch_objects : list->count;
+	uint16_t batch = info->batch_objects < list->count ? info->batch_objects : list->count;
 	give_back(cache, size_class, batch);
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
@@ -204,8 +208,8 @@ void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache)
 			struct tcm_thread_cache_list *list = &cache->lists[size_class];
 			if (list->count == 0)
 				continue;
-			give_back(cache, size_class, (list->count + 1) / 2);
-			uint32_t batch = tcm_size_classes[size_class].batch_objects;
+			give_back(cache, size_class, (uint16_t)((list->count + 1) / 2));
+			uint16_t batch = tcm_size_classes[size_class].batch_objects;
 			list->max_count = list->max_count / 2 > batch ? list->max_count / 2 : batch;
 		}
 	}

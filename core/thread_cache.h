@@ -31,9 +31,10 @@ enum tcm_thread_cache_state {
 };
 
 struct tcm_thread_cache_list {
-	void    *head;        /* objects linked through their first word */
-	uint32_t count;       /* objects on the list */
-	uint32_t max_count;   /* grows by a batch per refill, up to the class limit */
+	void    *head;          /* objects linked through their first word */
+	uint16_t count;         /* objects on the list (<= max_count + one entry's worth) */
+	uint16_t max_count;     /* grows by a batch per refill, up to 8192 */
+	uint32_t object_bytes;  /* the class's object size, beside head for the fast path */
 };
 
 #define TCM_THREAD_CACHE_DRAINING_BYTES ((size_t)128 * 1024)
