@@ -62,16 +62,31 @@ static inline void bench_stamp(unsigned char *p, uint32_t size_bytes)
 	p[size_bytes - 1] = (unsigned char)(0x5A ^ size_bytes);
 }
 
-/* Returns the stamped size, or 0 if the object was overwritten while live. */
-static inline uint32_t bench_stamp_check(const unsigned char *p)
+/* Returns the stamped size, or 0 if the object was overwritten while live (a size outside
+ * [BENCH_SIZE_MIN_BYTES, max_bytes] or a wrong check byte). */
+static inline uint32_t bench_stamp_check_upto(const unsigned char *p, uint32_t max_bytes)
 {
 	uint32_t size_bytes;
 	memcpy(&size_bytes, p, sizeof size_bytes);
-	if (size_bytes < BENCH_SIZE_MIN_BYTES || size_bytes > BENCH_SIZE_MAX_BYTES)
+	if (size_bytes < BENCH_SIZE_MIN_BYTES || size_bytes > max_bytes)
 		return 0;
 	if (p[size_bytes - 1] != (unsigned char)(0x5A ^ size_bytes))
 		return 0;
 	return size_bytes;
+}
+
+/* bench_stamp_check_upto for the churn size mix. */
+static inline uint32_t bench_stamp_check(const unsigned char *p)
+{
+	return bench_stamp_check_upto(p, BENCH_SIZE_MAX_BYTES);
+}
+
+/* Writes one byte in every 4 KiB page past the first, so a large object is resident as a
+ * service's heap would be. Call it before bench_stamp, whose check byte it may overwrite. */
+static inline void bench_touch_pages(unsigned char *p, uint32_t size_bytes)
+{
+	for (uint32_t offset = 4096; offset < size_bytes; offset += 4096)
+		p[offset] = 1;
 }
 
 static inline double bench_now_s(void)

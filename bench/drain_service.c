@@ -88,18 +88,15 @@ static unsigned char *obj_new(uint32_t size)
 	unsigned char *p = malloc(size);
 	if (p == NULL)
 		die("malloc");
-	memcpy(p, &size, sizeof size);
-	for (uint32_t off = 4096; off < size; off += 4096)
-		p[off] = 1;
-	p[size - 1] = (unsigned char)(0x5A ^ size);
+	bench_touch_pages(p, size);
+	bench_stamp(p, size);   /* after: the last page's touch may be the check byte */
 	return p;
 }
 
 static uint32_t obj_check(const unsigned char *p)
 {
-	uint32_t size;
-	memcpy(&size, p, sizeof size);
-	if (size < SMALL_MIN_BYTES || size > LARGE_MAX_BYTES || p[size - 1] != (unsigned char)(0x5A ^ size))
+	uint32_t size = bench_stamp_check_upto(p, LARGE_MAX_BYTES);
+	if (size == 0)
 		bench_fail(WORKLOAD, "object overwritten while live", p);
 	return size;
 }

@@ -65,7 +65,7 @@ struct tcm_shutdown_stats {
 struct tcm_stats {
 	uint64_t mapped_bytes;               /* address space tcm took from the kernel */
 	uint64_t page_heap_free_bytes;       /* free spans whose pages may be resident */
-	uint64_t page_heap_released_bytes;   /* free spans returned with madvise (not resident) */
+	uint64_t page_heap_released_bytes;   /* free spans given back to the kernel: not resident */
 	uint64_t central_cached_bytes;       /* free objects in central lists and their spans */
 	uint64_t thread_cached_bytes;        /* free objects in thread caches */
 	uint64_t allocated_bytes;            /* handed to the program (by object size) */
