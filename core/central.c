@@ -240,11 +240,15 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 {
 	struct central *central = &centrals[size_class];
 	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
+	uint32_t entries = tcm_batch_stack_entries(&central->stack);
 	/* Past NORMAL the release worker drains the stacks at full speed, so a
 	 * full stack takes the batch anyway rather than send every freeing
-	 * thread of a shutdown through the class lock. */
-	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity ||
-	    tcm_state_get() != TCM_STATE_NORMAL)
+	 * thread of a shutdown through the class lock. In NORMAL a full stack
+	 * may still take it, up to twice its capacity, while the class lock is
+	 * busy: waiting behind a holder (maybe preempted) is what makes a free
+	 * slow in a storm of frees. */
+	if (is_thread_exit || entries < central->capacity || tcm_state_get() != TCM_STATE_NORMAL ||
+	    (entries < 2 * central->capacity && tcm_lock_is_busy(&central->lock)))
 		tcm_batch_stack_push(&central->stack, first, count);
 	else
 		return_to_spans(size_class, first, count);

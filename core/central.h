@@ -4,8 +4,10 @@
  *
  * Invariants:
  *   - in NORMAL the stack holds at most its capacity of entries, except after
- *     a dying thread's push (DESIGN invariant 4); a give-back that finds it full
- *     returns its batch to the spans under the class lock instead (invariant 8).
+ *     a dying thread's push (DESIGN invariant 4), and up to twice it when the
+ *     class lock was busy (a freeing thread never waits behind a holder while
+ *     the stack can take the batch); a give-back that finds it full returns
+ *     its batch to the spans under the class lock instead (invariant 8).
  *     From DRAINING on, every give-back pushes: the release worker is draining
  *     the stacks, and a shutdown must not funnel its frees into class locks;
  *   - a span is on the class's list exactly when it has a free object;
@@ -35,8 +37,9 @@ void tcm_central_init(void);
 void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
 
 /* Takes back a chain of count objects. Pushes it on the stack, unless the
- * stack is full, is_thread_exit is false and core is in NORMAL: then the
- * objects go back to their spans. REQUIRES: no tcm lock held. */
+ * stack is full (twice over while the class lock is busy), is_thread_exit is
+ * false and core is in NORMAL: then the objects go back to their spans.
+ * REQUIRES: no tcm lock held. */
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
 
 /* When the stack holds more than keep_entries, pops one entry and returns its

@@ -73,6 +73,13 @@ static inline void tcm_unlock(struct tcm_lock *lock)
 		tcm_lock_release_slow(lock);
 }
 
+/* True when some thread holds the lock right now (a racy hint for callers
+ * that have something better to do than wait; never a correctness check). */
+static inline bool tcm_lock_is_busy(struct tcm_lock *lock)
+{
+	return atomic_load_explicit(&lock->word, memory_order_relaxed) != 0;
+}
+
 /* Fork support (core/fork.c), outside the order check: the prepare handler
  * takes every lock in rank order with tcm_lock_take_for_fork, the parent
  * gives them back with tcm_lock_give_back_after_fork, and the child, which
