@@ -34,6 +34,8 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
+#include "pattern.h"
+
 #define KIB ((size_t)1024)
 #define MIB (KIB * KIB)
 
@@ -79,20 +81,6 @@ static const char *defining_object(const char *name)
 	return info.dli_fname;
 }
 
-static void fill(unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)(seed + i * 131u + (i >> 8));
-}
-
-/* Returns the first mismatching offset, or n if all bytes match. */
-static size_t check_fill(const unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != (unsigned char)(seed + i * 131u + (i >> 8)))
-			return i;
-	return n;
-}
 
 static size_t first_nonzero(const unsigned char *p, size_t n)
 {

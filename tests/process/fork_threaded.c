@@ -28,20 +28,8 @@
 #include <stdarg.h>
 #include <cmocka.h>
 
-static void fill(unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (unsigned char)(seed + i * 131u + (i >> 8));
-}
+#include "pattern.h"
 
-/* Returns the first mismatching offset, or n if all bytes match. */
-static size_t check_fill(const unsigned char *p, size_t n, unsigned seed)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != (unsigned char)(seed + i * 131u + (i >> 8)))
-			return i;
-	return n;
-}
 
 static void test_shim_fork_malloc_served_by_tcm(void **state)
 {
