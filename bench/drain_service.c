@@ -55,15 +55,12 @@ static int sig_pipe[2] = { -1, -1 };
 
 static uint64_t now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return bench_now_ns();
 }
 
 static void die(const char *what)
 {
-	fprintf(stderr, "FAIL workload=%s %s: %s\n", WORKLOAD, what, strerror(errno));
-	exit(1);
+	bench_die(WORKLOAD, what);
 }
 
 static void *map_or_die(size_t bytes)
