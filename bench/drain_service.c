@@ -13,6 +13,7 @@
  * before main returns (after the last join). live_kib: bytes the program still holds then. */
 #define _GNU_SOURCE
 #include "bench.h"
+#include "service_heap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,10 +25,6 @@
 
 #define WORKLOAD        "drain"
 #define THREADS_MAX     64u
-#define SMALL_MIN_BYTES 16u
-#define SMALL_MAX_BYTES 1024u
-#define LARGE_MIN_BYTES (4u << 10)
-#define LARGE_MAX_BYTES (256u << 10)
 #define KEEP_EVERY      10u            /* at SIGTERM keep one heap object in ten */
 #define WINDOW_SLOTS    4096u          /* the service's working set per thread */
 #define BATCH_OPS       64u            /* ops between two 1 ms sleeps: a paced, not spinning, service */
@@ -71,31 +68,14 @@ static void *map_or_die(size_t bytes)
 	return p;
 }
 
-static uint32_t size_draw(uint64_t *rng)
-{
-	uint64_t r = bench_rand(rng);
-	uint32_t span = (uint32_t)(r >> 16);
-	if ((r >> 56) == 0)
-		return LARGE_MIN_BYTES + span % (LARGE_MAX_BYTES - LARGE_MIN_BYTES + 1);
-	return SMALL_MIN_BYTES + span % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
-}
-
 static unsigned char *obj_new(uint32_t size)
 {
-	unsigned char *p = malloc(size);
-	if (p == NULL)
-		die("malloc");
-	bench_touch_pages(p, size);
-	bench_stamp(p, size);   /* after: the last page's touch may be the check byte */
-	return p;
+	return service_heap_new(WORKLOAD, size);
 }
 
 static uint32_t obj_check(const unsigned char *p)
 {
-	uint32_t size = bench_stamp_check_upto(p, LARGE_MAX_BYTES);
-	if (size == 0)
-		bench_fail(WORKLOAD, "object overwritten while live", p);
-	return size;
+	return service_heap_check(WORKLOAD, p);
 }
 
 static void sleep_ms(long ms)
@@ -115,7 +95,7 @@ static void *worker_main(void *arg)
 	while (bytes < bytes_per_thread) {
 		if (self->nobj == self->cap)
 			die("object table full");
-		uint32_t size = size_draw(&rng);
+		uint32_t size = service_heap_size_draw(&rng);
 		self->obj[self->nobj++] = obj_new(size);
 		bytes += size;
 	}

@@ -17,6 +17,7 @@
  * Never: allocates between the storm start and the last join except inside the frees it times. */
 #define _GNU_SOURCE
 #include "bench.h"
+#include "service_heap.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,10 +29,6 @@
 #define WORKLOAD         "exit_storm"
 #define THREADS_MAX      1024u
 #define STACK_BYTES      (256u << 10)
-#define SMALL_MIN_BYTES  16u
-#define SMALL_MAX_BYTES  1024u
-#define LARGE_MIN_BYTES  (4u << 10)
-#define LARGE_MAX_BYTES  (256u << 10)
 #define CHURN_PER_OBJECT 8u          /* the churn phase replaces one object in eight */
 #define HANDOFF_EVERY    4u          /* object i with i % 4 == 3 is freed by the next thread */
 
@@ -65,33 +62,18 @@ static void die(const char *what)
 	bench_die(WORKLOAD, what);
 }
 
-static uint32_t size_draw(uint64_t *rng)
-{
-	uint64_t r = bench_rand(rng);
-	uint32_t span = (uint32_t)(r >> 16);
-	if ((r >> 56) == 0)           /* 1 in 256 */
-		return LARGE_MIN_BYTES + span % (LARGE_MAX_BYTES - LARGE_MIN_BYTES + 1);
-	return SMALL_MIN_BYTES + span % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
-}
-
 /* The object holds its size in its first 4 bytes and a check byte at the end; large objects get
  * one write per 4 KiB page so the whole heap is resident, as a real service's would be. */
 static unsigned char *obj_new(uint64_t *rng, size_t *bytes)
 {
-	uint32_t size = size_draw(rng);
-	unsigned char *p = malloc(size);
-	if (p == NULL)
-		die("malloc");
-	bench_touch_pages(p, size);
-	bench_stamp(p, size);   /* after: the last page's touch may be the check byte */
+	uint32_t size = service_heap_size_draw(rng);
 	*bytes += size;
-	return p;
+	return service_heap_new(WORKLOAD, size);
 }
 
 static void obj_check(const unsigned char *p)
 {
-	if (bench_stamp_check_upto(p, LARGE_MAX_BYTES) == 0)
-		bench_fail(WORKLOAD, "object overwritten while live", p);
+	service_heap_check(WORKLOAD, p);
 }
 
 static void timed_free(struct worker *self, unsigned char *p)
