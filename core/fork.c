@@ -45,6 +45,6 @@ static void after_fork_in_child(void)
 void tcm_core_install_fork_handlers(void)
 {
 	/* Make sure the central locks exist before the first fork takes them. */
-	tcm_core_free(tcm_core_malloc(1));
+	tcm_core_bootstrap();
 	pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }

@@ -17,16 +17,15 @@ static pid_t main_pid;                 /* written once by tcm_notify_init */
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static _Atomic(sd_notify_fn) sd_notify_pointer;
 
-bool tcm_notify_init(void)
+void tcm_notify_init(void)
 {
 	const char *socket_path = getenv("NOTIFY_SOCKET");
 	if (socket_path == NULL || socket_path[0] == '\0') {
 		main_pid = 0;
-		return false;
+		return;
 	}
 	const char *exec_pid = getenv("SYSTEMD_EXEC_PID");
 	main_pid = exec_pid != NULL && exec_pid[0] != '\0' ? (pid_t)atol(exec_pid) : getpid();
-	return tcm_notify_is_enabled();
 }
 
 bool tcm_notify_is_enabled(void)

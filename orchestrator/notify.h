@@ -13,9 +13,8 @@
 
 #include <stdbool.h>
 
-/* Reads the environment once (at start-up). Returns whether this process may
- * send. */
-bool tcm_notify_init(void);
+/* Reads the environment once (at start-up). */
+void tcm_notify_init(void);
 
 /* True when this process (by pid, so not a fork child) may send. */
 bool tcm_notify_is_enabled(void);
