@@ -1,18 +1,9 @@
 # tests/unit/conf_tests.cmake - cmocka unit tests of conf/ (tcm.conf, TCM_* overrides), included
 # at the end of tests/unit/CMakeLists.txt. They link the tcm_conf objects (libconfig, no core/)
-# and, like the core tests, run one behaviour per CTest entry: test_conf_<program>_<behaviour>.
-function(tcm_conf_unit_program program)
-  add_executable(tcm_unit_conf_${program} conf_${program}_test.c conf_fixture.h unit.h)
-  target_link_libraries(tcm_unit_conf_${program} PRIVATE tcm_conf PkgConfig::CMOCKA)
-  target_compile_definitions(tcm_unit_conf_${program} PRIVATE _GNU_SOURCE
-    TCM_CONF_EXAMPLE_PATH="${PROJECT_SOURCE_DIR}/conf/tcm.conf.example")
-  foreach(behaviour IN LISTS ARGN)
-    add_test(NAME test_conf_${program}_${behaviour} COMMAND tcm_unit_conf_${program} ${behaviour})
-    set_tests_properties(test_conf_${program}_${behaviour} PROPERTIES LABELS unit TIMEOUT 60)
-  endforeach()
-endfunction()
+# and, like the core tests, run one behaviour per CTest entry: test_conf_<program>_<behaviour>
+# (tcm_unit_program of CMakeLists.txt, plus the conf objects and the example file's path).
 
-tcm_conf_unit_program(load
+tcm_unit_program(conf_load
   no_file_gives_defaults
   valid_file_sets_values_and_origins
   missing_etc_file_is_not_an_error
@@ -34,7 +25,7 @@ tcm_conf_unit_program(load
   default_margin_shrinks_silently_for_short_deadline
   no_error_sink_still_loads)
 
-tcm_conf_unit_program(schema
+tcm_unit_program(conf_schema
   rows_match_keys_and_env_names
   defaults_pass_their_own_rules
   env_text_is_parsed_strictly
@@ -42,3 +33,9 @@ tcm_conf_unit_program(schema
   suggest_finds_typos_and_bare_keys
   expected_wording_per_type
   example_file_sets_every_key_to_its_default)
+
+foreach(program IN ITEMS load schema)
+  target_link_libraries(tcm_unit_conf_${program} PRIVATE tcm_conf)
+  target_compile_definitions(tcm_unit_conf_${program} PRIVATE
+    TCM_CONF_EXAMPLE_PATH="${PROJECT_SOURCE_DIR}/conf/tcm.conf.example")
+endforeach()
