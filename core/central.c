@@ -200,8 +200,9 @@ static unsigned group_by_span(void **chain, size_t *count, struct span_group *gr
  * most TCM_CENTRAL_OBJECTS_PER_HOLD objects, and only the splice of each span's
  * group and the span's list fix-up: everything that touches object memory or
  * the page map is done before the lock is taken. Emptied spans go to the page
- * heap after each hold. */
-static void return_to_spans(unsigned size_class, void *first, size_t count)
+ * heap after each hold. With may_wait false, a hold that finds the lock busy
+ * pushes what is left on the stack instead (past its capacity). */
+static void return_to_spans(unsigned size_class, void *first, size_t count, bool may_wait)
 {
 	struct central *central = &centrals[size_class];
 	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span *
@@ -209,9 +210,19 @@ static void return_to_spans(unsigned size_class, void *first, size_t count)
 	struct span_group groups[TCM_CENTRAL_OBJECTS_PER_HOLD];
 	while (count > 0) {
 		unsigned group_count = group_by_span(&first, &count, groups);
+		if (may_wait) {
+			tcm_lock(&central->lock);
+		} else if (!tcm_lock_try(&central->lock)) {
+			for (unsigned i = 0; i < group_count; i++) {
+				*(void **)groups[i].tail = first;
+				first = groups[i].head;
+				count += groups[i].count;
+			}
+			tcm_batch_stack_push(&central->stack, first, (uint32_t)count);
+			return;
+		}
 		struct tcm_span *emptied = NULL;
 		int64_t emptied_bytes = 0;
-		tcm_lock(&central->lock);
 		for (unsigned i = 0; i < group_count; i++) {
 			struct tcm_span *span = groups[i].span;
 			TCM_ASSERT(span->size_class == size_class && span->allocated_objects >= groups[i].count);
@@ -236,25 +247,9 @@ static void return_to_spans(unsigned size_class, void *first, size_t count)
 	}
 }
 
-void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit)
-{
-	struct central *central = &centrals[size_class];
-	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
-	uint32_t entries = tcm_batch_stack_entries(&central->stack);
-	/* Past NORMAL the release worker drains the stacks at full speed, so a
-	 * full stack takes the batch anyway rather than send every freeing
-	 * thread of a shutdown through the class lock. In NORMAL a full stack
-	 * may still take it, up to twice its capacity, while the class lock is
-	 * busy: waiting behind a holder (maybe preempted) is what makes a free
-	 * slow in a storm of frees. */
-	if (is_thread_exit || entries < central->capacity || tcm_state_get() != TCM_STATE_NORMAL ||
-	    (entries < 2 * central->capacity && tcm_lock_is_busy(&central->lock)))
-		tcm_batch_stack_push(&central->stack, first, count);
-	else
-		return_to_spans(size_class, first, count);
-}
-
-size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
+/* Pops one stack entry, if the stack holds more than keep_entries, and
+ * returns its objects to the spans. Returns the objects popped. */
+static size_t drain_entry(unsigned size_class, uint32_t keep_entries, bool may_wait)
 {
 	struct central *central = &centrals[size_class];
 	if (tcm_batch_stack_entries(&central->stack) <= keep_entries)
@@ -263,8 +258,32 @@ size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
 	void *first = tcm_batch_stack_pop(&central->stack, &count);
 	if (first == NULL)
 		return 0;
-	return_to_spans(size_class, first, count);   /* still central's: no byte change */
+	return_to_spans(size_class, first, count, may_wait);   /* still central's: no byte change */
 	return count;
+}
+
+void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit)
+{
+	struct central *central = &centrals[size_class];
+	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
+	/* A freeing thread never waits for the class lock: waiting behind a
+	 * holder (maybe descheduled) is what makes a free slow in a storm of
+	 * frees. So a full stack takes the batch anyway while the lock is busy,
+	 * and past NORMAL always (the release worker drains the stacks); a
+	 * give-back that does get the lock also returns one entry of any such
+	 * overflow, so in NORMAL the stack shrinks back to its capacity. */
+	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity ||
+	    tcm_state_get() != TCM_STATE_NORMAL || tcm_lock_is_busy(&central->lock)) {
+		tcm_batch_stack_push(&central->stack, first, count);
+		return;
+	}
+	return_to_spans(size_class, first, count, false);
+	drain_entry(size_class, central->capacity, false);
+}
+
+size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
+{
+	return drain_entry(size_class, keep_entries, true);
 }
 
 size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries)

@@ -3,11 +3,12 @@
  * under a short per-class lock.
  *
  * Invariants:
- *   - in NORMAL the stack holds at most its capacity of entries, except after
- *     a dying thread's push (DESIGN invariant 4), and up to twice it when the
- *     class lock was busy (a freeing thread never waits behind a holder while
- *     the stack can take the batch); a give-back that finds it full returns
- *     its batch to the spans under the class lock instead (invariant 8).
+ *   - a give-back never waits for the class lock. In NORMAL the stack holds
+ *     at most its capacity of entries, except after a dying thread's push
+ *     (DESIGN invariant 4) or a give-back that found the lock busy; a
+ *     give-back that finds the stack full and the lock free returns its batch
+ *     to the spans (invariant 8) and one entry of any overflow with it, so
+ *     the overflow shrinks back with the next frees of the class.
  *     From DRAINING on, every give-back pushes: the release worker is draining
  *     the stacks, and a shutdown must not funnel its frees into class locks;
  *   - a span is on the class's list exactly when it has a free object;
@@ -37,8 +38,8 @@ void tcm_central_init(void);
 void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
 
 /* Takes back a chain of count objects. Pushes it on the stack, unless the
- * stack is full (twice over while the class lock is busy), is_thread_exit is
- * false and core is in NORMAL: then the objects go back to their spans.
+ * stack is full, the class lock is free, is_thread_exit is false and core is
+ * in NORMAL: then the objects go back to their spans. Never waits for a lock.
  * REQUIRES: no tcm lock held. */
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
 

@@ -73,6 +73,18 @@ static inline void tcm_unlock(struct tcm_lock *lock)
 		tcm_lock_release_slow(lock);
 }
 
+/* Takes the lock only if it is free right now: for callers that can defer
+ * their work rather than wait behind a holder that may be descheduled. */
+static inline bool tcm_lock_try(struct tcm_lock *lock)
+{
+	uint32_t expected = 0;
+	if (!atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,
+			memory_order_acquire, memory_order_relaxed))
+		return false;
+	tcm_lock_note_acquired(lock, 0);
+	return true;
+}
+
 /* True when some thread holds the lock right now (a racy hint for callers
  * that have something better to do than wait; never a correctness check). */
 static inline bool tcm_lock_is_busy(struct tcm_lock *lock)

@@ -9,8 +9,12 @@
  *     state IN_USE so that a stale page-map entry never merges it;
  *   - a page's size-class byte in the page map is non-zero exactly while it
  *     belongs to an IN_USE small-object span;
+ *   - freeing spans never waits for the lock: when it is busy the spans go
+ *     on a lock-free deferred list, emptied by the next free that gets the
+ *     lock, by every release step, and before the heap grows;
  *   - every loop under the lock is bounded by a constant (bitmap words,
- *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span). */
+ *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span,
+ *     SPANS_PER_HOLD spans freed per hold). */
 #include "page_heap.h"
 
 #include "lock.h"
@@ -28,6 +32,7 @@
 #define GROW_MIN_BYTES      ((size_t)16 << 20)
 #define SPARE_BLOCK_RECORDS 64
 #define SPARE_LOW_WATER     4    /* a split needs at most two records */
+#define SPANS_PER_HOLD      16   /* spans freed in one hold of the lock */
 
 struct free_set {
 	struct tcm_span *exact[TCM_PAGE_HEAP_EXACT_PAGES + 1]; /* by npages; [0] unused */
@@ -45,6 +50,11 @@ static _Atomic size_t spare_count;       /* written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
 static _Atomic uint64_t released_total_bytes;
 static _Atomic uint64_t release_calls;
+/* IN_USE spans whose free found the lock busy, linked through next: pushed
+ * lock-free, taken whole by exchange (so no ABA), freed by the next thread
+ * that gets the lock. deferred_pages counts them for stats only. */
+static _Atomic(struct tcm_span *) deferred_spans;
+static _Atomic int64_t deferred_pages;
 
 struct tcm_lock *tcm_page_heap_lock(void)
 {
@@ -289,6 +299,84 @@ static void hand_out_locked(struct tcm_span *span, unsigned size_class, bool *is
 	counter_move(&in_use_pages, (int64_t)span->npages);
 }
 
+/* Frees up to SPANS_PER_HOLD spans off the front of spans; returns the rest
+ * and adds the pages freed to *pages. */
+static struct tcm_span *free_some_locked(struct tcm_span *spans, int64_t *pages)
+{
+	for (int freed = 0; freed < SPANS_PER_HOLD && spans != NULL; freed++) {
+		struct tcm_span *span = spans;
+		spans = span->next;
+		TCM_ASSERT(span->state == TCM_SPAN_IN_USE);
+		counter_move(&in_use_pages, -(int64_t)span->npages);
+		*pages += (int64_t)span->npages;
+		if (span->size_class != 0) {
+			/* Only pages of IN_USE small spans carry a class, so that a
+			 * stray free of a pointer into free or large memory is seen
+			 * as such. Bounded: a small-object span is a few dozen pages. */
+			for (size_t page = 0; page < span->npages; page++)
+				tcm_page_map_set(first_page_of(span) + page, span, 0);
+		}
+		span->next = span->prev = NULL;
+		insert_free_locked(span, TCM_SPAN_FREE_COMMITTED);
+	}
+	return spans;
+}
+
+/* Pushes a non-empty list onto deferred_spans. No lock. */
+static void defer_spans(struct tcm_span *first)
+{
+	struct tcm_span *last = first;
+	while (last->next != NULL)
+		last = last->next;
+	struct tcm_span *head = atomic_load_explicit(&deferred_spans, memory_order_relaxed);
+	do
+		last->next = head;
+	while (!atomic_compare_exchange_weak_explicit(&deferred_spans, &head, first,
+			memory_order_release, memory_order_relaxed));
+}
+
+/* Frees the deferred spans. With may_wait false it gives up (deferring the
+ * rest again) as soon as the lock is busy. Returns whether there were any.
+ * REQUIRES: no tcm lock held. */
+static bool free_deferred(bool may_wait)
+{
+	if (atomic_load_explicit(&deferred_spans, memory_order_relaxed) == NULL)
+		return false;
+	struct tcm_span *spans = atomic_exchange_explicit(&deferred_spans, NULL, memory_order_acquire);
+	bool had_any = spans != NULL;
+	while (spans != NULL) {
+		if (may_wait)
+			tcm_lock(&page_heap_lock);
+		else if (!tcm_lock_try(&page_heap_lock)) {
+			defer_spans(spans);
+			return true;
+		}
+		int64_t pages = 0;
+		spans = free_some_locked(spans, &pages);
+		tcm_unlock(&page_heap_lock);
+		atomic_fetch_sub_explicit(&deferred_pages, pages, memory_order_relaxed);
+	}
+	return had_any;
+}
+
+void tcm_page_heap_free_spans(struct tcm_span *spans)
+{
+	while (spans != NULL) {
+		if (!tcm_lock_try(&page_heap_lock)) {
+			int64_t pages = 0;
+			for (struct tcm_span *span = spans; span != NULL; span = span->next)
+				pages += (int64_t)span->npages;
+			atomic_fetch_add_explicit(&deferred_pages, pages, memory_order_relaxed);
+			defer_spans(spans);
+			return;
+		}
+		int64_t pages = 0;
+		spans = free_some_locked(spans, &pages);
+		tcm_unlock(&page_heap_lock);
+	}
+	free_deferred(false);
+}
+
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
 {
 	if (npages == 0 || align_pages == 0 || npages + align_pages - 1 < npages)
@@ -321,6 +409,8 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
+			if (free_deferred(true))
+				continue;   /* they may fit: look again before growing */
 			if (grow(want_pages) != 0)
 				return NULL;
 			continue;
@@ -346,6 +436,8 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
+			if (free_deferred(true))
+				continue;   /* they may fit: look again before growing */
 			if (grow(npages) != 0)
 				return NULL;
 			continue;
@@ -354,34 +446,12 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 	}
 }
 
-void tcm_page_heap_free_spans(struct tcm_span *spans)
-{
-	if (spans == NULL)
-		return;
-	tcm_lock(&page_heap_lock);
-	while (spans != NULL) {
-		struct tcm_span *span = spans;
-		spans = span->next;
-		TCM_ASSERT(span->state == TCM_SPAN_IN_USE);
-		counter_move(&in_use_pages, -(int64_t)span->npages);
-		if (span->size_class != 0) {
-			/* Only pages of IN_USE small spans carry a class, so that a
-			 * stray free of a pointer into free or large memory is seen
-			 * as such. Bounded: a small-object span is a few dozen pages. */
-			for (size_t page = 0; page < span->npages; page++)
-				tcm_page_map_set(first_page_of(span) + page, span, 0);
-		}
-		span->next = span->prev = NULL;
-		insert_free_locked(span, TCM_SPAN_FREE_COMMITTED);
-	}
-	tcm_unlock(&page_heap_lock);
-}
-
 size_t tcm_page_heap_release_step(size_t max_bytes)
 {
 	size_t max_pages = max_bytes / TCM_PAGE_BYTES;
 	if (max_pages == 0)
 		return 0;
+	free_deferred(true);
 	struct tcm_span *chunk = NULL;
 	while (chunk == NULL) {
 		if (reserve_records() != 0)
@@ -436,8 +506,13 @@ struct tcm_span *tcm_page_heap_large_span_of(const void *ptr)
 
 void tcm_page_heap_stats(struct tcm_page_heap_stats *out)
 {
-	out->in_use_bytes = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
-	out->free_committed_bytes = atomic_load_explicit(&committed_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	/* Deferred spans are free already, though still counted in use. */
+	uint64_t in_use = atomic_load_explicit(&in_use_pages, memory_order_relaxed);
+	int64_t deferred = atomic_load_explicit(&deferred_pages, memory_order_relaxed);
+	uint64_t deferred_counted = deferred < 0 ? 0 : (uint64_t)deferred > in_use ? in_use : (uint64_t)deferred;
+	out->in_use_bytes = (in_use - deferred_counted) * TCM_PAGE_BYTES;
+	out->free_committed_bytes = (atomic_load_explicit(&committed_set.pages, memory_order_relaxed) +
+				     deferred_counted) * TCM_PAGE_BYTES;
 	out->free_released_bytes = atomic_load_explicit(&released_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	out->released_total_bytes = atomic_load_explicit(&released_total_bytes, memory_order_relaxed);
 	out->release_calls = atomic_load_explicit(&release_calls, memory_order_relaxed);

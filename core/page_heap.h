@@ -33,8 +33,10 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed);
 
 /* Gives back a list of IN_USE spans linked through next (DESIGN invariant 8:
- * one lock hold for a batch of spans); each merges with free neighbours of
- * its state. REQUIRES: no tcm lock held. */
+ * a few lock holds for a batch of spans); each merges with free neighbours of
+ * its state. Never waits: if the lock is busy the spans are deferred to its
+ * next holder (they count as free committed memory meanwhile).
+ * REQUIRES: no tcm lock held. */
 void tcm_page_heap_free_spans(struct tcm_span *spans);
 
 /* Returns at most max_bytes (rounded down to pages) of free committed memory

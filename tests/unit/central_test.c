@@ -1,6 +1,6 @@
 /* tests/unit/central_test.c - central free lists: fetched chains (length,
  * distinct objects of the class, aligned, inside spans of the class), the
- * stack's capacity on give-back and the dying-thread exception, drain back to
+ * stack's capacity on give-back, the dying-thread and busy-lock exceptions, drain back to
  * spans and to the page heap, and concurrent fetch/give-back without
  * duplicates.
  *
@@ -17,6 +17,7 @@
 
 #include "central.h"
 #include "core.h"
+#include "lock.h"
 #include "os.h"
 #include "page_heap.h"
 #include "page_map.h"
@@ -294,6 +295,34 @@ static void thread_exit_give_back_may_exceed_capacity(void **state)
 	free(objects);
 }
 
+/* A give-back never waits for the class lock: with it held (here by the test
+ * thread itself, so a wait would never end) a full stack takes the batches
+ * past its capacity; once the lock is free, each give-back to the full stack
+ * returns its own batch and one entry of the overflow to the spans. */
+static void give_back_with_class_lock_busy_does_not_wait(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	size_t capacity = tcm_central_capacity(CLASS_64);
+	size_t overflow = 10, after = 4;
+	size_t batches = capacity + overflow + after;
+	uint32_t want = tcm_size_classes[CLASS_64].batch_objects;
+	void **objects = calloc(batches * want, sizeof(void *));
+	assert_non_null(objects);
+	fetch_batches(batches, objects);
+	give_back_batches(capacity, objects, false);
+	tcm_lock(tcm_central_lock(CLASS_64));
+	give_back_batches(overflow, objects + capacity * want, false);
+	tcm_unlock(tcm_central_lock(CLASS_64));
+	give_back_batches(after, objects + (capacity + overflow) * want, false);
+	/* capacity + overflow entries were pushed; each of the last ones took one back. */
+	assert_int_equal(tcm_central_drain(CLASS_64, (uint32_t)capacity), (overflow - after) * want);
+	assert_int_equal(tcm_central_drain(CLASS_64, 0), capacity * want);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(objects);
+}
+
 static void drain_returns_spans_to_page_heap(void **state)
 {
 	(void)state;
@@ -419,6 +448,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(fetch_takes_a_stack_entry_whole),
 	cmocka_unit_test(give_back_beyond_capacity_goes_to_spans),
 	cmocka_unit_test(thread_exit_give_back_may_exceed_capacity),
+	cmocka_unit_test(give_back_with_class_lock_busy_does_not_wait),
 	cmocka_unit_test(drain_returns_spans_to_page_heap),
 	cmocka_unit_test(enomem_fetch_returns_null),
 	cmocka_unit_test(concurrent_fetch_and_give_back),

@@ -1,5 +1,6 @@
 /* tests/unit/page_heap_test.c - the page heap: spans of many sizes, coalescing
- * of free neighbours in the same state only, the bounded release step and its
+ * of free neighbours in the same state only, frees deferred while the lock is
+ * busy, the bounded release step and its
  * accounting, is_zeroed and zeroed contents after release, aligned spans, and
  * ENOMEM through the os.c fault hook.
  *
@@ -9,6 +10,7 @@
  * neighbours assert it first rather than assume it. */
 #include "unit.h"
 
+#include "lock.h"
 #include "os.h"
 #include "page_heap.h"
 #include "page_map.h"
@@ -134,6 +136,39 @@ static void free_spans_takes_a_list(void **state)
 	assert_int_equal(heap_stats().free_committed_bytes, 17 * TCM_PAGE_BYTES);
 	assert_int_equal(tcm_page_heap_check(), 0);
 	tcm_page_heap_free_spans(NULL);   /* an empty list is a no-op */
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A free that finds the lock busy (held here by the test thread itself, so a
+ * wait would never end) defers the spans: they count as free at once, the
+ * next allocation that finds no fit takes them before growing the heap, and
+ * a release step frees them before it picks a chunk. */
+static void free_with_lock_busy_is_deferred(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(6, NULL), *b = alloc_span(4, NULL);
+	uintptr_t a_start = a->start;
+	uint64_t mapped = tcm_os_mapped_bytes();
+	tcm_lock(tcm_page_heap_lock());
+	free_span(a);
+	tcm_unlock(tcm_page_heap_lock());
+	assert_int_equal(heap_stats().in_use_bytes, 4 * TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().free_committed_bytes, 6 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	/* The rest of the first growth is released: only the deferred span fits committed. */
+	bool is_zeroed = true;
+	struct tcm_span *again = alloc_span(6, &is_zeroed);
+	assert_int_equal(again->start, a_start);
+	assert_false(is_zeroed);
+	assert_int_equal(tcm_os_mapped_bytes(), mapped);
+
+	tcm_lock(tcm_page_heap_lock());
+	free_span(b);
+	tcm_unlock(tcm_page_heap_lock());
+	assert_int_equal(tcm_page_heap_release_step(64 * TCM_PAGE_BYTES), 4 * TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().free_committed_bytes, 0);
+	free_span(again);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
@@ -495,6 +530,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(alloc_free_many_sizes),
 	cmocka_unit_test(zero_pages_is_refused),
 	cmocka_unit_test(free_spans_takes_a_list),
+	cmocka_unit_test(free_with_lock_busy_is_deferred),
 	cmocka_unit_test(free_neighbours_coalesce),
 	cmocka_unit_test(many_spans_coalesce_in_any_order),
 	cmocka_unit_test(release_step_is_bounded_and_moves_bytes),
