@@ -11,7 +11,7 @@
  *     belongs to an IN_USE small-object span;
  *   - freeing spans never waits for the lock: when it is busy the spans go
  *     on a lock-free deferred list, emptied by the next free that gets the
- *     lock, by every release step, and before the heap grows;
+ *     lock, and by every allocation and release step before it looks;
  *   - every loop under the lock is bounded by a constant (bitmap words,
  *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span,
  *     SPANS_PER_HOLD spans freed per hold). */
@@ -383,6 +383,7 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 		return NULL;
 	size_t want_pages = npages + align_pages - 1;
 	for (;;) {
+		free_deferred(true);   /* committed memory first: it is resident already */
 		if (reserve_records() != 0)
 			return NULL;
 		tcm_lock(&page_heap_lock);
@@ -409,8 +410,6 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
-			if (free_deferred(true))
-				continue;   /* they may fit: look again before growing */
 			if (grow(want_pages) != 0)
 				return NULL;
 			continue;
@@ -424,6 +423,7 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 	if (npages == 0)
 		return NULL;
 	for (;;) {
+		free_deferred(true);   /* committed memory first: it is resident already */
 		if (reserve_records() != 0)
 			return NULL;
 		tcm_lock(&page_heap_lock);
@@ -436,8 +436,6 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
-			if (free_deferred(true))
-				continue;   /* they may fit: look again before growing */
 			if (grow(npages) != 0)
 				return NULL;
 			continue;

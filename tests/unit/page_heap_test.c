@@ -155,7 +155,6 @@ static void free_with_lock_busy_is_deferred(void **state)
 	assert_int_equal(heap_stats().in_use_bytes, 4 * TCM_PAGE_BYTES);
 	assert_int_equal(heap_stats().free_committed_bytes, 6 * TCM_PAGE_BYTES);
 	assert_int_equal(tcm_page_heap_check(), 0);
-	/* The rest of the first growth is released: only the deferred span fits committed. */
 	bool is_zeroed = true;
 	struct tcm_span *again = alloc_span(6, &is_zeroed);
 	assert_int_equal(again->start, a_start);

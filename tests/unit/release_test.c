@@ -1,16 +1,14 @@
 /* tests/unit/release_test.c - the life stages and the release steps: the state
  * only moves forward; a drain step trims central stacks back to capacity, then
  * (without the capacity) empties them and their spans go back to the page
- * heap; in DRAINING give-backs go on the stacks past their capacity, and in
- * NORMAL up to twice it while the class lock is busy; a
- * release step madvises at most its chunk; in DRAINING every thread's
+ * heap; in DRAINING give-backs go on the stacks past their capacity (for
+ * NORMAL with the class lock busy see central_test); a release step madvises at most its chunk; in DRAINING every thread's
  * next free hands its cache's surplus back and refills stop growing the
  * lists; in EXITING a dying thread drops its cache in O(1). */
 #include "unit.h"
 
 #include "central.h"
 #include "core.h"
-#include "lock.h"
 #include "os.h"
 #include "page_heap.h"
 #include "release.h"
@@ -68,24 +66,6 @@ static uint32_t give_back_batches(size_t entries, bool is_thread_exit)
 		tcm_central_give_back(CLASS_64, chains[i], batch, is_thread_exit);
 	free(chains);
 	return batch;
-}
-
-/* In NORMAL, while the class lock is busy, a full stack still takes batches up
- * to twice its capacity instead of making the freeing thread wait. */
-static void busy_class_lock_lets_stack_take_twice_its_capacity(void **state)
-{
-	(void)state;
-	tcm_core_bootstrap();
-	uint32_t capacity = tcm_central_capacity(CLASS_64);
-	uint32_t batch = tcm_size_classes[CLASS_64].batch_objects;
-	void **chains = fetch_batches(2 * (size_t)capacity);
-	tcm_lock(tcm_central_lock(CLASS_64));        /* another thread's hold, as far as give-back sees */
-	for (size_t i = 0; i < 2 * (size_t)capacity; i++)
-		tcm_central_give_back(CLASS_64, chains[i], batch, false);
-	tcm_unlock(tcm_central_lock(CLASS_64));
-	free(chains);
-	assert_int_equal(tcm_central_drain(CLASS_64, capacity), (size_t)capacity * batch);
-	assert_int_equal(tcm_central_drain(CLASS_64, 0), (size_t)capacity * batch);
 }
 
 static void drain_step_trims_to_capacity_then_empties(void **state)
@@ -230,7 +210,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(state_moves_forward_only),
 		cmocka_unit_test(drain_step_trims_to_capacity_then_empties),
 		cmocka_unit_test(draining_give_back_pushes_past_capacity),
-		cmocka_unit_test(busy_class_lock_lets_stack_take_twice_its_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
