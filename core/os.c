@@ -1,8 +1,17 @@
 /* core/os.c - the only file of the allocator that makes system calls.
  *
- * Invariants: every function asserts (TCM_DEBUG >= 2) that the calling thread
- * holds no tcm lock, except the futex pair that core/lock.c uses to sleep and
- * wake (DESIGN invariant 1). errno is saved and restored around each call.
+ * Beyond core/, its callers are the orchestrator's clock (tcm_os_now_ns,
+ * tcm_os_sleep_ns, tcm_os_yield), release worker (tcm_os_set_idle_priority,
+ * the tcm_os_wake_fd_* eventfd, tcm_os_close), exit report
+ * (tcm_os_open_for_writing, tcm_os_write, tcm_os_close) and sd_notify's
+ * main-process check (tcm_os_process_id), and conf/current.c's error lines
+ * (tcm_os_write).
+ *
+ * Invariants: every function that enters the kernel asserts (TCM_DEBUG >= 2)
+ * that the calling thread holds no tcm lock, except the futex pair that
+ * core/lock.c uses to sleep and wake, tcm_os_write_unchecked (tcm_fatal) and
+ * tcm_os_wake_fd_signal (the SIGTERM hook's, in a signal handler) (DESIGN
+ * invariant 1). errno is saved and restored around each call.
  * Never: allocates, prints (tcm_os_write is the printing primitive itself). */
 #define _GNU_SOURCE
 #include "os.h"
@@ -10,7 +19,11 @@
 #include "lock.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -131,6 +144,91 @@ void tcm_os_write_unchecked(int fd, const char *buf, size_t len_bytes)
 		len_bytes -= (size_t)written;
 	}
 	errno = saved_errno;
+}
+
+void tcm_os_sleep_ns(uint64_t ns)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	struct timespec pause = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+	while (nanosleep(&pause, &pause) != 0)
+		;
+	errno = saved_errno;
+}
+
+void tcm_os_yield(void)
+{
+	tcm_lock_assert_none_held();
+	sched_yield();
+}
+
+void tcm_os_set_idle_priority(void)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	struct sched_param no_priority = { .sched_priority = 0 };
+	sched_setscheduler(0, SCHED_IDLE, &no_priority);
+	errno = saved_errno;
+}
+
+int tcm_os_wake_fd_create(int *fd_out)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int err = fd >= 0 ? 0 : errno;
+	if (fd >= 0)
+		*fd_out = fd;
+	errno = saved_errno;
+	return err;
+}
+
+void tcm_os_wake_fd_signal(int fd)
+{
+	int saved_errno = errno;
+	uint64_t one = 1;
+	ssize_t written = write(fd, &one, sizeof(one));
+	(void)written;   /* a full counter already means "wake up" */
+	errno = saved_errno;
+}
+
+void tcm_os_wake_fd_wait(int fd, int timeout_ms)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	struct pollfd poll_fd = { .fd = fd, .events = POLLIN };
+	if (poll(&poll_fd, 1, timeout_ms) > 0) {
+		uint64_t count;
+		ssize_t got = read(fd, &count, sizeof(count));
+		(void)got;
+	}
+	errno = saved_errno;
+}
+
+int tcm_os_open_for_writing(const char *path, int *fd_out)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int err = fd >= 0 ? 0 : errno;
+	if (fd >= 0)
+		*fd_out = fd;
+	errno = saved_errno;
+	return err;
+}
+
+void tcm_os_close(int fd)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	close(fd);
+	errno = saved_errno;
+}
+
+pid_t tcm_os_process_id(void)
+{
+	tcm_lock_assert_none_held();
+	return getpid();
 }
 
 size_t tcm_os_kernel_page_bytes(void)

@@ -1,18 +1,21 @@
-/* core/os.h - every system call the allocator makes, behind one contract.
+/* core/os.h - every system call the allocator makes (core/, orchestrator/ and
+ * conf/current.c), behind one contract.
  *
  * Contract for every function here, unless its comment says otherwise:
  *   addr is page aligned, len_bytes a multiple of TCM_PAGE_BYTES and > 0;
  *   the return value is 0 or a positive errno; errno is left as the caller had
  *   it (free() must not change errno); nothing is printed or allocated;
  *   the caller holds no tcm lock (checked at TCM_DEBUG >= 2: DESIGN invariant 1).
- * The one exception is the futex pair, which core/lock.c alone calls while
- * acquiring or releasing a lock. */
+ * The exceptions to the last rule: the futex pair, which core/lock.c alone calls
+ * while acquiring or releasing a lock; tcm_os_write_unchecked (tcm_fatal); and
+ * tcm_os_wake_fd_signal, which the SIGTERM hook calls in a signal handler. */
 #ifndef TCM_CORE_OS_H
 #define TCM_CORE_OS_H
 
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The allocator's page: spans, the page map and madvise all work in these. */
 #define TCM_PAGE_SHIFT 13
@@ -44,6 +47,39 @@ void tcm_os_write(int fd, const char *buf, size_t len_bytes);
 /* As tcm_os_write, without the no-lock check: for tcm_fatal only, which may
  * run under a lock on its way to abort(). */
 void tcm_os_write_unchecked(int fd, const char *buf, size_t len_bytes);
+
+/* Sleeps for ns > 0 nanoseconds (nanosleep), resuming after signals. */
+void tcm_os_sleep_ns(uint64_t ns);
+
+/* Gives the CPU to any other runnable thread (sched_yield). */
+void tcm_os_yield(void);
+
+/* Moves the calling thread to SCHED_IDLE, so it only runs on a CPU nothing
+ * else wants. Best effort: on failure the thread keeps its priority. */
+void tcm_os_set_idle_priority(void);
+
+/* Creates the worker's wake-up counter (a non-blocking close-on-exec eventfd)
+ * into *fd_out. */
+int tcm_os_wake_fd_create(int *fd_out);
+
+/* Adds one to the wake-up counter fd (a full counter already means "wake
+ * up"). Async-signal-safe, and without the no-lock check: the SIGTERM hook
+ * calls it in a signal handler, which may interrupt a thread holding a lock. */
+void tcm_os_wake_fd_signal(int fd);
+
+/* Sleeps until the wake-up counter fd is signalled or timeout_ms pass (-1: no
+ * timeout), then clears the counter. */
+void tcm_os_wake_fd_wait(int fd, int timeout_ms);
+
+/* Opens path write-only and close-on-exec, created (mode 0644) or truncated,
+ * into *fd_out. */
+int tcm_os_open_for_writing(const char *path, int *fd_out);
+
+/* Closes fd; a failure is ignored (the descriptor is gone either way). */
+void tcm_os_close(int fd);
+
+/* The calling process's id (getpid: a fork child gets its own). */
+pid_t tcm_os_process_id(void);
 
 /* The kernel's page size (4 KiB on x86_64). */
 size_t tcm_os_kernel_page_bytes(void);

@@ -1,15 +1,17 @@
 /* orchestrator/notify.c - see notify.h. The only user of libsystemd: sd_notify
  * through a pointer resolved with dlopen("libsystemd.so.0"). Messages are
- * formatted by the callers into stack buffers (sd_notifyf would allocate). */
+ * formatted by the callers into stack buffers (sd_notifyf would allocate). The
+ * pid comes from core/os.c (tcm_os_process_id). */
 #define _GNU_SOURCE
 #include "notify.h"
+
+#include "../core/os.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 typedef int (*sd_notify_fn)(int unset_environment, const char *state);
 
@@ -25,12 +27,12 @@ void tcm_notify_init(void)
 		return;
 	}
 	const char *exec_pid = getenv("SYSTEMD_EXEC_PID");
-	main_pid = exec_pid != NULL && exec_pid[0] != '\0' ? (pid_t)atol(exec_pid) : getpid();
+	main_pid = exec_pid != NULL && exec_pid[0] != '\0' ? (pid_t)atol(exec_pid) : tcm_os_process_id();
 }
 
 bool tcm_notify_is_enabled(void)
 {
-	return main_pid != 0 && main_pid == getpid();
+	return main_pid != 0 && main_pid == tcm_os_process_id();
 }
 
 static void load_libsystemd(void)

@@ -1,13 +1,14 @@
 /* orchestrator/report.c - see report.h. The JSON keys follow the stats naming
- * of STYLE.md: <layer>.<object>.<quantity>_<unit>, flattened with dots. */
+ * of STYLE.md: <layer>.<object>.<quantity>_<unit>, flattened with dots. The
+ * report is written with core/os.c's calls (tcm_os_open_for_writing,
+ * tcm_os_write, tcm_os_close). */
 #define _GNU_SOURCE
 #include "report.h"
 
 #include "../core/core.h"
+#include "../core/os.h"
 #include "clock.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,19 +20,6 @@ static const char *trigger_name(uint32_t trigger)
 	case TCM_SHUTDOWN_API:     return "api";
 	case TCM_SHUTDOWN_EXIT:    return "exit";
 	default:                   return "none";
-	}
-}
-
-static void write_all(int fd, const char *text, size_t length)
-{
-	while (length > 0) {
-		ssize_t written = write(fd, text, length);
-		if (written < 0 && errno == EINTR)
-			continue;
-		if (written <= 0)
-			return;
-		text += written;
-		length -= (size_t)written;
 	}
 }
 
@@ -92,19 +80,20 @@ void tcm_report_at_exit(const struct tcm_config *config, const struct tcm_shutdo
 	if (config->stats.on_exit == TCM_CONFIG_STATS_TO_STDERR) {
 		tcm_core_stats_print(STDERR_FILENO);
 		int length = format_timeline(buffer, sizeof(buffer), shutdown);
-		write_all(STDERR_FILENO, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
+		tcm_os_write(STDERR_FILENO, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
 	} else if (config->stats.on_exit == TCM_CONFIG_STATS_TO_JSON) {
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		int length = format_json(buffer, sizeof(buffer), &stats, shutdown);
-		int fd = open(config->stats.json_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
+		int fd;
+		int err = tcm_os_open_for_writing(config->stats.json_path, &fd);
+		if (err != 0) {
 			int message_length = snprintf(buffer, sizeof(buffer), "tcm: stats.on_exit: cannot write %s: %s\n",
-						      config->stats.json_path, strerror(errno));
-			write_all(STDERR_FILENO, buffer, (size_t)message_length < sizeof(buffer) ? (size_t)message_length : sizeof(buffer) - 1);
+						      config->stats.json_path, strerror(err));
+			tcm_os_write(STDERR_FILENO, buffer, (size_t)message_length < sizeof(buffer) ? (size_t)message_length : sizeof(buffer) - 1);
 			return;
 		}
-		write_all(fd, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
-		close(fd);
+		tcm_os_write(fd, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
+		tcm_os_close(fd);
 	}
 }

@@ -6,26 +6,23 @@
  * steps it checks the deadline and yields (DESIGN invariant 3); it runs at
  * SCHED_IDLE, so release work only ever uses a CPU the application leaves
  * idle: measured, a worker at normal priority took 4 ms slices from the
- * freeing threads of an exit storm on a 2-CPU machine (bench/EXIT_STORM.md). */
+ * freeing threads of an exit storm on a 2-CPU machine (bench/EXIT_STORM.md);
+ * its system calls (the eventfd, SCHED_IDLE) are core/os.c's. */
 #define _GNU_SOURCE
 #include "worker.h"
 
 #include "../core/core.h"
+#include "../core/os.h"
 #include "clock.h"
 #include "deadline.h"
 #include "drain.h"
 #include "notify.h"
 #include "timeline.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #define TICK_MS                 100   /* NORMAL with a release rate */
 #define DRAIN_REPASS_MS         10    /* DRAINING: look again for freed memory */
@@ -39,25 +36,14 @@ static _Atomic bool is_running;
 void tcm_worker_wake(void)
 {
 	int fd = atomic_load(&wake_fd);
-	if (fd >= 0) {
-		int saved_errno = errno;
-		uint64_t one = 1;
-		ssize_t written = write(fd, &one, sizeof(one));
-		(void)written;   /* a full counter already means "wake up" */
-		errno = saved_errno;
-	}
+	if (fd >= 0)
+		tcm_os_wake_fd_signal(fd);
 }
 
 /* Sleeps until woken or timeout_ms (-1: no timeout), then clears the wake-ups. */
 static void wait_for_wake(int timeout_ms)
 {
-	int fd = atomic_load(&wake_fd);
-	struct pollfd poll_fd = { .fd = fd, .events = POLLIN };
-	if (poll(&poll_fd, 1, timeout_ms) > 0) {
-		uint64_t count;
-		ssize_t got = read(fd, &count, sizeof(count));
-		(void)got;
-	}
+	tcm_os_wake_fd_wait(atomic_load(&wake_fd), timeout_ms);
 }
 
 /* ---- the steps the drain loop runs: core's, stopped by EXITING ----------- */
@@ -173,8 +159,7 @@ static void release_at_rate(void)
 static void *worker_main(void *unused)
 {
 	(void)unused;
-	struct sched_param no_priority = { .sched_priority = 0 };
-	sched_setscheduler(0, SCHED_IDLE, &no_priority);   /* best effort: a failure leaves it at normal priority */
+	tcm_os_set_idle_priority();   /* best effort: a failure leaves it at normal priority */
 	static atomic_bool has_sent_ready;
 	if (config->notify.ready == TCM_CONFIG_NOTIFY_READY_INIT && !atomic_exchange(&has_sent_ready, true))
 		tcm_notify_send("READY=1");
@@ -208,10 +193,11 @@ int tcm_worker_start(const struct tcm_config *worker_config)
 		return 0;
 	config = worker_config;
 	if (atomic_load(&wake_fd) < 0) {
-		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (fd < 0) {
+		int fd;
+		int err = tcm_os_wake_fd_create(&fd);
+		if (err != 0) {
 			atomic_store(&is_running, false);
-			return errno;
+			return err;
 		}
 		atomic_store(&wake_fd, fd);
 	}
@@ -238,7 +224,7 @@ void tcm_worker_after_fork_in_child(void)
 	/* The eventfd is shared with the parent: the child needs its own. */
 	int fd = atomic_exchange(&wake_fd, -1);
 	if (fd >= 0)
-		close(fd);
+		tcm_os_close(fd);
 	atomic_store(&is_running, false);
 	tcm_worker_start(config);
 }
