@@ -7,10 +7,11 @@
  * Usage: drain_service threads total_mib drain_ms
  * Protocol: prints "ready" (flushed) once the heap is built; after the drain prints
  *   result workload=drain threads=.. total_mib=.. drain_ms=.. heap_freed_s=.. exit_after_sig_s=..
- *          live_kib=.. rss_exit_kib=.. hwm_kib=.. mallocs=.. lat_p50_us=.. lat_p99_us=..
+ *          live_kib=.. live_pages_kib=.. rss_exit_kib=.. hwm_kib=.. mallocs=.. lat_p50_us=.. lat_p99_us=..
  *          lat_p999_us=.. lat_max_us=.. mallocs_over_100us=.. malloc_from=.. free_from=..
  * heap_freed_s: SIGTERM to the last thread done freeing its heap. rss_exit_kib: VmRSS read just
- * before main returns (after the last join). live_kib: bytes the program still holds then. */
+ * before main returns (after the last join). live_kib: bytes the program still holds then;
+ * live_pages_kib: the kernel pages those bytes touch (what no allocator can give back). */
 #define _GNU_SOURCE
 #include "bench.h"
 #include "service_heap.h"
@@ -34,6 +35,7 @@ struct worker {
 	pthread_t thread;
 	unsigned idx;
 	unsigned char **obj;           /* heap objects; mmap'd table */
+	unsigned char **window;        /* the serving window's WINDOW_SLOTS objects; mmap'd table */
 	size_t nobj, cap;
 	size_t live_bytes;             /* bytes held after the drain's frees (owner thread) */
 	uint32_t *lat_ns;              /* one sample per timed malloc (owner thread); mmap'd */
@@ -90,7 +92,7 @@ static void *worker_main(void *arg)
 	struct worker *self = arg;
 	uint64_t rng = bench_seed(self->idx + 1000);
 	size_t bytes = 0;
-	unsigned char *window[WINDOW_SLOTS];
+	unsigned char **window = self->window;
 
 	while (bytes < bytes_per_thread) {
 		if (self->nobj == self->cap)
@@ -174,6 +176,44 @@ static long self_status_kib(const char *key)
 	return line ? strtol(line + strlen(key), NULL, 10) : -1;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Appends the numbers of the kernel pages object p touches. */
+static size_t add_pages(uint64_t *pages, size_t count, const unsigned char *p, size_t page_bytes)
+{
+	uint32_t size = obj_check(p);
+	for (uintptr_t page = (uintptr_t)p / page_bytes; page <= ((uintptr_t)p + size - 1) / page_bytes; page++)
+		pages[count++] = page;
+	return count;
+}
+
+/* KiB of the distinct kernel pages the live objects touch: the least RSS any allocator that does
+ * not move objects could keep for them (read after the RSS at exit: this walk touches memory). */
+static size_t live_pages_kib(void)
+{
+	size_t page_bytes = (size_t)sysconf(_SC_PAGESIZE);
+	size_t cap = 0;
+	for (unsigned i = 0; i < thread_count; i++)
+		cap += (workers[i].nobj / KEEP_EVERY + 1 + WINDOW_SLOTS) * (LARGE_MAX_BYTES / page_bytes + 2);
+	uint64_t *pages = map_or_die(cap * sizeof(uint64_t));
+	size_t count = 0;
+	for (unsigned i = 0; i < thread_count; i++) {
+		for (size_t j = 0; j < workers[i].nobj; j += KEEP_EVERY)
+			count = add_pages(pages, count, workers[i].obj[j], page_bytes);
+		for (unsigned j = 0; j < WINDOW_SLOTS; j++)
+			count = add_pages(pages, count, workers[i].window[j], page_bytes);
+	}
+	qsort(pages, count, sizeof *pages, cmp_u64);
+	size_t distinct = 0;
+	for (size_t i = 0; i < count; i++)
+		distinct += i == 0 || pages[i] != pages[i - 1];
+	return distinct * page_bytes / 1024;
+}
+
 static int cmp_u32(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -215,6 +255,7 @@ int main(int argc, char **argv)
 		workers[i].idx = i;
 		workers[i].cap = cap;
 		workers[i].obj = map_or_die(cap * sizeof(void *));
+		workers[i].window = map_or_die(WINDOW_SLOTS * sizeof(void *));
 		workers[i].lat_ns = map_or_die(LAT_CAP * sizeof(uint32_t));
 		int err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (err != 0) {
@@ -237,6 +278,7 @@ int main(int argc, char **argv)
 	long rss_exit_kib = self_status_kib("VmRSS:");
 	long hwm_kib = self_status_kib("VmHWM:");
 	uint64_t t_exit = now_ns();
+	size_t live_pages = live_pages_kib();
 
 	/* Latencies: all threads' samples into the first array (it has room: LAT_CAP each, and the
 	 * arrays are contiguous only per thread, so copy). */
@@ -258,11 +300,11 @@ int main(int argc, char **argv)
 	qsort(all, total, sizeof *all, cmp_u32);
 #define PCT(q) (total ? (double)all[(size_t)((double)(total - 1) * (q))] / 1000.0 : 0.0)
 	printf("result workload=%s threads=%u total_mib=%llu drain_ms=%llu heap_freed_s=%.6f "
-	       "exit_after_sig_s=%.6f live_kib=%zu rss_exit_kib=%ld hwm_kib=%ld mallocs=%zu "
+	       "exit_after_sig_s=%.6f live_kib=%zu live_pages_kib=%zu rss_exit_kib=%ld hwm_kib=%ld mallocs=%zu "
 	       "lat_p50_us=%.3f lat_p99_us=%.3f lat_p999_us=%.3f lat_max_us=%.3f mallocs_over_100us=%zu "
 	       "malloc_from=%s free_from=%s\n",
 	       WORKLOAD, thread_count, total_mib, drain_ms, (double)(freed_last - sig_ns) * 1e-9,
-	       (double)(t_exit - sig_ns) * 1e-9, live / 1024, rss_exit_kib, hwm_kib, total, PCT(0.5),
+	       (double)(t_exit - sig_ns) * 1e-9, live / 1024, live_pages, rss_exit_kib, hwm_kib, total, PCT(0.5),
 	       PCT(0.99), PCT(0.999), total ? (double)all[total - 1] / 1000.0 : 0.0, over_100us,
 	       bench_symbol_from("malloc"), bench_symbol_from("free"));
 	fflush(stdout);

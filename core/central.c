@@ -1,5 +1,6 @@
 /* core/central.c - central free lists: the batch stack, the class's spans,
- * carving new spans, and giving emptied spans back to the page heap.
+ * carving new spans, giving emptied spans back to the page heap, and
+ * releasing the free pages inside partly used spans.
  *
  * Invariants: see central.h. A new span is carved privately (no lock) and
  * published on the class list only if objects remain in it. */
@@ -136,6 +137,8 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		span->free_objects = NULL;
 		span->carve_next = span->start;
 		span->carve_end = span->start + (uintptr_t)info->objects_per_span * object_bytes;
+		span->allocated_after_page_release = UINT32_MAX;
+		span->is_releasing_inside = 0;
 		cached_bytes_add((int64_t)info->objects_per_span * (int64_t)object_bytes);
 		taken = take_from_span(span, object_bytes, want, &head);
 		if (span_has_free(span)) {
@@ -229,7 +232,7 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 			*(void **)groups[i].tail = span->free_objects;
 			span->free_objects = groups[i].head;
 			span->allocated_objects -= groups[i].count;
-			if (span->allocated_objects == 0) {
+			if (span->allocated_objects == 0 && !span->is_releasing_inside) {
 				if (span->is_on_list)
 					list_remove(central, span);
 				span->next = emptied;
@@ -292,6 +295,143 @@ size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries)
 	while ((step = tcm_central_drain_one(size_class, keep_entries)) != 0)
 		moved += step;
 	return moved;
+}
+
+/* ---- free pages inside partly used spans -------------------------------------- */
+
+static _Atomic uint64_t inside_span_released_bytes;
+static _Atomic uint64_t inside_span_release_calls;
+
+bool tcm_central_may_release_inside_spans(unsigned size_class)
+{
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	return info->object_bytes >= TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES && info->objects_per_span <= 64 &&
+	       (size_t)info->span_pages * TCM_PAGE_BYTES <= 64 * tcm_os_kernel_page_bytes();
+}
+
+/* Bit i set: object i of the span overlaps bytes [first_byte, end_byte) of it. */
+static uint64_t objects_overlapping(size_t object_bytes, uintptr_t first_byte, uintptr_t end_byte)
+{
+	uint64_t bits = 0;
+	for (size_t object = first_byte / object_bytes; object * object_bytes < end_byte; object++)
+		bits |= (uint64_t)1 << object;
+	return bits;
+}
+
+/* Bit k set: kernel page k of the span (counted from span_start) lies inside
+ * the carved part and every object on it is free; at most max_bytes of them. */
+static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr_t carved_bytes,
+				  size_t kernel_page, size_t max_bytes)
+{
+	uint64_t pages = 0;
+	size_t bytes = 0;
+	for (unsigned k = 0; (k + 1) * kernel_page <= carved_bytes && bytes + kernel_page <= max_bytes; k++) {
+		uint64_t on_page = objects_overlapping(object_bytes, k * kernel_page, (k + 1) * kernel_page);
+		if ((on_page & ~is_free) == 0) {
+			pages |= (uint64_t)1 << k;
+			bytes += kernel_page;
+		}
+	}
+	return pages;
+}
+
+size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
+				       size_t max_bytes)
+{
+	struct central *central = &centrals[size_class];
+	size_t object_bytes = tcm_size_classes[size_class].object_bytes;
+	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span * object_bytes;
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	TCM_ASSERT(tcm_central_may_release_inside_spans(size_class));
+	if (span_start % kernel_page != 0)
+		return 0;   /* kernel pages larger than tcm's: a span need not start on one */
+
+	/* Hold 1: take the span's free list out. Until hold 2 no one else frees
+	 * the span, even if its last allocated object comes back. */
+	tcm_lock(&central->lock);
+	if (span->start != span_start || span->size_class != size_class || !span->is_on_list ||
+	    span->free_objects == NULL || span->allocated_objects >= span->allocated_after_page_release) {
+		tcm_unlock(&central->lock);
+		return 0;
+	}
+	void *taken = span->free_objects;
+	uintptr_t carved_bytes = span->carve_next - span_start;
+	span->free_objects = NULL;
+	span->is_releasing_inside = 1;
+	if (!span_has_free(span))
+		list_remove(central, span);
+	tcm_unlock(&central->lock);
+
+	/* No lock from here to hold 2. Which kernel pages hold only free objects;
+	 * the objects on them leave the free list for good (they are neither
+	 * allocated nor listed, so the span still empties without them), the
+	 * others are linked again: all before madvise zeroes any link. */
+	uint64_t is_free = 0;
+	for (void *object = taken; object != NULL; object = *(void **)object)
+		is_free |= (uint64_t)1 << (((uintptr_t)object - span_start) / object_bytes);
+	uint64_t pages = free_kernel_pages(is_free, object_bytes, carved_bytes, kernel_page, max_bytes);
+	uint64_t stranded = 0;
+	for (unsigned k = 0; k < 64; k++)
+		if ((pages >> k) & 1)
+			stranded |= objects_overlapping(object_bytes, k * kernel_page, (k + 1) * kernel_page);
+	void *head = NULL, *tail = NULL;
+	for (void *object = taken, *next; object != NULL; object = next) {
+		next = *(void **)object;
+		if ((stranded >> (((uintptr_t)object - span_start) / object_bytes)) & 1)
+			continue;
+		*(void **)object = head;
+		head = object;
+		if (tail == NULL)
+			tail = object;
+	}
+	/* One madvise per run of free pages. A failed one leaves its objects
+	 * stranded but resident: they come back when the span empties. */
+	size_t released = 0;
+	for (unsigned k = 0; k < 64;) {
+		if (((pages >> k) & 1) == 0) {
+			k++;
+			continue;
+		}
+		unsigned run_end = k;
+		while (run_end < 64 && ((pages >> run_end) & 1))
+			run_end++;
+		size_t run_bytes = (run_end - k) * kernel_page;
+		if (tcm_os_release((void *)(span_start + k * kernel_page), run_bytes) == 0) {
+			released += run_bytes;
+			atomic_fetch_add_explicit(&inside_span_release_calls, 1, memory_order_relaxed);
+		}
+		k = run_end;
+	}
+	atomic_fetch_add_explicit(&inside_span_released_bytes, released, memory_order_relaxed);
+
+	/* Hold 2: splice back; the span leaves central if it emptied meanwhile. */
+	tcm_lock(&central->lock);
+	if (head != NULL) {
+		*(void **)tail = span->free_objects;
+		span->free_objects = head;
+	}
+	span->is_releasing_inside = 0;
+	span->allocated_after_page_release = span->allocated_objects;
+	bool is_emptied = span->allocated_objects == 0;
+	if (is_emptied) {
+		if (span->is_on_list)
+			list_remove(central, span);
+	} else if (span_has_free(span) && !span->is_on_list) {
+		list_push(central, span);
+	}
+	tcm_unlock(&central->lock);
+	if (is_emptied) {
+		span->next = NULL;
+		cached_bytes_add(-(int64_t)span_bytes);
+		tcm_page_heap_free_spans(span);
+	}
+	return released;
+}
+
+void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls)
+{
+	*released_bytes = atomic_load_explicit(&inside_span_released_bytes, memory_order_relaxed);
+	*release_calls = atomic_load_explicit(&inside_span_release_calls, memory_order_relaxed);
 }
 
 uint32_t tcm_central_capacity(unsigned size_class)

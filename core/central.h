@@ -26,6 +26,7 @@
 #define TCM_CENTRAL_OBJECTS_PER_HOLD 64
 
 struct tcm_lock;
+struct tcm_span;
 
 /* Sets each class's capacity and lock. Called once at bootstrap. */
 void tcm_central_init(void);
@@ -51,6 +52,30 @@ size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries);
 
 /* tcm_central_drain_one until at most keep_entries remain. Returns the objects moved. */
 size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
+
+/* Free pages inside partly used spans (used from DRAINING on: see
+ * release.h). Only classes of at least this many bytes, whose spans hold at
+ * most 64 objects, are eligible: with smaller objects a kernel page is
+ * almost never free whole while its span is in use. */
+#define TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES 256
+bool tcm_central_may_release_inside_spans(unsigned size_class);
+
+/* Releases the kernel pages of span (an in-use span of an eligible
+ * size_class that starts at span_start, as read lock-free from the page map)
+ * that hold only free objects, at most max_bytes in all: the span's free list
+ * is taken out under the class lock, the pages are worked out and madvised
+ * with no lock held, and the objects on kept pages are linked back under the
+ * lock. Objects on released pages leave the free list for good: the span
+ * serves fewer objects until it empties and goes back to the page heap whole
+ * (where its released pages count as committed). A span whose
+ * allocated_objects did not drop since its last release is skipped.
+ * Returns the bytes released; 0 when the span was not eligible any more or
+ * had no whole free page. REQUIRES: no tcm lock held. */
+size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
+				       size_t max_bytes);
+
+/* Bytes and madvise calls of tcm_central_release_inside_span since start. */
+void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls);
 
 /* The stack's capacity in entries (fixed after init). */
 uint32_t tcm_central_capacity(unsigned size_class);

@@ -30,11 +30,15 @@ struct tcm_span {
 	uint8_t          state;            /* enum tcm_span_state; page_heap lock */
 	uint8_t          size_class;       /* 0 = large span; fixed while IN_USE */
 	uint8_t          is_on_list;       /* small spans: on central's list of spans with free objects */
+	uint8_t          is_releasing_inside; /* small spans: its free list is out for a release of
+	                                         the free pages inside; the releaser frees it if it empties */
 	/* Small-object spans only, guarded by central[size_class]: */
 	uint32_t         allocated_objects; /* objects out of the span (caches, stacks, program) */
 	void            *free_objects;      /* objects given back, linked through their first word */
 	uintptr_t        carve_next;        /* first never-used object */
 	uintptr_t        carve_end;         /* end of the last whole object */
+	uint32_t         allocated_after_page_release; /* allocated_objects when free pages inside
+	                                                  were last released; UINT32_MAX: never */
 };
 
 #endif

@@ -2,9 +2,11 @@
  * only moves forward; a drain step trims central stacks back to capacity, then
  * (without the capacity) empties them and their spans go back to the page
  * heap; in DRAINING give-backs go on the stacks past their capacity (for
- * NORMAL with the class lock busy see central_test); a release step madvises at most its chunk; in DRAINING every thread's
- * next free hands its cache's surplus back and refills stop growing the
- * lists; in EXITING a dying thread drops its cache in O(1). */
+ * NORMAL with the class lock busy see central_test); a release step madvises
+ * at most its chunk, and from DRAINING on frees whole free pages inside partly
+ * used spans; in DRAINING every thread's next free hands its cache's surplus
+ * back and refills stop growing the lists; in EXITING a dying thread drops its
+ * cache in O(1). */
 #include "unit.h"
 
 #include "central.h"
@@ -66,6 +68,83 @@ static uint32_t give_back_batches(size_t entries, bool is_thread_exit)
 		tcm_central_give_back(CLASS_64, chains[i], batch, is_thread_exit);
 	free(chains);
 	return batch;
+}
+
+static int compare_pointers(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Fetches count objects of size_class (several fetches if need be) into out[]. */
+static void fetch_objects(unsigned size_class, uint32_t count, void **out)
+{
+	uint32_t got = 0;
+	while (got < count) {
+		uint32_t fetched;
+		void *chain = tcm_central_fetch(size_class, count - got, &fetched);
+		assert_non_null(chain);
+		assert_true(got + fetched <= count);
+		for (; chain != NULL; chain = *(void **)chain)
+			out[got++] = chain;
+	}
+}
+
+/* From DRAINING on, a release step frees the whole kernel pages of a partly
+ * used span that hold only free objects: of a span of 1 KiB objects with only
+ * its first and last object live, every page but the first and the last goes
+ * back (and reads zero), the objects on them leave the free list, and the
+ * span still empties into the page heap once the live two come back. */
+static void draining_releases_free_pages_inside_a_used_span(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	unsigned size_class = tcm_size_class_of(1024);
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
+	uint32_t per_page = (uint32_t)(kernel_page / info->object_bytes);
+	assert_true(tcm_central_may_release_inside_spans(size_class));
+	assert_true(span_bytes >= 3 * kernel_page && span_bytes % kernel_page == 0);
+	/* One fresh span, carved whole: object i at start + i KiB. */
+	void **objects = calloc(info->objects_per_span, sizeof(void *));
+	assert_non_null(objects);
+	fetch_objects(size_class, info->objects_per_span, objects);
+	qsort(objects, info->objects_per_span, sizeof(void *), compare_pointers);
+	uintptr_t start = (uintptr_t)objects[0];
+	assert_int_equal((uintptr_t)objects[info->objects_per_span - 1], start + span_bytes - info->object_bytes);
+	memset((void *)start, 0xa5, span_bytes);
+	for (uint32_t i = 1; i + 1 < info->objects_per_span; i++)
+		tcm_central_give_back(size_class, objects[i], 1, false);
+	tcm_central_drain(size_class, 0);
+
+	assert_int_equal(tcm_release_step(SIZE_MAX), 0);   /* NORMAL: never inside spans */
+	assert_true(tcm_state_advance(TCM_STATE_DRAINING));
+	assert_int_equal(tcm_release_step(SIZE_MAX), span_bytes - 2 * kernel_page);
+	for (uintptr_t byte = start + kernel_page; byte < start + span_bytes - kernel_page; byte += 256)
+		assert_int_equal(*(unsigned char *)byte, 0);
+	assert_int_equal(*(unsigned char *)(start + kernel_page - 1), 0xa5);
+	assert_int_equal(*(unsigned char *)(start + span_bytes - kernel_page + 100), 0xa5);   /* past any link */
+	assert_int_equal(tcm_release_step(SIZE_MAX), 0);   /* nothing freed since */
+
+	/* Only the free objects of the two kept pages are handed out again. */
+	void **kept = calloc(2 * (per_page - 1), sizeof(void *));
+	assert_non_null(kept);
+	fetch_objects(size_class, 2 * (per_page - 1), kept);
+	for (uint32_t i = 0; i < 2 * (per_page - 1); i++) {
+		uintptr_t address = (uintptr_t)kept[i];
+		assert_true(address >= start && address < start + span_bytes);
+		assert_true(address < start + kernel_page || address >= start + span_bytes - kernel_page);
+		tcm_central_give_back(size_class, kept[i], 1, false);
+	}
+	tcm_central_give_back(size_class, objects[0], 1, false);
+	tcm_central_give_back(size_class, objects[info->objects_per_span - 1], 1, false);
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(kept);
+	free(objects);
 }
 
 static void drain_step_trims_to_capacity_then_empties(void **state)
@@ -211,6 +290,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(drain_step_trims_to_capacity_then_empties),
 		cmocka_unit_test(draining_give_back_pushes_past_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
+		cmocka_unit_test(draining_releases_free_pages_inside_a_used_span),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
 	};
