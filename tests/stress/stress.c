@@ -14,7 +14,10 @@
  * a too-small malloc_usable_size or an allocation failure prints one line and exits 1.
  * Runs with any allocator: plain (glibc) or under LD_PRELOAD=libtcm.so. If the
  * environment sets TCM_EXPECT_LIB_NAME (CTest sets libtcm.so), malloc must be defined in
- * a file of that name (dladdr), so a preload the loader ignored cannot pass silently. */
+ * a file of that name (dladdr), so a preload the loader ignored cannot pass silently.
+ * If STRESS_SHUTDOWN_BEGIN is set, the run starts by calling tcm_shutdown_begin() (found
+ * with dlsym; missing = failure), so the whole stress runs in DRAINING while tcm's worker
+ * drains the central lists and releases free pages, inside partly used spans too. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
@@ -367,6 +370,12 @@ int main(int argc, char **argv)
 	if (argc > 3)
 		iterations = parse_arg(argv[3], "iterations", 100000);
 	check_malloc_provider();
+	if (getenv("STRESS_SHUTDOWN_BEGIN") != NULL) {
+		void (*shutdown_begin)(void) = (void (*)(void))dlsym(RTLD_DEFAULT, "tcm_shutdown_begin");
+		if (shutdown_begin == NULL)
+			die_msg(0, "STRESS_SHUTDOWN_BEGIN is set but tcm_shutdown_begin is not defined", 0);
+		shutdown_begin();
+	}
 	n_slots = 10ul * scale;
 	n_transfer = n_slots / 2;
 
