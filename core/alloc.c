@@ -136,6 +136,37 @@ static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed
 	return (void *)span->start;
 }
 
+/* Resizes the large block at ptr to size_bytes (TCM_SMALL_MAX_BYTES <
+ * size_bytes <= PTRDIFF_MAX) without moving it: grows into the free pages
+ * right after it, or gives back its tail. Returns false, the block unchanged,
+ * when that cannot be done. */
+static bool large_resize_in_place(void *ptr, size_t size_bytes)
+{
+	struct tcm_span *span = tcm_page_heap_large_span_of(ptr);
+	size_t old_npages = span->npages;
+	size_t npages = (size_bytes + TCM_PAGE_BYTES - 1) >> TCM_PAGE_SHIFT;
+	bool resized = npages > old_npages ? tcm_page_heap_try_grow_in_place(span, npages)
+					   : tcm_page_heap_shrink_in_place(span, npages);
+	if (resized)
+		atomic_fetch_add_explicit(&large_allocated_bytes,
+					  ((int64_t)npages - (int64_t)old_npages) * (int64_t)TCM_PAGE_BYTES,
+					  memory_order_relaxed);
+	return resized;
+}
+
+/* A large block for realloc to move a growing block to: size_bytes
+ * (TCM_SMALL_MAX_BYTES < size_bytes <= PTRDIFF_MAX) in pages rounded up to a
+ * multiple of a quarter of their highest power of two (at most 25% more), so
+ * that the next growth steps fit in the block. NULL, errno ENOMEM, when that
+ * cannot be had. */
+static void *large_alloc_for_growth(size_t size_bytes)
+{
+	size_t npages = (size_bytes + TCM_PAGE_BYTES - 1) >> TCM_PAGE_SHIFT;
+	size_t quarter = ((size_t)1 << (63 - __builtin_clzll(npages))) / 4;   /* >= 8: npages > 32 */
+	npages = (npages + quarter - 1) & ~(quarter - 1);
+	return large_alloc(npages * TCM_PAGE_BYTES, 1, false);
+}
+
 static void large_free(void *ptr, const char *function)
 {
 	struct tcm_span *span = tcm_page_heap_large_span_of(ptr);
@@ -229,7 +260,21 @@ void *tcm_core_realloc(void *ptr, size_t size_bytes)
 	/* In place when the block still fits and is not more than twice too big. */
 	if (size_bytes <= old_bytes && size_bytes >= old_bytes / 2)
 		return ptr;
-	void *moved = tcm_core_malloc(size_bytes);
+	if (size_bytes > PTRDIFF_MAX) {   /* refused as malloc refuses it; the block stays */
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* A large block that stays large changes its pages where it is, if it can. */
+	if (size_bytes > TCM_SMALL_MAX_BYTES && tcm_page_map_size_class(ptr) == 0 &&
+	    large_resize_in_place(ptr, size_bytes))
+		return ptr;
+	/* A growing block that moves to large pages gets room to grow into; the
+	 * exact size is the fallback when that room cannot be had. */
+	void *moved = NULL;
+	if (size_bytes > old_bytes && size_bytes > TCM_SMALL_MAX_BYTES)
+		moved = large_alloc_for_growth(size_bytes);
+	if (moved == NULL)
+		moved = tcm_core_malloc(size_bytes);
 	if (moved == NULL)
 		return NULL;
 	memcpy(moved, ptr, size_bytes < old_bytes ? size_bytes : old_bytes);

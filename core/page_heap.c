@@ -1,5 +1,5 @@
 /* core/page_heap.c - spans of 8 KiB pages: free sets, splitting, coalescing,
- * growth and the release step.
+ * growth, in-place resizing of large spans and the release step.
  *
  * Invariants (beyond page_heap.h and span.h):
  *   - committed_set holds exactly the FREE_COMMITTED spans, released_set the
@@ -11,7 +11,8 @@
  *     belongs to an IN_USE small-object span;
  *   - freeing spans never waits for the lock: when it is busy the spans go
  *     on a lock-free deferred list, emptied by the next free that gets the
- *     lock, and by every allocation and release step before it looks;
+ *     lock, and by every allocation, in-place growth and release step before
+ *     it looks;
  *   - every loop under the lock is bounded by a constant (bitmap words,
  *     TCM_PAGE_HEAP_BUCKET_PROBES, the pages of one small-object span,
  *     SPANS_PER_HOLD spans freed per hold). */
@@ -439,6 +440,59 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 			if (grow(npages) != 0)
 				return NULL;
 			continue;
+		}
+		tcm_unlock(&page_heap_lock);
+	}
+}
+
+bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
+{
+	TCM_ASSERT(span->state == TCM_SPAN_IN_USE && span->size_class == 0 && new_npages > span->npages);
+	free_deferred(true);   /* a deferred free may be the neighbour wanted */
+	size_t more_pages = new_npages - span->npages;
+	tcm_lock(&page_heap_lock);
+	/* The entry may be stale; a free span that starts at the end is the neighbour. */
+	struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+	bool grown = right != NULL && right->start == span->start + span->npages * TCM_PAGE_BYTES &&
+		     right->npages >= more_pages &&
+		     (right->state == TCM_SPAN_FREE_COMMITTED ||
+		      (right->state == TCM_SPAN_RELEASED && set_find(&committed_set, new_npages) == NULL));
+	if (grown) {
+		set_remove(set_of(right->state), right);
+		if (right->npages == more_pages) {
+			give_spare_locked(right);
+		} else {
+			right->start += more_pages * TCM_PAGE_BYTES;
+			right->npages -= more_pages;
+			map_ends_locked(right);
+			set_insert(set_of(right->state), right);
+		}
+		span->npages = new_npages;
+		map_ends_locked(span);
+		counter_move(&in_use_pages, (int64_t)more_pages);
+	}
+	tcm_unlock(&page_heap_lock);
+	return grown;
+}
+
+bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
+{
+	TCM_ASSERT(span->state == TCM_SPAN_IN_USE && span->size_class == 0 && new_npages > 0 &&
+		   new_npages < span->npages);
+	for (;;) {
+		if (reserve_records() != 0)
+			return false;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
+			struct tcm_span *tail = take_spare_locked();
+			tail->start = span->start + new_npages * TCM_PAGE_BYTES;
+			tail->npages = span->npages - new_npages;
+			span->npages = new_npages;
+			map_ends_locked(span);
+			counter_move(&in_use_pages, -(int64_t)tail->npages);
+			insert_free_locked(tail, TCM_SPAN_FREE_COMMITTED);
+			tcm_unlock(&page_heap_lock);
+			return true;
 		}
 		tcm_unlock(&page_heap_lock);
 	}

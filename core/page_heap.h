@@ -1,5 +1,6 @@
-/* core/page_heap.h - spans of 8 KiB pages: allocation, coalescing, and the
- * committed -> released transition done in bounded steps.
+/* core/page_heap.h - spans of 8 KiB pages: allocation, coalescing, in-place
+ * resizing of large spans, and the committed -> released transition done in
+ * bounded steps.
  *
  * Free spans live in two free sets, committed and released, each with exact
  * lists for 1..128 pages and log2 buckets above; neighbours merge only when
@@ -38,6 +39,25 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
  * next holder (they count as free committed memory meanwhile).
  * REQUIRES: no tcm lock held. */
 void tcm_page_heap_free_spans(struct tcm_span *spans);
+
+/* Extends an IN_USE large span to new_npages pages, keeping its start, by
+ * taking the front of the free span that begins right after it; the rest of
+ * that span stays free in its set. Returns false and changes nothing when
+ * the next pages are not free (in use, being released, or not the heap's),
+ * are fewer than needed, or are released while a committed free span could
+ * hold all new_npages (a move reuses resident memory rather than faulting
+ * in new pages, as allocation does). The pages taken keep their contents:
+ * released ones read as zeros. Never grows the heap.
+ * REQUIRES: the caller owns span (IN_USE, size_class 0); new_npages >
+ * span->npages; no tcm lock held. */
+bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages);
+
+/* Shortens an IN_USE large span to new_npages pages, keeping its start; the
+ * pages past them go to the committed free set (merging with a committed free
+ * neighbour). Returns false and changes nothing when no span record can be
+ * had (ENOMEM). REQUIRES: the caller owns span (IN_USE, size_class 0);
+ * 0 < new_npages < span->npages; no tcm lock held. */
+bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages);
 
 /* Returns at most max_bytes (rounded down to pages) of free committed memory
  * to the kernel with one madvise; the lock covers the pick and the put-back

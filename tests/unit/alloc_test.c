@@ -1,4 +1,5 @@
-/* tests/unit/alloc_test.c - the core entry points: malloc, zalloc, realloc,
+/* tests/unit/alloc_test.c - the core entry points: malloc, zalloc, realloc
+ * (large blocks grown and shrunk in place, room to grow after a move),
  * aligned_alloc, usable_size and free across the small/large boundary
  * (256 KiB, 256 KiB + 1), pointers tcm never handed out, release of free
  * memory with its stats, ENOMEM through the os.c fault hook, and memory that
@@ -257,6 +258,103 @@ static void realloc_in_place_when_it_fits(void **state)
 	assert_non_null(moved);
 	assert_true(has_fill(moved, 100, 3));
 	tcm_core_free(moved);
+}
+
+/* In a fresh process the first large block is carved from the front of the
+ * heap's first region: the pages after it are free. */
+static void realloc_grows_large_block_in_place(void **state)
+{
+	(void)state;
+	size_t size = 300 * KIB;
+	unsigned char *ptr = tcm_core_malloc(size);
+	assert_non_null(ptr);
+	fill(ptr, size, 8);
+	/* Small steps, as a growing buffer takes them: never a move. */
+	for (size_t next = size + 1; next <= 2 * MIB; next += next / 8) {
+		unsigned char *grown = tcm_core_realloc(ptr, next);
+		if (grown != ptr)
+			fail_msg("realloc %zu -> %zu moved the block from %p to %p", size, next, (void *)ptr,
+				 (void *)grown);
+		assert_int_equal(tcm_core_usable_size(ptr), (next + TCM_PAGE_BYTES - 1) / TCM_PAGE_BYTES * TCM_PAGE_BYTES);
+		assert_int_equal(tcm_alloc_large_allocated_bytes(), tcm_core_usable_size(ptr));
+		if (!has_fill(ptr, size, 8))
+			fail_msg("realloc %zu -> %zu lost contents", size, next);
+		fill(ptr, next, 8);
+		size = next;
+	}
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* A block right after it stops the growth: the next realloc moves. */
+	size_t usable = tcm_core_usable_size(ptr);
+	void *next_block = tcm_core_malloc(300 * KIB);
+	assert_ptr_equal(next_block, ptr + usable);
+	unsigned char *moved = tcm_core_realloc(ptr, usable + 1);
+	assert_non_null(moved);
+	assert_ptr_not_equal(moved, ptr);
+	assert_true(has_fill(moved, size, 8));
+	assert_int_equal(tcm_page_heap_check(), 0);
+	tcm_core_free(next_block);
+	tcm_core_free(moved);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 0);
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	assert_int_equal(heap.in_use_bytes, 0);
+}
+
+static void realloc_shrinks_large_block_in_place(void **state)
+{
+	(void)state;
+	unsigned char *ptr = tcm_core_malloc(2 * MIB);
+	assert_non_null(ptr);
+	fill(ptr, 2 * MIB, 9);
+	assert_ptr_equal(tcm_core_realloc(ptr, 300 * KIB), ptr);
+	assert_int_equal(tcm_core_usable_size(ptr), 304 * KIB);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 304 * KIB);
+	assert_true(has_fill(ptr, 300 * KIB, 9));
+	assert_int_equal(tcm_page_heap_check(), 0);
+	/* The tail is free memory again: the next large block is carved from it. */
+	void *next_block = tcm_core_malloc(MIB);
+	assert_ptr_equal(next_block, ptr + 304 * KIB);
+	/* Shrinking to a small size still moves to a size class. */
+	unsigned char *small = tcm_core_realloc(ptr, 100 * KIB);
+	assert_ptr_not_equal(small, ptr);
+	assert_int_not_equal(tcm_page_map_size_class(small), 0);
+	assert_true(has_fill(small, 100 * KIB, 9));
+	tcm_core_free(small);
+	tcm_core_free(next_block);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A block that realloc moves to grow past its pages, or past the largest size
+ * class, gets pages to grow into: up to a quarter more. */
+static void realloc_growth_that_moves_leaves_room(void **state)
+{
+	(void)state;
+	unsigned char *small = tcm_core_malloc(200 * KIB);
+	assert_non_null(small);
+	fill(small, 200 * KIB, 10);
+	/* 260 KiB is 33 pages; the room rounds it to 40. */
+	unsigned char *large = tcm_core_realloc(small, 260 * KIB);
+	assert_non_null(large);
+	assert_int_equal(tcm_core_usable_size(large), 40 * TCM_PAGE_BYTES);
+	assert_true(has_fill(large, 200 * KIB, 10));
+	fill(large, 260 * KIB, 10);
+	assert_ptr_equal(tcm_core_realloc(large, 40 * TCM_PAGE_BYTES), large);
+
+	/* Fenced in by a block right after it, it moves to 51 pages rounded to 56. */
+	void *fence = tcm_core_malloc(300 * KIB);
+	assert_ptr_equal(fence, large + 40 * TCM_PAGE_BYTES);
+	unsigned char *moved = tcm_core_realloc(large, 50 * TCM_PAGE_BYTES + 1);
+	assert_non_null(moved);
+	assert_ptr_not_equal(moved, large);
+	assert_int_equal(tcm_core_usable_size(moved), 56 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 56 * TCM_PAGE_BYTES + tcm_core_usable_size(fence));
+	assert_true(has_fill(moved, 260 * KIB, 10));
+	tcm_core_free(moved);
+	tcm_core_free(fence);
+	assert_int_equal(tcm_alloc_large_allocated_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
 /* ---- aligned_alloc ------------------------------------------------------------------------ */
@@ -571,6 +669,9 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(zalloc_is_zero_after_dirty_free),
 	cmocka_unit_test(realloc_preserves_contents),
 	cmocka_unit_test(realloc_in_place_when_it_fits),
+	cmocka_unit_test(realloc_grows_large_block_in_place),
+	cmocka_unit_test(realloc_shrinks_large_block_in_place),
+	cmocka_unit_test(realloc_growth_that_moves_leaves_room),
 	cmocka_unit_test(aligned_alloc_alignments),
 	cmocka_unit_test(free_of_foreign_pointer_is_reported_and_ignored),
 	cmocka_unit_test(free_of_interior_pointer_after_reuse_is_ignored),

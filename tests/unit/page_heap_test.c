@@ -1,8 +1,8 @@
 /* tests/unit/page_heap_test.c - the page heap: spans of many sizes, coalescing
  * of free neighbours in the same state only, frees deferred while the lock is
- * busy, the bounded release step and its
- * accounting, is_zeroed and zeroed contents after release, aligned spans, and
- * ENOMEM through the os.c fault hook.
+ * busy, in-place growth and shrinking of large spans, the bounded release
+ * step and its accounting, is_zeroed and zeroed contents after release,
+ * aligned spans, and ENOMEM through the os.c fault hook.
  *
  * Each test runs in a fresh process (see unit.h), so the heap starts empty:
  * the first growth maps one region that enters the released set, and spans
@@ -234,6 +234,234 @@ static void many_spans_coalesce_in_any_order(void **state)
 	assert_int_equal(merged->npages * TCM_PAGE_BYTES, last_end - first);
 	assert_int_equal(heap_stats().free_committed_bytes, last_end - first);
 	free_span(guard);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- in-place growth and shrinking ---------------------------------------------- */
+
+/* Fills npages pages at start with a pattern of seed; has_pattern checks it. */
+static void fill_pattern(uintptr_t start, size_t npages, unsigned seed)
+{
+	for (size_t i = 0; i < npages * TCM_PAGE_BYTES; i += 64)
+		((unsigned char *)start)[i] = (unsigned char)(seed + i / 64);
+}
+
+static bool has_pattern(uintptr_t start, size_t npages, unsigned seed)
+{
+	for (size_t i = 0; i < npages * TCM_PAGE_BYTES; i += 64)
+		if (((unsigned char *)start)[i] != (unsigned char)(seed + i / 64))
+			return false;
+	return true;
+}
+
+static void grow_in_place_into_committed_neighbour(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(4, NULL);
+	struct tcm_span *b = alloc_span(6, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	assert_int_equal(end_of(b), guard->start);
+	uintptr_t a_start = a->start, b_start = b->start;
+	fill_pattern(a_start, 4, 1);
+	free_span(b);
+	struct tcm_page_heap_stats before = heap_stats();
+
+	/* Three of b's six pages: a keeps its start, the rest of b stays free after it. */
+	assert_true(tcm_page_heap_try_grow_in_place(a, 7));
+	assert_int_equal(a->start, a_start);
+	assert_int_equal(a->npages, 7);
+	assert_int_equal(a->state, TCM_SPAN_IN_USE);
+	assert_ptr_equal(tcm_page_heap_large_span_of((void *)a_start), a);
+	assert_ptr_equal(tcm_page_map_get((a_start >> TCM_PAGE_SHIFT) + 6), a);
+	struct tcm_span *rest = span_at(end_of(a));
+	assert_int_equal(rest->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(rest->npages, 3);
+	assert_int_equal(end_of(rest), guard->start);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes + 3 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_committed_bytes, before.free_committed_bytes - 3 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes);
+	assert_true(has_pattern(a_start, 4, 1));
+	((volatile char *)end_of(a))[-1] = 1;   /* the new pages are a's */
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* The rest exactly: the neighbour is used up, its record goes back. */
+	assert_true(tcm_page_heap_try_grow_in_place(a, 10));
+	assert_int_equal(a->npages, 10);
+	assert_int_equal(end_of(a), guard->start);
+	assert_ptr_equal(tcm_page_map_get((b_start >> TCM_PAGE_SHIFT) + 5), a);
+	assert_int_equal(heap_stats().free_committed_bytes, before.free_committed_bytes - 6 * TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().in_use_bytes, before.in_use_bytes + 6 * TCM_PAGE_BYTES);
+	assert_true(has_pattern(a_start, 4, 1));
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* The grown span frees as one. */
+	free_span(a);
+	free_span(guard);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void no_growth_when_neighbour_in_use_or_too_small(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(4, NULL);
+	struct tcm_span *b = alloc_span(2, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	assert_int_equal(end_of(b), guard->start);
+	uintptr_t a_start = a->start;
+	fill_pattern(a_start, 4, 2);
+
+	/* b is in use. */
+	struct tcm_page_heap_stats before = heap_stats();
+	assert_false(tcm_page_heap_try_grow_in_place(a, 5));
+	assert_int_equal(a->npages, 4);
+	assert_int_equal(b->npages, 2);
+	assert_int_equal(b->state, TCM_SPAN_IN_USE);
+	assert_int_equal(heap_stats().in_use_bytes, before.in_use_bytes);
+
+	/* b is free but two pages, three are wanted: nothing changes. */
+	free_span(b);
+	before = heap_stats();
+	assert_false(tcm_page_heap_try_grow_in_place(a, 7));
+	assert_int_equal(a->start, a_start);
+	assert_int_equal(a->npages, 4);
+	struct tcm_span *free_b = span_at(end_of(a));
+	assert_int_equal(free_b->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(free_b->npages, 2);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes);
+	assert_int_equal(after.free_committed_bytes, before.free_committed_bytes);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes);
+	assert_true(has_pattern(a_start, 4, 2));
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* The guard is the neighbour now and in use. */
+	assert_true(tcm_page_heap_try_grow_in_place(a, 6));
+	assert_false(tcm_page_heap_try_grow_in_place(a, 7));
+	assert_int_equal(a->npages, 6);
+	assert_true(has_pattern(a_start, 4, 2));
+	free_span(a);
+	free_span(guard);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void grow_in_place_into_released_neighbour(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(4, NULL);
+	struct tcm_span *b = alloc_span(8, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	assert_int_equal(end_of(b), guard->start);
+	uintptr_t a_start = a->start;
+	fill_pattern(a_start, 4, 3);
+	memset((void *)b->start, 0xcd, 8 * TCM_PAGE_BYTES);
+	free_span(b);
+	release_all_committed(64 * TCM_PAGE_BYTES);
+	assert_int_equal(span_at(end_of(a))->state, TCM_SPAN_RELEASED);
+	struct tcm_page_heap_stats before = heap_stats();
+
+	assert_true(tcm_page_heap_try_grow_in_place(a, 10));
+	assert_int_equal(a->start, a_start);
+	assert_int_equal(a->npages, 10);
+	struct tcm_span *rest = span_at(end_of(a));
+	assert_int_equal(rest->state, TCM_SPAN_RELEASED);
+	assert_int_equal(rest->npages, 2);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes + 6 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes - 6 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_committed_bytes, 0);
+	assert_true(has_pattern(a_start, 4, 3));
+	/* The released pages taken read as zeros. */
+	for (size_t i = 4 * TCM_PAGE_BYTES; i < 10 * TCM_PAGE_BYTES; i++)
+		if (((unsigned char *)a_start)[i] != 0)
+			fail_msg("byte %zu of a span grown into released pages is 0x%02x", i,
+				 ((unsigned char *)a_start)[i]);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* Freed, the grown span is committed and stays apart from the released rest. */
+	free_span(a);
+	assert_int_equal(span_at(a_start)->npages, 10);
+	assert_int_equal(span_at(a_start + 10 * TCM_PAGE_BYTES)->state, TCM_SPAN_RELEASED);
+	free_span(guard);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* Released pages are not faulted in while resident free memory could hold
+ * the whole span: as in allocation, committed memory comes first. */
+static void released_neighbour_waits_for_committed_memory(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(12, NULL);
+	struct tcm_span *b = alloc_span(8, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	struct tcm_span *c = alloc_span(16, NULL);
+	struct tcm_span *guard2 = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	free_span(b);
+	release_all_committed(64 * TCM_PAGE_BYTES);
+	free_span(c);   /* 16 committed pages elsewhere */
+	assert_int_equal(heap_stats().free_committed_bytes, 16 * TCM_PAGE_BYTES);
+
+	assert_false(tcm_page_heap_try_grow_in_place(a, 14));   /* c could hold 14 pages */
+	assert_int_equal(a->npages, 12);
+	assert_int_equal(span_at(end_of(a))->npages, 8);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	assert_true(tcm_page_heap_try_grow_in_place(a, 17));    /* c could not hold 17 */
+	assert_int_equal(a->npages, 17);
+	assert_int_equal(span_at(end_of(a))->state, TCM_SPAN_RELEASED);
+	assert_int_equal(heap_stats().free_committed_bytes, 16 * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free_span(a);
+	free_span(guard);
+	free_span(guard2);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+static void shrink_in_place_frees_the_tail(void **state)
+{
+	(void)state;
+	struct tcm_span *a = alloc_span(10, NULL);
+	struct tcm_span *b = alloc_span(5, NULL);
+	struct tcm_span *guard = alloc_span(1, NULL);
+	assert_int_equal(end_of(a), b->start);
+	uintptr_t a_start = a->start;
+	fill_pattern(a_start, 10, 4);
+	free_span(b);
+	struct tcm_page_heap_stats before = heap_stats();
+
+	/* The six tail pages merge with the free committed b. */
+	assert_true(tcm_page_heap_shrink_in_place(a, 4));
+	assert_int_equal(a->start, a_start);
+	assert_int_equal(a->npages, 4);
+	assert_ptr_equal(tcm_page_map_get((a_start >> TCM_PAGE_SHIFT) + 3), a);
+	struct tcm_span *tail = span_at(end_of(a));
+	assert_int_equal(tail->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(tail->npages, 11);
+	assert_int_equal(end_of(tail), guard->start);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes - 6 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_committed_bytes, before.free_committed_bytes + 6 * TCM_PAGE_BYTES);
+	assert_true(has_pattern(a_start, 4, 4));
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* Next to an in-use span the tail is a free span of its own. */
+	assert_true(tcm_page_heap_try_grow_in_place(a, 15));
+	assert_int_equal(end_of(a), guard->start);
+	assert_true(tcm_page_heap_shrink_in_place(a, 13));
+	assert_int_equal(span_at(end_of(a))->npages, 2);
+	assert_int_equal(heap_stats().in_use_bytes, before.in_use_bytes + 3 * TCM_PAGE_BYTES);
+	assert_true(has_pattern(a_start, 4, 4));
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free_span(a);
+	free_span(guard);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
@@ -532,6 +760,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(free_with_lock_busy_is_deferred),
 	cmocka_unit_test(free_neighbours_coalesce),
 	cmocka_unit_test(many_spans_coalesce_in_any_order),
+	cmocka_unit_test(grow_in_place_into_committed_neighbour),
+	cmocka_unit_test(no_growth_when_neighbour_in_use_or_too_small),
+	cmocka_unit_test(grow_in_place_into_released_neighbour),
+	cmocka_unit_test(released_neighbour_waits_for_committed_memory),
+	cmocka_unit_test(shrink_in_place_frees_the_tail),
 	cmocka_unit_test(release_step_is_bounded_and_moves_bytes),
 	cmocka_unit_test(committed_never_merges_with_released),
 	cmocka_unit_test(partial_release_keeps_committed_head_apart),
