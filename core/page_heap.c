@@ -307,7 +307,7 @@ static struct tcm_span *free_some_locked(struct tcm_span *spans, int64_t *pages)
 	for (int freed = 0; freed < SPANS_PER_HOLD && spans != NULL; freed++) {
 		struct tcm_span *span = spans;
 		spans = span->next;
-		TCM_ASSERT(span->state == TCM_SPAN_IN_USE);
+		TCM_ASSERT(span->state == TCM_SPAN_IN_USE || span->state == TCM_SPAN_FREEING);
 		counter_move(&in_use_pages, -(int64_t)span->npages);
 		*pages += (int64_t)span->npages;
 		if (span->size_class != 0) {
@@ -323,12 +323,17 @@ static struct tcm_span *free_some_locked(struct tcm_span *spans, int64_t *pages)
 	return spans;
 }
 
-/* Pushes a non-empty list onto deferred_spans. No lock. */
+/* Pushes a non-empty list onto deferred_spans. No lock: the spans are the
+ * caller's. Marked FREEING, so that a second free of a large block in one is
+ * seen as the invalid pointer it is (tcm_page_heap_large_span_of). */
 static void defer_spans(struct tcm_span *first)
 {
 	struct tcm_span *last = first;
-	while (last->next != NULL)
+	last->state = TCM_SPAN_FREEING;
+	while (last->next != NULL) {
 		last = last->next;
+		last->state = TCM_SPAN_FREEING;
+	}
 	struct tcm_span *head = atomic_load_explicit(&deferred_spans, memory_order_relaxed);
 	do
 		last->next = head;

@@ -21,6 +21,8 @@ enum tcm_span_state {
 	TCM_SPAN_FREE_COMMITTED,    /* free; its pages may be resident */
 	TCM_SPAN_RELEASED,          /* free; madvised away or never touched: reads as zeros */
 	TCM_SPAN_RELEASING,         /* being madvised with no lock held; on no list */
+	TCM_SPAN_FREEING,           /* freed while the page-heap lock was busy: on its deferred
+	                               list, never merged, no longer anyone's */
 };
 
 struct tcm_span {

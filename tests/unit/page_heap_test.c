@@ -154,6 +154,7 @@ static void free_with_lock_busy_is_deferred(void **state)
 	tcm_unlock(tcm_page_heap_lock());
 	assert_int_equal(heap_stats().in_use_bytes, 4 * TCM_PAGE_BYTES);
 	assert_int_equal(heap_stats().free_committed_bytes, 6 * TCM_PAGE_BYTES);
+	assert_null(tcm_page_heap_large_span_of((void *)a_start));   /* a second free is seen */
 	assert_int_equal(tcm_page_heap_check(), 0);
 	bool is_zeroed = true;
 	struct tcm_span *again = alloc_span(6, &is_zeroed);
