@@ -284,6 +284,12 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 	drain_entry(size_class, central->capacity, false);
 }
 
+void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count)
+{
+	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
+	return_to_spans(size_class, first, count, false);
+}
+
 size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
 {
 	return drain_entry(size_class, keep_entries, true);

@@ -179,8 +179,20 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object)
 {
 	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
-		if (cache->state == TCM_THREAD_CACHE_UNINIT)
+		if (cache->state == TCM_THREAD_CACHE_UNINIT) {
 			activate(cache);
+			if (cache->state == TCM_THREAD_CACHE_ACTIVE) {
+				/* A thread whose first call is a free got the object
+				 * from another thread. It goes back to its span, not
+				 * to this cache or the stack top, where this thread's
+				 * first refill would find it: reusing a handed-over
+				 * object keeps two threads writing one cache line
+				 * (passive false sharing: bench/false_sharing.c). */
+				*(void **)object = NULL;
+				tcm_central_give_back_to_spans(size_class, object, 1);
+				return;
+			}
+		}
 		if (cache->state != TCM_THREAD_CACHE_ACTIVE) {
 			*(void **)object = NULL;
 			tcm_central_give_back(size_class, object, 1, false);

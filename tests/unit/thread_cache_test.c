@@ -1,12 +1,13 @@
 /* tests/unit/thread_cache_test.c - thread caches: the byte budget holds after
  * every free, the per-thread share of the total budget, the
  * thread-exit hand-off (global gauges drop to the remaining threads' share,
- * the objects land on the central stacks), and malloc/free from a later
- * pthread key's destructor after the cache is DEAD.
+ * the objects land on the central stacks), malloc/free from a later
+ * pthread key's destructor after the cache is DEAD, and a thread's first free
+ * (a handed-over object) not coming back to it.
  *
  * Each test runs in a fresh process (see unit.h). The main thread never
- * allocates from tcm, so its cache stays UNINIT and the live-thread count is
- * exactly the workers a test starts. Workers report through globals and
+ * allocates from tcm (but in the false-sharing test), so its cache stays
+ * UNINIT and the live-thread count is exactly the workers a test starts. Workers report through globals and
  * UNIT_THREAD_CHECK; the main thread asserts after joining. */
 #include "unit.h"
 
@@ -360,6 +361,42 @@ static void flush_self_empties_cache(void **state)
 	tcm_core_free(again);
 }
 
+/* Passive false sharing: objects malloc'd back to back by one thread, one
+ * handed to each of two others, which free it first thing and then malloc
+ * the same size. Neither gets a handed-over object back, nor anything on
+ * the other's cache line. */
+#define HANDED_THREADS 2
+static void *handed[HANDED_THREADS];
+static void *first_malloc[HANDED_THREADS];
+static pthread_barrier_t handed_barrier;   /* both live until both have malloc'd */
+
+static void *handed_worker(void *arg)
+{
+	intptr_t index = (intptr_t)arg;
+	tcm_core_free(handed[index]);
+	first_malloc[index] = tcm_core_malloc(16);
+	UNIT_THREAD_CHECK(first_malloc[index] != NULL);
+	pthread_barrier_wait(&handed_barrier);
+	return NULL;
+}
+
+static void first_free_of_a_thread_is_not_handed_back_to_it(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	for (int i = 0; i < HANDED_THREADS; i++)
+		handed[i] = tcm_core_malloc(16);   /* the main thread keeps the rest of its batch */
+	for (int i = 0; i < HANDED_THREADS; i++)
+		assert_true((uintptr_t)handed[i] / 64 == (uintptr_t)handed[0] / 64);   /* one cache line */
+	uintptr_t shared_line = (uintptr_t)handed[0] / 64;
+	pthread_barrier_init(&handed_barrier, NULL, HANDED_THREADS);
+	run_threads(HANDED_THREADS, handed_worker);
+	pthread_barrier_destroy(&handed_barrier);
+	for (int i = 0; i < HANDED_THREADS; i++)
+		assert_true((uintptr_t)first_malloc[i] / 64 != shared_line);
+	assert_true((uintptr_t)first_malloc[0] / 64 != (uintptr_t)first_malloc[1] / 64);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(small_budget_holds_after_every_free),
 	cmocka_unit_test(tiny_budget_holds_after_every_free),
@@ -368,6 +405,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(thread_exit_hands_everything_back),
 	cmocka_unit_test(malloc_in_later_key_destructor_after_death),
 	cmocka_unit_test(flush_self_empties_cache),
+	cmocka_unit_test(first_free_of_a_thread_is_not_handed_back_to_it),
 };
 
 UNIT_MAIN("thread_cache", tests)
