@@ -337,6 +337,12 @@ def main():
             p(f"\ntcm adds {added_tcm:.3f} ms per exec (target: under 0.3 ms): **{verdict}**.")
         p("")
 
+    p("## Noise-free counts\n")
+    p("Wall times on a shared machine move 2-5x between runs of the same binary. Two scripts count "
+      "instead, with valgrind: `bench/fast_path.sh` (instructions per malloc+free pair, "
+      "[FAST_PATH.md](FAST_PATH.md)) and `bench/cache_sim.sh` (instructions and simulated cache misses "
+      "of the single-threaded workloads, [CACHE_SIM.md](CACHE_SIM.md)).\n")
+
     p("## Exit storm\n")
     storm_date, storm_table = exit_storm_targets(storm_path)
     p("The exit storm (many threads freeing their heaps at SIGTERM, time to reaped) and the drain "
