@@ -9,6 +9,10 @@
  *     state IN_USE so that a stale page-map entry never merges it;
  *   - a page's size-class byte in the page map is non-zero exactly while it
  *     belongs to an IN_USE small-object span;
+ *   - free committed memory beyond a quarter of the memory in use (at least
+ *     16 MiB) is released when a large span has to be faulted in from
+ *     released memory instead (offset_fresh_pages), so fragments too small
+ *     for the blocks asked for do not pile up in the resident set;
  *   - freeing spans never waits for the lock: when it is busy the spans go
  *     on a lock-free deferred list, emptied by the next free that gets the
  *     lock, and by every allocation, in-place growth and release step before
@@ -34,6 +38,9 @@
 #define SPARE_BLOCK_RECORDS 64
 #define SPARE_LOW_WATER     4    /* a split needs at most two records */
 #define SPANS_PER_HOLD      16   /* spans freed in one hold of the lock */
+#define OFFSET_MIN_BYTES    ((size_t)64 << 10)   /* see offset_fresh_pages */
+#define OFFSET_MAX_CALLS    4
+#define OFFSET_FLOOR_BYTES  ((uint64_t)16 << 20)
 
 struct free_set {
 	struct tcm_span *exact[TCM_PAGE_HEAP_EXACT_PAGES + 1]; /* by npages; [0] unused */
@@ -383,6 +390,79 @@ void tcm_page_heap_free_spans(struct tcm_span *spans)
 	free_deferred(false);
 }
 
+/* The release step: the largest free committed span, if it has at least
+ * min_bytes, madvised up to max_bytes of it. */
+static size_t release_largest(size_t max_bytes, size_t min_bytes)
+{
+	size_t max_pages = max_bytes / TCM_PAGE_BYTES;
+	if (max_pages == 0)
+		return 0;
+	free_deferred(true);
+	struct tcm_span *chunk = NULL;
+	while (chunk == NULL) {
+		if (reserve_records() != 0)
+			return 0;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
+			chunk = set_find_largest(&committed_set);
+			if (chunk == NULL || chunk->npages * TCM_PAGE_BYTES < min_bytes) {
+				tcm_unlock(&page_heap_lock);
+				return 0;
+			}
+			set_remove(&committed_set, chunk);
+			if (chunk->npages > max_pages) {
+				/* Release the tail; the head goes back committed. */
+				size_t keep_pages = chunk->npages - max_pages;
+				struct tcm_span *head = take_spare_locked();
+				head->start = chunk->start;
+				head->npages = keep_pages;
+				head->state = TCM_SPAN_FREE_COMMITTED;
+				chunk->start += keep_pages * TCM_PAGE_BYTES;
+				chunk->npages = max_pages;
+				map_ends_locked(head);
+				set_insert(&committed_set, head);
+				map_ends_locked(chunk);
+			}
+			chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
+		}
+		tcm_unlock(&page_heap_lock);
+	}
+	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
+	int err = tcm_os_release((void *)chunk->start, bytes);
+	tcm_lock(&page_heap_lock);
+	insert_free_locked(chunk, err == 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
+	tcm_unlock(&page_heap_lock);
+	if (err != 0)
+		return 0;
+	atomic_fetch_add_explicit(&released_total_bytes, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&release_calls, 1, memory_order_relaxed);
+	return bytes;
+}
+
+/* A large span is about to be faulted in from released memory while free
+ * committed memory, too fragmented to hold it, stays resident. Past an
+ * allowance of a quarter of the memory in use (at least OFFSET_FLOOR_BYTES),
+ * release that much of it (pieces of at least OFFSET_MIN_BYTES, at most
+ * OFFSET_MAX_CALLS madvise calls), so that the resident set does not keep
+ * growing with fragments; within the allowance they stay, for reuse without
+ * page faults. */
+static void offset_fresh_pages(size_t npages)
+{
+	uint64_t committed = atomic_load_explicit(&committed_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	uint64_t in_use = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	uint64_t allowance = in_use / 4 > OFFSET_FLOOR_BYTES ? in_use / 4 : OFFSET_FLOOR_BYTES;
+	if (committed <= allowance)
+		return;
+	uint64_t bytes = committed - allowance < npages * TCM_PAGE_BYTES ? committed - allowance
+									 : npages * TCM_PAGE_BYTES;
+	for (int call = 0; call < OFFSET_MAX_CALLS && bytes >= OFFSET_MIN_BYTES; call++) {
+		size_t released = release_largest((size_t)bytes, OFFSET_MIN_BYTES);
+		if (released == 0)
+			return;
+		bytes = released >= bytes ? 0 : bytes - released;
+	}
+}
+
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
 {
 	if (npages == 0 || align_pages == 0 || npages + align_pages - 1 < npages)
@@ -439,6 +519,8 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 				split_tail_to_free_locked(span, npages);
 				hand_out_locked(span, size_class, is_zeroed);
 				tcm_unlock(&page_heap_lock);
+				if (size_class == 0 && *is_zeroed)
+					offset_fresh_pages(npages);
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
@@ -503,51 +585,10 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
 	}
 }
 
+
 size_t tcm_page_heap_release_step(size_t max_bytes)
 {
-	size_t max_pages = max_bytes / TCM_PAGE_BYTES;
-	if (max_pages == 0)
-		return 0;
-	free_deferred(true);
-	struct tcm_span *chunk = NULL;
-	while (chunk == NULL) {
-		if (reserve_records() != 0)
-			return 0;
-		tcm_lock(&page_heap_lock);
-		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
-			chunk = set_find_largest(&committed_set);
-			if (chunk == NULL) {
-				tcm_unlock(&page_heap_lock);
-				return 0;
-			}
-			set_remove(&committed_set, chunk);
-			if (chunk->npages > max_pages) {
-				/* Release the tail; the head goes back committed. */
-				size_t keep_pages = chunk->npages - max_pages;
-				struct tcm_span *head = take_spare_locked();
-				head->start = chunk->start;
-				head->npages = keep_pages;
-				head->state = TCM_SPAN_FREE_COMMITTED;
-				chunk->start += keep_pages * TCM_PAGE_BYTES;
-				chunk->npages = max_pages;
-				map_ends_locked(head);
-				set_insert(&committed_set, head);
-				map_ends_locked(chunk);
-			}
-			chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
-		}
-		tcm_unlock(&page_heap_lock);
-	}
-	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
-	int err = tcm_os_release((void *)chunk->start, bytes);
-	tcm_lock(&page_heap_lock);
-	insert_free_locked(chunk, err == 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
-	tcm_unlock(&page_heap_lock);
-	if (err != 0)
-		return 0;
-	atomic_fetch_add_explicit(&released_total_bytes, bytes, memory_order_relaxed);
-	atomic_fetch_add_explicit(&release_calls, 1, memory_order_relaxed);
-	return bytes;
+	return release_largest(max_bytes, 0);
 }
 
 struct tcm_span *tcm_page_heap_large_span_of(const void *ptr)

@@ -25,8 +25,10 @@
 /* Returns an IN_USE span of npages pages for size_class (0: a large span),
  * or NULL when the kernel gives no memory. *is_zeroed tells whether all its
  * bytes are known to be zero. A small-object span has every page mapped to
- * it in the page map; a large span its first and last page.
- * REQUIRES: no tcm lock held (may grow the heap). */
+ * it in the page map; a large span its first and last page. A large span
+ * taken from released memory may release free committed fragments past an
+ * allowance (see page_heap.c). REQUIRES: no tcm lock held (may grow the
+ * heap, may madvise). */
 struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed);
 
 /* As tcm_page_heap_alloc for a large span whose start is a multiple of

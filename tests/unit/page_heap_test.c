@@ -172,6 +172,39 @@ static void free_with_lock_busy_is_deferred(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* A large span that has to come from released memory while more free
+ * committed memory than the allowance (a quarter of the memory in use, at
+ * least 16 MiB) sits in fragments too small for it: that much of the
+ * fragments is released, so the resident set does not grow by it. */
+static void fresh_large_span_releases_excess_fragments(void **state)
+{
+	(void)state;
+	enum { SPANS = 40, SPAN_PAGES = 128 };   /* 1 MiB each */
+	struct tcm_span *spans[SPANS];
+	for (int i = 0; i < SPANS; i++)
+		spans[i] = alloc_span(SPAN_PAGES, NULL);
+	for (int i = 0; i < SPANS; i += 2)
+		free_span(spans[i]);   /* 20 holes of 1 MiB between live spans */
+	size_t hole_bytes = (size_t)SPAN_PAGES * TCM_PAGE_BYTES;
+	assert_int_equal(heap_stats().free_committed_bytes, SPANS / 2 * hole_bytes);
+	assert_int_equal(heap_stats().released_total_bytes, 0);
+	/* 20 MiB committed free, 20 MiB in use: 4 MiB over the 16 MiB allowance. */
+	bool is_zeroed = false;
+	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
+	assert_true(is_zeroed);   /* no hole could hold it */
+	assert_int_equal(heap_stats().released_total_bytes, 2 * hole_bytes);
+	assert_int_equal(heap_stats().free_committed_bytes, (SPANS / 2 - 2) * hole_bytes);
+	/* Within the allowance nothing more goes. */
+	struct tcm_span *small = alloc_span(SPAN_PAGES / 2, NULL);
+	free_span(small);
+	assert_int_equal(heap_stats().released_total_bytes, 2 * hole_bytes);
+	free_span(big);
+	for (int i = 1; i < SPANS; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 /* ---- coalescing ---------------------------------------------------------------- */
 
 static void free_neighbours_coalesce(void **state)
@@ -759,6 +792,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(zero_pages_is_refused),
 	cmocka_unit_test(free_spans_takes_a_list),
 	cmocka_unit_test(free_with_lock_busy_is_deferred),
+	cmocka_unit_test(fresh_large_span_releases_excess_fragments),
 	cmocka_unit_test(free_neighbours_coalesce),
 	cmocka_unit_test(many_spans_coalesce_in_any_order),
 	cmocka_unit_test(grow_in_place_into_committed_neighbour),
