@@ -353,10 +353,12 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		return 0;   /* kernel pages larger than tcm's: a span need not start on one */
 
 	/* Hold 1: take the span's free list out. Until hold 2 no one else frees
-	 * the span, even if its last allocated object comes back. */
+	 * the span, even if its last allocated object comes back, and no second
+	 * releaser (the worker and malloc_trim may both be here) takes it. */
 	tcm_lock(&central->lock);
 	if (span->start != span_start || span->size_class != size_class || !span->is_on_list ||
-	    span->free_objects == NULL || span->allocated_objects >= span->allocated_after_page_release) {
+	    span->is_releasing_inside || span->free_objects == NULL ||
+	    span->allocated_objects >= span->allocated_after_page_release) {
 		tcm_unlock(&central->lock);
 		return 0;
 	}

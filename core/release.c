@@ -5,8 +5,8 @@
  * bounded lock holds (core/central.c); a release step is one madvise of at most
  * its chunk with no lock held (core/page_heap.c), or, from DRAINING on, the
  * free pages inside one partly used span (core/central.c). The cursors are
- * relaxed atomics: concurrent callers may share a class or a span, which is
- * harmless (the class lock decides). */
+ * relaxed atomics: concurrent callers may pick the same class or span; the
+ * class lock decides (a span being released inside is skipped). */
 #include "release.h"
 
 #include "central.h"

@@ -3,11 +3,13 @@
  * Invariants: at most one worker per process (is_running); every notify
  * message is formatted into a stack buffer; the worker blocks every signal, so
  * the application's SIGTERM handler never runs on it; between two release
- * steps it checks the deadline and yields (DESIGN invariant 3); it runs at
- * SCHED_IDLE, so release work only ever uses a CPU the application leaves
- * idle: measured, a worker at normal priority took 4 ms slices from the
- * freeing threads of an exit storm on a 2-CPU machine (bench/EXIT_STORM.md);
- * its system calls (the eventfd, SCHED_IDLE) are core/os.c's. */
+ * steps it checks the deadline and yields (DESIGN invariant 3). It runs at
+ * normal priority until the shutdown's first messages are out (STOPPING=1,
+ * EXTEND_TIMEOUT_USEC to the deadline, a first STATUS), so a busy host never
+ * delays them, and at SCHED_IDLE from then on, so the drain only uses CPU the
+ * application leaves idle: measured, a worker at normal priority took 4 ms
+ * slices from the freeing threads of an exit storm on a 2-CPU machine. Its
+ * system calls (the eventfd, SCHED_IDLE) are core/os.c's. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -124,6 +126,9 @@ static void drain_until_stop_point(void)
 	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");
 	send_extend(&report, now);
+	struct tcm_drain_progress nothing_yet = { 0 };
+	on_drain_progress(&report, &nothing_yet);
+	tcm_os_set_idle_priority();   /* best effort: a failure leaves it at normal priority */
 	tcm_core_lock_maxima_reset();
 	tcm_timeline_mark_drain_started();
 	while (config->exit.release_on_shutdown && tcm_state_get() == TCM_STATE_DRAINING &&
@@ -159,7 +164,6 @@ static void release_at_rate(void)
 static void *worker_main(void *unused)
 {
 	(void)unused;
-	tcm_os_set_idle_priority();   /* best effort: a failure leaves it at normal priority */
 	static atomic_bool has_sent_ready;
 	if (config->notify.ready == TCM_CONFIG_NOTIFY_READY_INIT && !atomic_exchange(&has_sent_ready, true))
 		tcm_notify_send("READY=1");
