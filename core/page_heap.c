@@ -349,27 +349,24 @@ static void defer_spans(struct tcm_span *first)
 }
 
 /* Frees the deferred spans. With may_wait false it gives up (deferring the
- * rest again) as soon as the lock is busy. Returns whether there were any.
- * REQUIRES: no tcm lock held. */
-static bool free_deferred(bool may_wait)
+ * rest again) as soon as the lock is busy. REQUIRES: no tcm lock held. */
+static void free_deferred(bool may_wait)
 {
 	if (atomic_load_explicit(&deferred_spans, memory_order_relaxed) == NULL)
-		return false;
+		return;
 	struct tcm_span *spans = atomic_exchange_explicit(&deferred_spans, NULL, memory_order_acquire);
-	bool had_any = spans != NULL;
 	while (spans != NULL) {
 		if (may_wait)
 			tcm_lock(&page_heap_lock);
 		else if (!tcm_lock_try(&page_heap_lock)) {
 			defer_spans(spans);
-			return true;
+			return;
 		}
 		int64_t pages = 0;
 		spans = free_some_locked(spans, &pages);
 		tcm_unlock(&page_heap_lock);
 		atomic_fetch_sub_explicit(&deferred_pages, pages, memory_order_relaxed);
 	}
-	return had_any;
 }
 
 void tcm_page_heap_free_spans(struct tcm_span *spans)
