@@ -4,12 +4,14 @@
  * Invariants: a stamped object holds its size (uint32, first 4 bytes) and a check byte (last
  *             byte); every workload checks the stamp before it frees, so an allocator that hands
  *             out overlapping or recycled-while-live memory fails the run instead of timing it.
- * Never: nothing here allocates except bench_result() (stdio), which runs after the clock stops.
+ * Never: nothing here allocates except bench_new_stamped() (the workload's own malloc) and
+ *        bench_result() (stdio), which runs after the clock stops.
  * Each workload defines _GNU_SOURCE before including this (dladdr, RTLD_DEFAULT). */
 #ifndef TCM_BENCH_H
 #define TCM_BENCH_H
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
@@ -88,6 +90,19 @@ static inline void bench_touch_pages(unsigned char *p, uint32_t size_bytes)
 {
 	for (uint32_t offset = 4096; offset < size_bytes; offset += 4096)
 		p[offset] = 1;
+}
+
+/* A stamped object of size_bytes from malloc, made resident first when is_resident; a failed
+ * malloc ends the run. */
+static inline unsigned char *bench_new_stamped(const char *workload, uint32_t size_bytes, bool is_resident)
+{
+	unsigned char *p = malloc(size_bytes);
+	if (p == NULL)
+		bench_fail(workload, "malloc returned NULL", NULL);
+	if (is_resident)
+		bench_touch_pages(p, size_bytes);
+	bench_stamp(p, size_bytes);   /* after: the last page's touch may be the check byte */
+	return p;
 }
 
 static inline double bench_now_s(void)

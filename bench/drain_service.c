@@ -72,7 +72,7 @@ static void *map_or_die(size_t bytes)
 
 static unsigned char *obj_new(uint32_t size)
 {
-	return service_heap_new(WORKLOAD, size);
+	return bench_new_stamped(WORKLOAD, size, true);
 }
 
 static uint32_t obj_check(const unsigned char *p)

@@ -68,7 +68,7 @@ static unsigned char *obj_new(uint64_t *rng, size_t *bytes)
 {
 	uint32_t size = service_heap_size_draw(rng);
 	*bytes += size;
-	return service_heap_new(WORKLOAD, size);
+	return bench_new_stamped(WORKLOAD, size, true);
 }
 
 static void obj_check(const unsigned char *p)

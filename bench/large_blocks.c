@@ -25,13 +25,7 @@ static uint32_t large_size_draw(uint64_t *rng)
 
 static unsigned char *malloc_touched(uint64_t *rng)
 {
-	uint32_t size_bytes = large_size_draw(rng);
-	unsigned char *p = malloc(size_bytes);
-	if (p == NULL)
-		bench_fail(WORKLOAD, "malloc returned NULL", NULL);
-	bench_touch_pages(p, size_bytes);
-	bench_stamp(p, size_bytes);
-	return p;
+	return bench_new_stamped(WORKLOAD, large_size_draw(rng), true);
 }
 
 /* The stamp at both ends plus the touch byte of the middle page (a block is at least 16 pages). */

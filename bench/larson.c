@@ -48,12 +48,7 @@ static uint32_t larson_size_draw(uint64_t *rng)
 
 static unsigned char *malloc_stamped(uint64_t *rng)
 {
-	uint32_t size_bytes = larson_size_draw(rng);
-	unsigned char *p = malloc(size_bytes);
-	if (p == NULL)
-		bench_fail(WORKLOAD, "malloc returned NULL", NULL);
-	bench_stamp(p, size_bytes);
-	return p;
+	return bench_new_stamped(WORKLOAD, larson_size_draw(rng), false);
 }
 
 static void check_and_free(unsigned char *p, const char *when)

@@ -1,6 +1,6 @@
 /* bench/service_heap.h - the heap shape of the shutdown benchmarks (exit_storm, drain_service):
  * 255 in 256 objects uniform in 16-1024 B, 1 in 256 uniform in 4-256 KiB; every object is made
- * resident (one write per 4 KiB page) and stamped, and checked before it is freed.
+ * resident (bench_new_stamped) and stamped, and checked before it is freed.
  * Include after bench.h. */
 #ifndef TCM_BENCH_SERVICE_HEAP_H
 #define TCM_BENCH_SERVICE_HEAP_H
@@ -17,17 +17,6 @@ static inline uint32_t service_heap_size_draw(uint64_t *rng)
 	if ((r >> 56) == 0)           /* 1 in 256 */
 		return LARGE_MIN_BYTES + span % (LARGE_MAX_BYTES - LARGE_MIN_BYTES + 1);
 	return SMALL_MIN_BYTES + span % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
-}
-
-/* A resident, stamped object of size bytes; a failed malloc ends the run (bench_die). */
-static inline unsigned char *service_heap_new(const char *workload, uint32_t size)
-{
-	unsigned char *p = malloc(size);
-	if (p == NULL)
-		bench_die(workload, "malloc");
-	bench_touch_pages(p, size);
-	bench_stamp(p, size);   /* after: the last page's touch may be the check byte */
-	return p;
 }
 
 /* The object's size; an overwritten object ends the run (bench_fail). */
