@@ -62,7 +62,9 @@ uint64_t tcm_alloc_large_allocated_bytes(void)
 	return bytes > 0 ? (uint64_t)bytes : 0;
 }
 
-static void report_invalid_pointer(const char *function, const void *ptr)
+/* Cold and out of line: its buffer would otherwise give the free fast path a
+ * stack frame. */
+__attribute__((noinline, cold)) static void report_invalid_pointer(const char *function, const void *ptr)
 {
 	static _Atomic int reports;
 	if (atomic_fetch_add(&reports, 1) >= INVALID_POINTER_REPORTS)
@@ -167,7 +169,8 @@ static void *large_alloc_for_growth(size_t size_bytes)
 	return large_alloc(npages * TCM_PAGE_BYTES, 1, false);
 }
 
-static void large_free(void *ptr, const char *function)
+/* Out of line, so that the small-object free it is beside needs no stack frame. */
+__attribute__((noinline)) static void large_free(void *ptr, const char *function)
 {
 	struct tcm_span *span = tcm_page_heap_large_span_of(ptr);
 	if (span == NULL) {

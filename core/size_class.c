@@ -8,6 +8,16 @@
 
 struct tcm_size_class_info tcm_size_classes[TCM_SIZE_CLASS_COUNT];
 
+/* Constant, so that malloc can use it before bootstrap. tests/unit/size_class_test.c
+ * checks that every size gets its tightest class, through this table up to 1 KiB. */
+const uint8_t tcm_size_class_by_16_bytes[TCM_SIZE_CLASS_TABLE_MAX_BYTES / 16 + 1] = {
+	1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 10, 10, 11, 11, 12,   /* 0-240 B */
+	12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16,   /* 241-496 B */
+	16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18,   /* 497-752 B */
+	18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,   /* 753-1008 B */
+	20,   /* 1009-1024 B */
+};
+
 static uint16_t batch_objects_for(size_t object_bytes)
 {
 	size_t objects = (64 * 1024) / object_bytes;

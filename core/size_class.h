@@ -29,13 +29,18 @@ extern struct tcm_size_class_info tcm_size_classes[TCM_SIZE_CLASS_COUNT];
 /* Fills tcm_size_classes; idempotent; allocates nothing. */
 void tcm_size_class_init(void);
 
+/* The classes of the sizes up to TCM_SIZE_CLASS_TABLE_MAX_BYTES, indexed by
+ * (size + 15) / 16: a load where a size <= 128 test would be a branch that
+ * programs mixing sizes at random mispredict, throwing away the cache misses
+ * the CPU had already started on. */
+#define TCM_SIZE_CLASS_TABLE_MAX_BYTES 1024
+extern const uint8_t tcm_size_class_by_16_bytes[TCM_SIZE_CLASS_TABLE_MAX_BYTES / 16 + 1];
+
 /* size_bytes <= TCM_SMALL_MAX_BYTES; 0 is served as 1. */
 static inline unsigned tcm_size_class_of(size_t size_bytes)
 {
-	if (size_bytes <= 128) {
-		unsigned size_class = (unsigned)((size_bytes + 15) >> 4);
-		return size_class + (size_class == 0);
-	}
+	if (__builtin_expect(size_bytes <= TCM_SIZE_CLASS_TABLE_MAX_BYTES, 1))
+		return tcm_size_class_by_16_bytes[(size_bytes + 15) >> 4];
 	/* (2^k, 2^(k+1)] splits in four classes of 2^(k-2) bytes each. */
 	unsigned power = 63u - (unsigned)__builtin_clzll((unsigned long long)(size_bytes - 1));
 	unsigned quarter = (unsigned)((size_bytes - 1) >> (power - 2)) & 3u;
