@@ -52,7 +52,7 @@ const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT] = {
 		"Largest range one madvise call releases; the deadline is checked between chunks. "
 		"A multiple of 8 (the allocator page)."),
 	INT_ROW(TCM_CONFIG_CACHE_THREAD_MAX_KIB, cache, thread_max_kib, CACHE, THREAD_MAX_KIB,
-		64, 1048576, 1, 2048, "KiB",
+		64, 1048576, 1, 512, "KiB",
 		"Most free memory one thread's cache keeps."),
 	INT_ROW(TCM_CONFIG_CACHE_TOTAL_MAX_MIB, cache, total_max_mib, CACHE, TOTAL_MAX_MIB,
 		1, 1048576, 1, 64, "MiB",

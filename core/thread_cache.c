@@ -22,13 +22,13 @@
 __thread struct tcm_thread_cache tcm_thread_cache_self __attribute__((tls_model("initial-exec")));
 
 /* Until the constructor applies tcm.conf: its defaults (conf/schema.c). */
-_Atomic size_t tcm_thread_cache_budget_bytes = (size_t)2 << 20;
+_Atomic size_t tcm_thread_cache_budget_bytes = (size_t)512 << 10;
 
 #define KEYLESS_MESSAGE "tcm: no pthread key left for thread caches; running without them\n"
 
 static pthread_key_t exit_key;
 static atomic_bool has_exit_key;
-static _Atomic size_t thread_max_bytes = (size_t)2 << 20;
+static _Atomic size_t thread_max_bytes = (size_t)512 << 10;
 static _Atomic size_t total_max_bytes = (size_t)64 << 20;
 static _Atomic int64_t live_threads;
 static _Atomic int64_t total_cached_bytes;

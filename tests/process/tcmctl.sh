@@ -77,7 +77,7 @@ release: {
   chunk_kib = 2048;  # default
 };
 cache: {
-  thread_max_kib = 2048;  # default
+  thread_max_kib = 512;  # default
   total_max_mib = 128;  # valid.conf:3
 };
 notify: {
@@ -128,7 +128,7 @@ release: {
   chunk_kib = 2048;  # default
 };
 cache: {
-  thread_max_kib = 2048;  # default
+  thread_max_kib = 512;  # default
   total_max_mib = 128;  # valid.conf:3
 };
 notify: {

@@ -18,7 +18,7 @@ static void no_file_gives_defaults(void **state)
 	assert_true(config.exit.release_on_shutdown);
 	assert_int_equal(config.release.rate_mib_s, 0);
 	assert_int_equal(config.release.chunk_kib, 2048);
-	assert_int_equal(config.cache.thread_max_kib, 2048);
+	assert_int_equal(config.cache.thread_max_kib, 512);
 	assert_int_equal(config.cache.total_max_mib, 64);
 	assert_int_equal(config.notify.ready, TCM_CONFIG_NOTIFY_READY_OFF);
 	assert_true(config.notify.stopping);
@@ -151,7 +151,7 @@ static void wrong_type_keeps_that_key_default(void **state)
 			    "FILE:3: notify.status: expected true or false, got a group");
 	assert_string_equal(fake_error_text(6, path), "FILE:4: release: expected a group { ... }, got 5");
 	assert_int_equal(config.exit.deadline_ms, 1000);
-	assert_int_equal(config.cache.thread_max_kib, 2048);
+	assert_int_equal(config.cache.thread_max_kib, 512);
 	assert_int_equal(config.cache.total_max_mib, 128);
 	assert_int_equal(config.origin[TCM_CONFIG_CACHE_THREAD_MAX_KIB].source, TCM_CONFIG_FROM_DEFAULT);
 }
@@ -319,7 +319,7 @@ static void setuid_ignores_tcm_conf_and_overrides(void **state)
 	assert_int_equal(tcm_config_load(&config, &sources), 0);
 	assert_int_equal(config.exit.deadline_ms, 1111);
 	assert_int_equal(config.cache.total_max_mib, 64);
-	assert_int_equal(config.cache.thread_max_kib, 2048);
+	assert_int_equal(config.cache.thread_max_kib, 512);
 	assert_string_equal(config.file_path, etc);
 }
 
