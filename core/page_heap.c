@@ -9,10 +9,11 @@
  *     state IN_USE so that a stale page-map entry never merges it;
  *   - a page's size-class byte in the page map is non-zero exactly while it
  *     belongs to an IN_USE small-object span;
- *   - free committed memory beyond a quarter of the memory in use (at least
- *     16 MiB) is released when a large span has to be faulted in from
- *     released memory instead (offset_fresh_pages), so fragments too small
- *     for the blocks asked for do not pile up in the resident set;
+ *   - free committed memory beyond an allowance (a quarter of the memory in
+ *     use, or room for two of the largest large blocks asked for, at most
+ *     16 MiB, whichever is more) is released when a span has to be faulted
+ *     in from released memory instead (offset_fresh_pages), so fragments too
+ *     small for the blocks asked for do not pile up in the resident set;
  *   - freeing spans never waits for the lock: when it is busy the spans go
  *     on a lock-free deferred list, emptied by the next free that gets the
  *     lock, and by every allocation, in-place growth and release step before
@@ -40,7 +41,7 @@
 #define SPANS_PER_HOLD      16   /* spans freed in one hold of the lock */
 #define OFFSET_MIN_BYTES    ((size_t)64 << 10)   /* see offset_fresh_pages */
 #define OFFSET_MAX_CALLS    4
-#define OFFSET_FLOOR_BYTES  ((uint64_t)16 << 20)
+#define OFFSET_ROOM_MAX_BYTES ((uint64_t)16 << 20)
 
 struct free_set {
 	struct tcm_span *exact[TCM_PAGE_HEAP_EXACT_PAGES + 1]; /* by npages; [0] unused */
@@ -56,6 +57,7 @@ static struct free_set released_set;     /* guarded by page_heap_lock */
 static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
 static _Atomic size_t spare_count;       /* written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
+static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows */
 static _Atomic uint64_t released_total_bytes;
 static _Atomic uint64_t release_calls;
 /* IN_USE spans whose free found the lock busy, linked through next: pushed
@@ -436,18 +438,34 @@ static size_t release_largest(size_t max_bytes, size_t min_bytes)
 	return bytes;
 }
 
-/* A large span is about to be faulted in from released memory while free
- * committed memory, too fragmented to hold it, stays resident. Past an
- * allowance of a quarter of the memory in use (at least OFFSET_FLOOR_BYTES),
- * release that much of it (pieces of at least OFFSET_MIN_BYTES, at most
+/* Keeps largest_large_pages up to date: the allowance of offset_fresh_pages. */
+static void note_large_request(size_t npages)
+{
+	size_t largest = atomic_load_explicit(&largest_large_pages, memory_order_relaxed);
+	while (npages > largest &&
+	       !atomic_compare_exchange_weak_explicit(&largest_large_pages, &largest, npages,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* A span is about to be faulted in from released memory while free committed
+ * memory, too fragmented to hold it, stays resident. Past an allowance, release
+ * that much of it (pieces of at least OFFSET_MIN_BYTES, at most
  * OFFSET_MAX_CALLS madvise calls), so that the resident set does not keep
  * growing with fragments; within the allowance they stay, for reuse without
- * page faults. */
+ * page faults. The allowance is a quarter of the memory in use, or room for two
+ * of the largest large blocks asked for (at most OFFSET_ROOM_MAX_BYTES), whichever
+ * is more: a program that churns 8 MiB blocks keeps 16 MiB to reuse (releasing
+ * less made bench/large_blocks ten times slower), one whose blocks stay under
+ * 1 MiB keeps a few MiB, not 16 (bench/realloc_growth). */
 static void offset_fresh_pages(size_t npages)
 {
 	uint64_t committed = atomic_load_explicit(&committed_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	uint64_t in_use = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
-	uint64_t allowance = in_use / 4 > OFFSET_FLOOR_BYTES ? in_use / 4 : OFFSET_FLOOR_BYTES;
+	uint64_t room = 2 * (uint64_t)atomic_load_explicit(&largest_large_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	if (room > OFFSET_ROOM_MAX_BYTES)
+		room = OFFSET_ROOM_MAX_BYTES;
+	uint64_t allowance = in_use / 4 > room ? in_use / 4 : room;
 	if (committed <= allowance)
 		return;
 	uint64_t bytes = committed - allowance < npages * TCM_PAGE_BYTES ? committed - allowance
@@ -465,6 +483,7 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 	if (npages == 0 || align_pages == 0 || npages + align_pages - 1 < npages)
 		return NULL;
 	size_t want_pages = npages + align_pages - 1;
+	note_large_request(npages);
 	for (;;) {
 		free_deferred(true);   /* committed memory first: it is resident already */
 		if (reserve_records() != 0)
@@ -490,6 +509,8 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 				split_tail_to_free_locked(span, npages);
 				hand_out_locked(span, 0, is_zeroed);
 				tcm_unlock(&page_heap_lock);
+				if (*is_zeroed)
+					offset_fresh_pages(npages);
 				return span;
 			}
 			tcm_unlock(&page_heap_lock);
@@ -505,6 +526,8 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 {
 	if (npages == 0)
 		return NULL;
+	if (size_class == 0)
+		note_large_request(npages);
 	for (;;) {
 		free_deferred(true);   /* committed memory first: it is resident already */
 		if (reserve_records() != 0)
@@ -516,7 +539,7 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 				split_tail_to_free_locked(span, npages);
 				hand_out_locked(span, size_class, is_zeroed);
 				tcm_unlock(&page_heap_lock);
-				if (size_class == 0 && *is_zeroed)
+				if (*is_zeroed)
 					offset_fresh_pages(npages);
 				return span;
 			}

@@ -173,9 +173,10 @@ static void free_with_lock_busy_is_deferred(void **state)
 }
 
 /* A large span that has to come from released memory while more free
- * committed memory than the allowance (a quarter of the memory in use, at
- * least 16 MiB) sits in fragments too small for it: that much of the
- * fragments is released, so the resident set does not grow by it. */
+ * committed memory than the allowance (a quarter of the memory in use, or room
+ * for two of the largest large blocks asked for, at most 16 MiB) sits in
+ * fragments too small for it: as much of the fragments as the new span is
+ * released, so the resident set does not grow by it. */
 static void fresh_large_span_releases_excess_fragments(void **state)
 {
 	(void)state;
@@ -188,16 +189,67 @@ static void fresh_large_span_releases_excess_fragments(void **state)
 	size_t hole_bytes = (size_t)SPAN_PAGES * TCM_PAGE_BYTES;
 	assert_int_equal(heap_stats().free_committed_bytes, SPANS / 2 * hole_bytes);
 	assert_int_equal(heap_stats().released_total_bytes, 0);
-	/* 20 MiB committed free, 20 MiB in use: 4 MiB over the 16 MiB allowance. */
+	/* 20 MiB of holes; the allowance is 5.5 MiB (a quarter of 22 MiB in use,
+	 * more than room for two 2 MiB blocks): the 2 MiB block releases 2 MiB. */
 	bool is_zeroed = false;
 	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
 	assert_true(is_zeroed);   /* no hole could hold it */
 	assert_int_equal(heap_stats().released_total_bytes, 2 * hole_bytes);
 	assert_int_equal(heap_stats().free_committed_bytes, (SPANS / 2 - 2) * hole_bytes);
-	/* Within the allowance nothing more goes. */
+	/* A span served from the holes faults nothing in and releases nothing. */
 	struct tcm_span *small = alloc_span(SPAN_PAGES / 2, NULL);
 	free_span(small);
 	assert_int_equal(heap_stats().released_total_bytes, 2 * hole_bytes);
+	free_span(big);
+	for (int i = 1; i < SPANS; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* Holes of 10 MiB stay while the program has asked for an 8 MiB block: they
+ * are within room for two of its largest blocks (16 MiB). */
+static void fragments_stay_within_room_for_two_largest_blocks(void **state)
+{
+	(void)state;
+	enum { SPANS = 20, SPAN_PAGES = 128 };   /* 1 MiB each */
+	struct tcm_span *largest = alloc_span(8 * SPAN_PAGES, NULL);
+	struct tcm_span *spans[SPANS];
+	for (int i = 0; i < SPANS; i++)
+		spans[i] = alloc_span(SPAN_PAGES, NULL);
+	for (int i = 0; i < SPANS; i += 2)
+		free_span(spans[i]);
+	bool is_zeroed = false;
+	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
+	assert_true(is_zeroed);
+	assert_int_equal(heap_stats().released_total_bytes, 0);
+	assert_int_equal(heap_stats().free_committed_bytes, SPANS / 2 * (size_t)SPAN_PAGES * TCM_PAGE_BYTES);
+	free_span(big);
+	free_span(largest);
+	for (int i = 1; i < SPANS; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A program whose large blocks stay at 1 MiB keeps a small allowance: 10 MiB
+ * of 512 KiB holes against 10 MiB in use, and a fresh 1 MiB block releases
+ * 1 MiB of them (a flat 16 MiB floor kept them all resident). */
+static void small_blocks_keep_a_small_allowance(void **state)
+{
+	(void)state;
+	enum { SPANS = 40, SPAN_PAGES = 64 };   /* 512 KiB each */
+	struct tcm_span *spans[SPANS];
+	for (int i = 0; i < SPANS; i++)
+		spans[i] = alloc_span(SPAN_PAGES, NULL);
+	for (int i = 0; i < SPANS; i += 2)
+		free_span(spans[i]);
+	size_t hole_bytes = (size_t)SPAN_PAGES * TCM_PAGE_BYTES;
+	bool is_zeroed = false;
+	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
+	assert_true(is_zeroed);   /* no hole could hold it */
+	assert_int_equal(heap_stats().released_total_bytes, 2 * hole_bytes);
+	assert_int_equal(heap_stats().free_committed_bytes, (SPANS / 2 - 2) * hole_bytes);
 	free_span(big);
 	for (int i = 1; i < SPANS; i += 2)
 		free_span(spans[i]);
@@ -793,6 +845,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(free_spans_takes_a_list),
 	cmocka_unit_test(free_with_lock_busy_is_deferred),
 	cmocka_unit_test(fresh_large_span_releases_excess_fragments),
+	cmocka_unit_test(fragments_stay_within_room_for_two_largest_blocks),
+	cmocka_unit_test(small_blocks_keep_a_small_allowance),
 	cmocka_unit_test(free_neighbours_coalesce),
 	cmocka_unit_test(many_spans_coalesce_in_any_order),
 	cmocka_unit_test(grow_in_place_into_committed_neighbour),
