@@ -104,6 +104,22 @@ int tcm_os_release(void *addr, size_t len_bytes)
 	return err;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14; older headers lack the name */
+#endif
+
+void tcm_os_populate(void *addr, size_t len_bytes)
+{
+	static atomic_bool is_unsupported;
+	tcm_lock_assert_none_held();
+	if (atomic_load_explicit(&is_unsupported, memory_order_relaxed))
+		return;
+	int saved_errno = errno;
+	if (madvise(addr, len_bytes, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+		atomic_store_explicit(&is_unsupported, true, memory_order_relaxed);
+	errno = saved_errno;
+}
+
 void tcm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected)
 {
 	int saved_errno = errno;

@@ -32,6 +32,11 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes);
  * and reads back as zeros, so no pointer into it can fault (invariant 9). */
 int tcm_os_release(void *addr, size_t len_bytes);
 
+/* Makes the range resident and writable in one call (MADV_POPULATE_WRITE)
+ * rather than one page fault per kernel page. Best effort: before Linux 5.14,
+ * or on any error, the pages fault in on first touch as they would anyway. */
+void tcm_os_populate(void *addr, size_t len_bytes);
+
 /* Sleeps while *word == expected (FUTEX_WAIT_PRIVATE); spurious wake-ups
  * are possible. Called by core/lock.c only. */
 void tcm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected);
