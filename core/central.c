@@ -17,6 +17,8 @@
 #define STACK_TARGET_BYTES (512 * 1024)
 #define STACK_MIN_ENTRIES  2
 #define STACK_MAX_ENTRIES  64
+#define OFFSET_MIN_FREE_BYTES ((uint64_t)8 << 20)   /* see offset_fresh_span */
+#define OFFSET_WALK_PAGES     1024
 
 struct central {
 	struct tcm_batch_stack stack;       /* lock-free */
@@ -107,7 +109,62 @@ static uint32_t take_from_span(struct tcm_span *span, size_t object_bytes, uint3
 
 static bool span_has_free(const struct tcm_span *span)
 {
-	return span->free_objects != NULL || span->carve_next < span->carve_end;
+	return span->free_objects != NULL || span->carve_next < span->carve_end || span->stranded_objects != 0;
+}
+
+/* Objects of a span's released pages, claimed under the class lock and linked
+ * into a chain after it is dropped: linking them faults their pages back in. */
+struct stranded_claim {
+	uintptr_t span_start;
+	uint64_t  objects;   /* bit i: object i */
+};
+
+/* Claims up to want of span's stranded objects (those left once its free list
+ * and carve are used up); returns how many. REQUIRES: central[class] lock. */
+static uint32_t claim_stranded(struct tcm_span *span, uint32_t want, struct stranded_claim *claim)
+{
+	uint64_t claimed = 0;
+	uint32_t count = 0;
+	for (uint64_t rest = span->stranded_objects; rest != 0 && count < want; rest &= rest - 1, count++)
+		claimed |= rest & (0 - rest);   /* the lowest object left */
+	span->stranded_objects &= ~claimed;
+	span->allocated_objects += count;
+	claim->span_start = span->start;
+	claim->objects = claimed;
+	return count;
+}
+
+/* Links the claimed objects onto the chain *head. No lock held. */
+static void link_claimed(const struct stranded_claim *claim, size_t object_bytes, void **head)
+{
+	for (uint64_t rest = claim->objects; rest != 0; rest &= rest - 1) {
+		void *object = (void *)(claim->span_start + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
+		*(void **)object = *head;
+		*head = object;
+	}
+}
+
+/* A fresh span is about to be made while the spans hold more free object
+ * bytes than a quarter of the memory in use (and at least
+ * OFFSET_MIN_FREE_BYTES): as many bytes of the whole free pages inside them
+ * are released first, each walk looking at no more than OFFSET_WALK_PAGES of
+ * the page map, so that a program that frees most of its objects and then
+ * allocates other sizes (bench/fragmentation) does not add the new spans'
+ * pages on top of the free ones. REQUIRES: no tcm lock held. */
+static void offset_fresh_span(size_t span_bytes)
+{
+	uint64_t free_bytes = tcm_central_cached_bytes();
+	if (free_bytes < OFFSET_MIN_FREE_BYTES)
+		return;
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	if (free_bytes < heap.in_use_bytes / 4)
+		return;
+	for (size_t released = 0, step; released < span_bytes; released += step) {
+		step = tcm_central_release_inside_spans(span_bytes - released, OFFSET_WALK_PAGES);
+		if (step == 0)
+			return;
+	}
 }
 
 static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *count)
@@ -117,18 +174,27 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 	void *head = NULL;
 	uint32_t taken = 0;
 
+	struct stranded_claim claim = { 0, 0 };
 	tcm_lock(&central->lock);
 	while (taken < want && central->with_free != NULL) {
 		struct tcm_span *span = central->with_free;
 		taken += take_from_span(span, object_bytes, want - taken, &head);
+		if (taken < want && span->stranded_objects != 0) {
+			taken += claim_stranded(span, want - taken, &claim);
+			if (!span_has_free(span))
+				list_remove(central, span);
+			break;   /* one claim per fetch: its objects are linked below */
+		}
 		if (!span_has_free(span))
 			list_remove(central, span);
 	}
 	tcm_unlock(&central->lock);
+	link_claimed(&claim, object_bytes, &head);
 
 	if (taken == 0) {
 		/* A fresh span, carved before anyone else can see it. */
 		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		offset_fresh_span((size_t)info->span_pages * TCM_PAGE_BYTES);
 		bool is_zeroed;
 		struct tcm_span *span = tcm_page_heap_alloc(info->span_pages, size_class, &is_zeroed);
 		if (span == NULL)
@@ -145,6 +211,7 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		span->carve_end = span->start + (uintptr_t)info->objects_per_span * object_bytes;
 		span->allocated_after_page_release = UINT32_MAX;
 		span->is_releasing_inside = 0;
+		span->stranded_objects = 0;
 		cached_bytes_add((int64_t)info->objects_per_span * (int64_t)object_bytes);
 		taken = take_from_span(span, object_bytes, want, &head);
 		if (span_has_free(span)) {
@@ -399,7 +466,7 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 			tail = object;
 	}
 	/* One madvise per run of free pages. A failed one leaves its objects
-	 * stranded but resident: they come back when the span empties. */
+	 * stranded but resident: they are handed out like the others. */
 	size_t released = 0;
 	for (unsigned k = 0; k < 64;) {
 		if (((pages >> k) & 1) == 0) {
@@ -418,12 +485,14 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	}
 	atomic_fetch_add_explicit(&inside_span_released_bytes, released, memory_order_relaxed);
 
-	/* Hold 2: splice back; the span leaves central if it emptied meanwhile. */
+	/* Hold 2: splice back and note the stranded objects (a fetch may have
+	 * claimed earlier ones meanwhile); the span leaves central if it emptied. */
 	tcm_lock(&central->lock);
 	if (head != NULL) {
 		*(void **)tail = span->free_objects;
 		span->free_objects = head;
 	}
+	span->stranded_objects |= stranded;
 	span->is_releasing_inside = 0;
 	span->allocated_after_page_release = span->allocated_objects;
 	bool is_emptied = span->allocated_objects == 0;
@@ -440,6 +509,46 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		tcm_page_heap_free_spans(span);
 	}
 	return released;
+}
+
+/* Where the next walk for spans with free pages inside starts: a page number. */
+static _Atomic uintptr_t inside_span_cursor;
+
+size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walked)
+{
+	const uintptr_t root_entries = (uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS;
+	uintptr_t page = atomic_load_explicit(&inside_span_cursor, memory_order_relaxed);
+	size_t walked = 0;
+	while ((page >> TCM_PAGE_MAP_LEAF_BITS) < root_entries) {
+		struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
+		if (leaf == NULL) {
+			page = ((page >> TCM_PAGE_MAP_LEAF_BITS) + 1) << TCM_PAGE_MAP_LEAF_BITS;
+			continue;
+		}
+		for (size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES;
+		     index++, page++) {
+			unsigned size_class = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
+			if (size_class == 0)
+				continue;   /* a byte each: cheap, and not counted */
+			if (walked++ == max_pages_walked) {
+				atomic_store_explicit(&inside_span_cursor, page, memory_order_relaxed);
+				return 0;
+			}
+			if (!tcm_central_may_release_inside_spans(size_class))
+				continue;
+			struct tcm_span *span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
+			uintptr_t span_start = page << TCM_PAGE_SHIFT;
+			if (span == NULL || span->start != span_start)
+				continue;   /* not the span's first page (or a stale entry) */
+			size_t released = tcm_central_release_inside_span(span, size_class, span_start, max_bytes);
+			if (released != 0) {
+				atomic_store_explicit(&inside_span_cursor, page + 1, memory_order_relaxed);
+				return released;
+			}
+		}
+	}
+	atomic_store_explicit(&inside_span_cursor, 0, memory_order_relaxed);   /* next walk from the start */
+	return 0;
 }
 
 void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls)

@@ -11,7 +11,10 @@
  *     the overflow shrinks back with the next frees of the class.
  *     From DRAINING on, every give-back pushes: the release worker is draining
  *     the stacks, and a shutdown must not funnel its frees into class locks;
- *   - a span is on the class's list exactly when it has a free object;
+ *   - a span is on the class's list exactly when it has a free object (on
+ *     its free list, not yet carved, or stranded on a released page);
+ *   - stranded objects are handed out only once a span has no other free
+ *     object, and are linked with no lock held (that faults their pages in);
  *   - spans that become empty are collected under the lock and handed to the
  *     page heap after it is dropped, as one list (invariant 8);
  *   - every hold of central[class] is bounded by TCM_CENTRAL_OBJECTS_PER_HOLD
@@ -58,10 +61,10 @@ size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries);
 /* tcm_central_drain_one until at most keep_entries remain. Returns the objects moved. */
 size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
 
-/* Free pages inside partly used spans (used from DRAINING on: see
- * release.h). Only classes of at least this many bytes, whose spans hold at
- * most 64 objects, are eligible: with smaller objects a kernel page is
- * almost never free whole while its span is in use. */
+/* Free pages inside partly used spans (release.h, and the offset of a fresh
+ * span: see fetch). Only classes of at least this many bytes, whose spans
+ * hold at most 64 objects, are eligible: with smaller objects a kernel page
+ * is almost never free whole while its span is in use. */
 #define TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES 256
 bool tcm_central_may_release_inside_spans(unsigned size_class);
 
@@ -70,14 +73,24 @@ bool tcm_central_may_release_inside_spans(unsigned size_class);
  * that hold only free objects, at most max_bytes in all: the span's free list
  * is taken out under the class lock, the pages are worked out and madvised
  * with no lock held, and the objects on kept pages are linked back under the
- * lock. Objects on released pages leave the free list for good: the span
- * serves fewer objects until it empties and goes back to the page heap whole
+ * lock. Objects on released pages become the span's stranded objects: a
+ * fetch hands them out (faulting their pages back in) once the span has no
+ * other free object, and a span that empties goes back to the page heap whole
  * (where its released pages count as committed). A span whose
  * allocated_objects did not drop since its last release is skipped.
  * Returns the bytes released; 0 when the span was not eligible any more or
  * had no whole free page. REQUIRES: no tcm lock held. */
 size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
 				       size_t max_bytes);
+
+/* Walks the page map, lock-free, from where the last walk stopped, to the
+ * next span of an eligible class with whole free kernel pages inside, and
+ * releases them (tcm_central_release_inside_span, at most max_bytes).
+ * Returns the bytes released; 0 when the walk looked at max_pages_walked
+ * pages of small-object spans (the next one goes on from there) or reached
+ * the end of the map (the next one starts over) without releasing anything.
+ * REQUIRES: no tcm lock held. */
+size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walked);
 
 /* Bytes and madvise calls of tcm_central_release_inside_span since start. */
 void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls);

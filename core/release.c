@@ -3,21 +3,22 @@
  *
  * Invariants: a drain step pops at most one stack entry and returns it in
  * bounded lock holds (core/central.c); a release step is one madvise of at most
- * its chunk with no lock held (core/page_heap.c), or, from DRAINING on, the
- * free pages inside one partly used span (core/central.c). The cursors are
- * relaxed atomics: concurrent callers may pick the same class or span; the
- * class lock decides (a span being released inside is skipped). */
+ * its chunk with no lock held (core/page_heap.c), or, when the page heap has
+ * no free committed span left, the free pages inside one partly used span
+ * (core/central.c). The cursors are relaxed atomics: concurrent callers may
+ * pick the same class or span; the class lock decides (a span being released
+ * inside is skipped). */
 #include "release.h"
 
 #include "central.h"
 #include "core.h"
 #include "page_heap.h"
-#include "page_map.h"
 #include "size_class.h"
 #include "state.h"
 #include "thread_cache.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 static _Atomic unsigned drain_cursor = 1;
 
@@ -37,44 +38,11 @@ size_t tcm_release_drain_step(bool keep_capacity)
 	return 0;
 }
 
-/* Where the next look for spans with free pages inside starts: a page number. */
-static _Atomic uintptr_t inside_span_cursor;
-
-size_t tcm_release_inside_spans_step(size_t max_bytes)
-{
-	const uintptr_t root_entries = (uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS;
-	uintptr_t page = atomic_load_explicit(&inside_span_cursor, memory_order_relaxed);
-	while ((page >> TCM_PAGE_MAP_LEAF_BITS) < root_entries) {
-		struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
-		if (leaf == NULL) {
-			page = ((page >> TCM_PAGE_MAP_LEAF_BITS) + 1) << TCM_PAGE_MAP_LEAF_BITS;
-			continue;
-		}
-		for (size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES;
-		     index++, page++) {
-			unsigned size_class = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
-			if (size_class == 0 || !tcm_central_may_release_inside_spans(size_class))
-				continue;
-			struct tcm_span *span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
-			uintptr_t span_start = page << TCM_PAGE_SHIFT;
-			if (span == NULL || span->start != span_start)
-				continue;   /* not the span's first page (or a stale entry) */
-			size_t released = tcm_central_release_inside_span(span, size_class, span_start, max_bytes);
-			if (released != 0) {
-				atomic_store_explicit(&inside_span_cursor, page + 1, memory_order_relaxed);
-				return released;
-			}
-		}
-	}
-	atomic_store_explicit(&inside_span_cursor, 0, memory_order_relaxed);   /* next pass from the start */
-	return 0;
-}
-
 size_t tcm_release_step(size_t chunk_bytes)
 {
 	size_t released = tcm_page_heap_release_step(chunk_bytes);
-	if (released == 0 && tcm_state_get() != TCM_STATE_NORMAL)
-		released = tcm_release_inside_spans_step(chunk_bytes);
+	if (released == 0)
+		released = tcm_central_release_inside_spans(chunk_bytes, SIZE_MAX);
 	return released;
 }
 

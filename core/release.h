@@ -19,18 +19,10 @@
 size_t tcm_release_drain_step(bool keep_capacity);
 
 /* madvises at most chunk_bytes of free committed page-heap memory (one call);
- * from DRAINING on, when the page heap has none, the free pages inside one
- * partly used span instead (tcm_release_inside_spans_step). Returns the bytes
- * released; 0 when nothing more can be released. */
+ * when the page heap has none, the free pages inside one partly used span
+ * instead (tcm_central_release_inside_spans). Returns the bytes released; 0
+ * when nothing more can be released. */
 size_t tcm_release_step(size_t chunk_bytes);
-
-/* Walks the page map, lock-free, from where the last call stopped, to the
- * next span of an eligible class (tcm_central_may_release_inside_spans) with
- * whole free kernel pages inside, and releases them (at most max_bytes; the
- * span's objects on those pages stay out of use until it empties: so only
- * used once the service is shutting down). Returns the bytes released; 0
- * when the walk reached the end (the next call starts over). */
-size_t tcm_release_inside_spans_step(size_t max_bytes);
 
 /* Free bytes a full drain and release could still return: the page heap's free
  * committed bytes plus the objects held in central lists (an upper bound: an

@@ -41,6 +41,8 @@ struct tcm_span {
 	uintptr_t        carve_end;         /* end of the last whole object */
 	uint32_t         allocated_after_page_release; /* allocated_objects when free pages inside
 	                                                  were last released; UINT32_MAX: never */
+	uint64_t         stranded_objects; /* bit i: object i lies on a released page: free, on no
+	                                      list, reads zero; handed out once nothing else is left */
 };
 
 #endif

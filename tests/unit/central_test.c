@@ -442,6 +442,101 @@ static void concurrent_fetch_and_give_back(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* Fetches count objects of size_class into out (the chains may be shorter
+ * than asked). */
+static void fetch_into(unsigned size_class, uint32_t count, void **out)
+{
+	for (uint32_t got = 0; got < count;) {
+		uint32_t fetched;
+		void *chain = tcm_central_fetch(size_class, count - got, &fetched);
+		assert_non_null(chain);
+		for (; chain != NULL; chain = *(void **)chain)
+			out[got++] = chain;
+	}
+}
+
+/* Makes free_mib MiB of 1 KiB objects free inside spans that stay in use (the
+ * first object of every span is kept, the rest go back to the spans). Returns
+ * the kept objects (one per span) in *kept and their number. */
+static uint32_t free_inside_spans(uint32_t free_mib, void ***kept)
+{
+	unsigned size_class = tcm_size_class_of(1024);
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	uint32_t spans = (uint32_t)(((size_t)free_mib << 20) / ((size_t)(info->objects_per_span - 1) * 1024)) + 1;
+	uint32_t count = spans * info->objects_per_span;
+	void **objects = calloc(count, sizeof(void *));
+	assert_non_null(objects);
+	fetch_into(size_class, count, objects);
+	qsort(objects, count, sizeof(void *), compare_pointers);
+	*kept = calloc(spans, sizeof(void *));
+	assert_non_null(*kept);
+	uint32_t kept_count = 0;
+	for (uint32_t i = 0; i < count; i++) {
+		struct tcm_span *span = tcm_page_map_get((uintptr_t)objects[i] >> TCM_PAGE_SHIFT);
+		if ((uintptr_t)objects[i] == span->start)
+			(*kept)[kept_count++] = objects[i];
+		else
+			tcm_central_give_back_to_spans(size_class, objects[i], 1);
+	}
+	assert_int_equal(kept_count, spans);
+	free(objects);
+	return kept_count;
+}
+
+static uint64_t inside_span_released_bytes(void)
+{
+	uint64_t bytes, calls;
+	tcm_central_inside_span_release_stats(&bytes, &calls);
+	return bytes;
+}
+
+/* A fresh span made while the spans hold more free bytes than a quarter of
+ * the memory in use (and at least 8 MiB) first releases as many bytes of
+ * whole free pages inside them; with less free than that, nothing. */
+static void fresh_span_offsets_free_pages_inside_spans(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	unsigned other_class = tcm_size_class_of(2048);
+	size_t other_span_bytes = (size_t)tcm_size_classes[other_class].span_pages * TCM_PAGE_BYTES;
+	void **kept;
+	uint32_t kept_count = free_inside_spans(4, &kept);   /* 4 MiB free: below the floor */
+	uint32_t fetched;
+	void *first = tcm_central_fetch(other_class, 1, &fetched);
+	assert_non_null(first);
+	assert_int_equal(inside_span_released_bytes(), 0);
+	for (uint32_t i = 0; i < kept_count; i++)
+		tcm_central_give_back_to_spans(tcm_size_class_of(1024), kept[i], 1);
+	free(kept);
+
+	kept_count = free_inside_spans(12, &kept);   /* 12 MiB free of about 14 in use */
+	assert_true(tcm_central_cached_bytes() > in_use_bytes() / 4);
+	/* The other class's span still has free objects: no fresh span, no release. */
+	void *second = tcm_central_fetch(other_class, 1, &fetched);
+	assert_int_equal(inside_span_released_bytes(), 0);
+	/* Emptying it makes the next fetch need a fresh span. */
+	uint32_t per_span = tcm_size_classes[other_class].objects_per_span;
+	void **rest = calloc(per_span, sizeof(void *));
+	assert_non_null(rest);
+	fetch_into(other_class, per_span - 2, rest);
+	void *third = tcm_central_fetch(other_class, 1, &fetched);
+	assert_non_null(third);
+	assert_true(inside_span_released_bytes() >= other_span_bytes);
+	assert_true(inside_span_released_bytes() < other_span_bytes + (size_t)64 * 1024);   /* one span's worth more at most */
+
+	tcm_central_give_back_to_spans(other_class, first, 1);
+	tcm_central_give_back_to_spans(other_class, second, 1);
+	tcm_central_give_back_to_spans(other_class, third, 1);
+	for (uint32_t i = 0; i < per_span - 2; i++)
+		tcm_central_give_back_to_spans(other_class, rest[i], 1);
+	for (uint32_t i = 0; i < kept_count; i++)
+		tcm_central_give_back_to_spans(tcm_size_class_of(1024), kept[i], 1);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(rest);
+	free(kept);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(fetch_returns_distinct_objects_of_class),
 	cmocka_unit_test(fetch_of_one_object),
@@ -452,6 +547,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(drain_returns_spans_to_page_heap),
 	cmocka_unit_test(enomem_fetch_returns_null),
 	cmocka_unit_test(concurrent_fetch_and_give_back),
+	cmocka_unit_test(fresh_span_offsets_free_pages_inside_spans),
 };
 
 UNIT_MAIN("central", tests)

@@ -3,8 +3,9 @@
  * (without the capacity) empties them and their spans go back to the page
  * heap; in DRAINING give-backs go on the stacks past their capacity (for
  * NORMAL with the class lock busy see central_test); a release step madvises
- * at most its chunk, and from DRAINING on frees whole free pages inside partly
- * used spans; in DRAINING every thread's next free hands its cache's surplus
+ * at most its chunk, and once the page heap has nothing free, whole free pages
+ * inside partly used spans, whose objects are handed out again later; in
+ * DRAINING every thread's next free hands its cache's surplus
  * back and refills stop growing the lists; in EXITING a dying thread drops its
  * cache in O(1). */
 #include "unit.h"
@@ -92,13 +93,15 @@ static void fetch_objects(unsigned size_class, uint32_t count, void **out)
 	}
 }
 
-/* From DRAINING on, a release step frees the whole kernel pages of a partly
- * used span that hold only free objects: of a span of 1 KiB objects with only
- * its first and last object live, every page but the first and the last goes
- * back (and reads zero), the objects on them leave the free list, and the
- * span still empties into the page heap once the live two come back; a span
- * that another releaser has out is left alone. */
-static void draining_releases_free_pages_inside_a_used_span(void **state)
+/* When the page heap has no free span left, a release step frees the whole
+ * kernel pages of a partly used span that hold only free objects: of a span
+ * of 1 KiB objects with only its first and last object live, every page but
+ * the first and the last goes back (and reads zero). The objects on them are
+ * stranded: fetches hand out the free objects of the kept pages first, then
+ * the stranded ones (linked again, their pages faulted back in), and the span
+ * still empties into the page heap once everything comes back. A span that
+ * another releaser has out is left alone. */
+static void release_step_frees_pages_inside_a_used_span(void **state)
 {
 	(void)state;
 	tcm_core_bootstrap();
@@ -107,6 +110,7 @@ static void draining_releases_free_pages_inside_a_used_span(void **state)
 	size_t kernel_page = tcm_os_kernel_page_bytes();
 	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
 	uint32_t per_page = (uint32_t)(kernel_page / info->object_bytes);
+	uint32_t stranded_count = info->objects_per_span - 2 * per_page;
 	assert_true(tcm_central_may_release_inside_spans(size_class));
 	assert_true(span_bytes >= 3 * kernel_page && span_bytes % kernel_page == 0);
 	/* One fresh span, carved whole: object i at start + i KiB. */
@@ -121,8 +125,6 @@ static void draining_releases_free_pages_inside_a_used_span(void **state)
 		tcm_central_give_back(size_class, objects[i], 1, false);
 	tcm_central_drain(size_class, 0);
 
-	assert_int_equal(tcm_release_step(SIZE_MAX), 0);   /* NORMAL: never inside spans */
-	assert_true(tcm_state_advance(TCM_STATE_DRAINING));
 	/* A span another releaser has out (between its two holds) is skipped. */
 	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
 	span->is_releasing_inside = 1;
@@ -135,23 +137,34 @@ static void draining_releases_free_pages_inside_a_used_span(void **state)
 	assert_int_equal(*(unsigned char *)(start + span_bytes - kernel_page + 100), 0xa5);   /* past any link */
 	assert_int_equal(tcm_release_step(SIZE_MAX), 0);   /* nothing freed since */
 
-	/* Only the free objects of the two kept pages are handed out again. */
-	void **kept = calloc(2 * (per_page - 1), sizeof(void *));
-	assert_non_null(kept);
-	fetch_objects(size_class, 2 * (per_page - 1), kept);
-	for (uint32_t i = 0; i < 2 * (per_page - 1); i++) {
-		uintptr_t address = (uintptr_t)kept[i];
+	/* The free objects of the two kept pages are handed out first... */
+	void **again = calloc(info->objects_per_span, sizeof(void *));
+	assert_non_null(again);
+	uint32_t kept_count = 2 * (per_page - 1);
+	fetch_objects(size_class, kept_count, again);
+	for (uint32_t i = 0; i < kept_count; i++) {
+		uintptr_t address = (uintptr_t)again[i];
 		assert_true(address >= start && address < start + span_bytes);
 		assert_true(address < start + kernel_page || address >= start + span_bytes - kernel_page);
-		tcm_central_give_back(size_class, kept[i], 1, false);
 	}
+	/* ...then the stranded ones, each once, rather than a new span. */
+	fetch_objects(size_class, stranded_count, again + kept_count);
+	qsort(again + kept_count, stranded_count, sizeof(void *), compare_pointers);
+	for (uint32_t i = 0; i < stranded_count; i++) {
+		uintptr_t address = (uintptr_t)again[kept_count + i];
+		assert_int_equal(address, start + kernel_page + (uintptr_t)i * info->object_bytes);
+		assert_int_equal(*(unsigned char *)(address + 100), 0);   /* a released page, faulted in afresh */
+	}
+	assert_int_equal(in_use_bytes(), (uint64_t)info->span_pages * TCM_PAGE_BYTES);
+	for (uint32_t i = 0; i < kept_count + stranded_count; i++)
+		tcm_central_give_back(size_class, again[i], 1, false);
 	tcm_central_give_back(size_class, objects[0], 1, false);
 	tcm_central_give_back(size_class, objects[info->objects_per_span - 1], 1, false);
 	tcm_central_drain(size_class, 0);
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_central_cached_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
-	free(kept);
+	free(again);
 	free(objects);
 }
 
@@ -298,7 +311,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(drain_step_trims_to_capacity_then_empties),
 		cmocka_unit_test(draining_give_back_pushes_past_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
-		cmocka_unit_test(draining_releases_free_pages_inside_a_used_span),
+		cmocka_unit_test(release_step_frees_pages_inside_a_used_span),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
 	};
