@@ -26,6 +26,13 @@ struct central {
 	char                   pad_stack[64 - sizeof(struct tcm_batch_stack) - sizeof(uint32_t)];
 	struct tcm_lock        lock;        /* rank CENTRAL */
 	struct tcm_span       *with_free;   /* spans with a free object; guarded by lock */
+	/* Fixed after init. A class eligible for release inside spans keeps each
+	 * span's listed_objects, so that a release needs no walk of the free list
+	 * (a cache miss per object); object i of a span is at offset * multiplier
+	 * >> 32, with multiplier = ceil(2^32 / object size), exact for the at
+	 * most 64 objects of those spans. */
+	bool                   keeps_listed_map;
+	uint64_t               index_multiplier;
 } __attribute__((aligned(64)));
 
 static struct central centrals[TCM_SIZE_CLASS_COUNT];
@@ -43,6 +50,8 @@ void tcm_central_init(void)
 		if (capacity > STACK_MAX_ENTRIES)
 			capacity = STACK_MAX_ENTRIES;
 		central->capacity = (uint32_t)capacity;
+		central->keeps_listed_map = tcm_central_may_release_inside_spans(size_class);
+		central->index_multiplier = (((uint64_t)1 << 32) + info->object_bytes - 1) / info->object_bytes;
 		tcm_lock_init(&central->lock, TCM_LOCK_RANK_CENTRAL);
 	}
 }
@@ -85,13 +94,22 @@ static void list_remove(struct central *central, struct tcm_span *span)
 	span->is_on_list = 0;
 }
 
+/* The bit of object in its span's listed_objects (see struct central). */
+static uint64_t listed_bit(const struct central *central, uintptr_t span_start, const void *object)
+{
+	return (uint64_t)1 << ((((uintptr_t)object - span_start) * central->index_multiplier) >> 32);
+}
+
 /* Takes up to want objects from span onto the chain *head; returns how many. */
-static uint32_t take_from_span(struct tcm_span *span, size_t object_bytes, uint32_t want, void **head)
+static uint32_t take_from_span(const struct central *central, struct tcm_span *span, size_t object_bytes,
+			       uint32_t want, void **head)
 {
 	uint32_t taken = 0;
 	while (taken < want && span->free_objects != NULL) {
 		void *object = span->free_objects;
 		span->free_objects = *(void **)object;
+		if (central->keeps_listed_map)
+			span->listed_objects &= ~listed_bit(central, span->start, object);
 		*(void **)object = *head;
 		*head = object;
 		taken++;
@@ -178,7 +196,7 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 	tcm_lock(&central->lock);
 	while (taken < want && central->with_free != NULL) {
 		struct tcm_span *span = central->with_free;
-		taken += take_from_span(span, object_bytes, want - taken, &head);
+		taken += take_from_span(central, span, object_bytes, want - taken, &head);
 		if (taken < want && span->stranded_objects != 0) {
 			taken += claim_stranded(span, want - taken, &claim);
 			if (!span_has_free(span))
@@ -212,8 +230,9 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		span->allocated_after_page_release = UINT32_MAX;
 		span->is_releasing_inside = 0;
 		span->stranded_objects = 0;
+		span->listed_objects = 0;
 		cached_bytes_add((int64_t)info->objects_per_span * (int64_t)object_bytes);
-		taken = take_from_span(span, object_bytes, want, &head);
+		taken = take_from_span(central, span, object_bytes, want, &head);
 		if (span_has_free(span)) {
 			tcm_lock(&central->lock);
 			list_push(central, span);
@@ -243,12 +262,14 @@ struct span_group {
 	void            *head;    /* objects linked through their first word */
 	void            *tail;    /* last of them: spliced onto the span's list */
 	uint32_t         count;
+	uint64_t         listed;  /* their bits, when the class keeps listed_objects */
 };
 
 /* Takes up to TCM_CENTRAL_OBJECTS_PER_HOLD objects off *chain and groups them
  * by span, with no lock held: the page-map lookups and the writes into the
  * objects happen here. Returns the number of groups. */
-static unsigned group_by_span(void **chain, size_t *count, struct span_group *groups)
+static unsigned group_by_span(const struct central *central, void **chain, size_t *count,
+			      struct span_group *groups)
 {
 	unsigned group_count = 0;
 	for (int taken = 0; taken < TCM_CENTRAL_OBJECTS_PER_HOLD && *count > 0; taken++, (*count)--) {
@@ -268,6 +289,8 @@ static unsigned group_by_span(void **chain, size_t *count, struct span_group *gr
 		*(void **)object = groups[group].head;
 		groups[group].head = object;
 		groups[group].count++;
+		if (central->keeps_listed_map)
+			groups[group].listed |= listed_bit(central, span->start, object);
 	}
 	return group_count;
 }
@@ -285,7 +308,7 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 			    tcm_size_classes[size_class].object_bytes;
 	struct span_group groups[TCM_CENTRAL_OBJECTS_PER_HOLD];
 	while (count > 0) {
-		unsigned group_count = group_by_span(&first, &count, groups);
+		unsigned group_count = group_by_span(central, &first, &count, groups);
 		if (may_wait) {
 			tcm_lock(&central->lock);
 		} else if (!tcm_lock_try(&central->lock)) {
@@ -304,6 +327,7 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 			TCM_ASSERT(span->size_class == size_class && span->allocated_objects >= groups[i].count);
 			*(void **)groups[i].tail = span->free_objects;
 			span->free_objects = groups[i].head;
+			span->listed_objects |= groups[i].listed;
 			span->allocated_objects -= groups[i].count;
 			if (span->allocated_objects == 0 && !span->is_releasing_inside) {
 				if (span->is_on_list)
@@ -414,6 +438,15 @@ static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr
 	return pages;
 }
 
+/* The listed_objects a free list should have (for the debug check). */
+static uint64_t listed_map_of(const struct central *central, uintptr_t span_start, void *list)
+{
+	uint64_t map = 0;
+	for (void *object = list; object != NULL; object = *(void **)object)
+		map |= listed_bit(central, span_start, object);
+	return map;
+}
+
 size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
 				       size_t max_bytes)
 {
@@ -436,30 +469,31 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		return 0;
 	}
 	void *taken = span->free_objects;
+	uint64_t is_free = span->listed_objects;
 	uintptr_t carved_bytes = span->carve_next - span_start;
 	span->free_objects = NULL;
+	span->listed_objects = 0;
 	span->is_releasing_inside = 1;
 	if (!span_has_free(span))
 		list_remove(central, span);
 	tcm_unlock(&central->lock);
 
-	/* No lock from here to hold 2. Which kernel pages hold only free objects;
-	 * the objects on them leave the free list for good (they are neither
-	 * allocated nor listed, so the span still empties without them), the
-	 * others are linked again: all before madvise zeroes any link. */
-	uint64_t is_free = 0;
-	for (void *object = taken; object != NULL; object = *(void **)object)
-		is_free |= (uint64_t)1 << (((uintptr_t)object - span_start) / object_bytes);
+	/* No lock from here to hold 2. Which kernel pages hold only free objects
+	 * (read from the map, not from the list: a walk would be a cache miss per
+	 * object); the objects on them become stranded (neither allocated nor
+	 * listed, so the span still empties without them), the others are linked
+	 * again from their bits, stores that do not wait on one another: all
+	 * before madvise zeroes any link. */
+	TCM_ASSERT(listed_map_of(central, span_start, taken) == is_free);
 	uint64_t pages = free_kernel_pages(is_free, object_bytes, carved_bytes, kernel_page, max_bytes);
 	uint64_t stranded = 0;
 	for (unsigned k = 0; k < 64; k++)
 		if ((pages >> k) & 1)
 			stranded |= objects_overlapping(object_bytes, k * kernel_page, (k + 1) * kernel_page);
+	uint64_t kept = is_free & ~stranded;
 	void *head = NULL, *tail = NULL;
-	for (void *object = taken, *next; object != NULL; object = next) {
-		next = *(void **)object;
-		if ((stranded >> (((uintptr_t)object - span_start) / object_bytes)) & 1)
-			continue;
+	for (uint64_t rest = kept; rest != 0; rest &= rest - 1) {
+		void *object = (void *)(span_start + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
 		*(void **)object = head;
 		head = object;
 		if (tail == NULL)
@@ -492,6 +526,7 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		*(void **)tail = span->free_objects;
 		span->free_objects = head;
 	}
+	span->listed_objects |= kept;
 	span->stranded_objects |= stranded;
 	span->is_releasing_inside = 0;
 	span->allocated_after_page_release = span->allocated_objects;

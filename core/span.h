@@ -43,6 +43,8 @@ struct tcm_span {
 	                                                  were last released; UINT32_MAX: never */
 	uint64_t         stranded_objects; /* bit i: object i lies on a released page: free, on no
 	                                      list, reads zero; handed out once nothing else is left */
+	uint64_t         listed_objects;   /* classes eligible for release inside spans: bit i set
+	                                      exactly while object i is on free_objects */
 };
 
 #endif
