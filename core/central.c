@@ -171,17 +171,26 @@ static void link_claimed(const struct stranded_claim *claim, size_t object_bytes
  * pages on top of the free ones. REQUIRES: no tcm lock held. */
 static void offset_fresh_span(size_t span_bytes)
 {
+	/* The free bytes count objects of every class, stranded ones too, so a
+	 * walk may find nothing to release; after one that did not, the offset
+	 * waits until the memory in use has grown by a quarter, which bounds the
+	 * fruitless walks to one per such growth. */
+	static _Atomic uint64_t quiet_below_in_use_bytes;
 	uint64_t free_bytes = tcm_central_cached_bytes();
 	if (free_bytes < OFFSET_MIN_FREE_BYTES)
 		return;
 	struct tcm_page_heap_stats heap;
 	tcm_page_heap_stats(&heap);
-	if (free_bytes < heap.in_use_bytes / 4)
+	if (free_bytes < heap.in_use_bytes / 4 ||
+	    heap.in_use_bytes < atomic_load_explicit(&quiet_below_in_use_bytes, memory_order_relaxed))
 		return;
 	for (size_t released = 0, step; released < span_bytes; released += step) {
 		step = tcm_central_release_inside_spans(span_bytes - released, OFFSET_WALK_PAGES);
-		if (step == 0)
+		if (step == 0) {
+			atomic_store_explicit(&quiet_below_in_use_bytes, heap.in_use_bytes + heap.in_use_bytes / 4,
+					      memory_order_relaxed);
 			return;
+		}
 	}
 }
 
@@ -569,8 +578,8 @@ size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walke
 				atomic_store_explicit(&inside_span_cursor, page, memory_order_relaxed);
 				return 0;
 			}
-			if (!tcm_central_may_release_inside_spans(size_class))
-				continue;
+			if (!centrals[size_class].keeps_listed_map)
+				continue;   /* not eligible (tcm_central_may_release_inside_spans) */
 			struct tcm_span *span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
 			uintptr_t span_start = page << TCM_PAGE_SHIFT;
 			if (span == NULL || span->start != span_start)
