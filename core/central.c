@@ -168,14 +168,17 @@ static void link_claimed(const struct stranded_claim *claim, size_t object_bytes
  * are released first, each walk looking at no more than OFFSET_WALK_PAGES of
  * the page map, so that a program that frees most of its objects and then
  * allocates other sizes (bench/fragmentation) does not add the new spans'
- * pages on top of the free ones. REQUIRES: no tcm lock held. */
+ * pages on top of the free ones. Only in NORMAL. REQUIRES: no tcm lock held. */
 static void offset_fresh_span(size_t span_bytes)
 {
 	/* The free bytes count objects of every class, stranded ones too, so a
 	 * walk may find nothing to release; after one that did not, the offset
 	 * waits until the memory in use has grown by a quarter, which bounds the
-	 * fruitless walks to one per such growth. */
+	 * fruitless walks to one per such growth. From DRAINING on the release
+	 * worker does this work: a malloc then does not add it to its latency. */
 	static _Atomic uint64_t quiet_below_in_use_bytes;
+	if (tcm_state_get() != TCM_STATE_NORMAL)
+		return;
 	uint64_t free_bytes = tcm_central_cached_bytes();
 	if (free_bytes < OFFSET_MIN_FREE_BYTES)
 		return;
