@@ -162,13 +162,15 @@ static void link_claimed(const struct stranded_claim *claim, size_t object_bytes
 	}
 }
 
-/* A fresh span is about to be made while the spans hold more free object
- * bytes than a quarter of the memory in use (and at least
- * OFFSET_MIN_FREE_BYTES): as many bytes of the whole free pages inside them
- * are released first, each walk looking at no more than OFFSET_WALK_PAGES of
- * the page map, so that a program that frees most of its objects and then
- * allocates other sizes (bench/fragmentation) does not add the new spans'
- * pages on top of the free ones. Only in NORMAL. REQUIRES: no tcm lock held. */
+/* A fresh span has come from released memory, its pages about to be faulted
+ * in, while the spans hold more free object bytes than a quarter of the memory
+ * in use (and at least OFFSET_MIN_FREE_BYTES): as many bytes of the whole free
+ * pages inside them are released first, each walk looking at no more than
+ * OFFSET_WALK_PAGES of the page map, so that a program that frees most of its
+ * objects and then allocates other sizes (bench/fragmentation) does not add
+ * the new spans' pages on top of the free ones. A span served from committed
+ * memory adds nothing to the resident set and releases nothing. Only in
+ * NORMAL. REQUIRES: no tcm lock held. */
 static void offset_fresh_span(size_t span_bytes)
 {
 	/* The free bytes count objects of every class, stranded ones too, so a
@@ -224,17 +226,20 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 	if (taken == 0) {
 		/* A fresh span, carved before anyone else can see it. */
 		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
-		offset_fresh_span((size_t)info->span_pages * TCM_PAGE_BYTES);
+		size_t span_bytes = (size_t)info->span_pages * TCM_PAGE_BYTES;
 		bool is_zeroed;
 		struct tcm_span *span = tcm_page_heap_alloc(info->span_pages, size_class, &is_zeroed);
 		if (span == NULL)
 			return NULL;
-		/* Never-touched pages are made resident in one system call, not one
-		 * page fault each as the objects are carved (10% off the wall time of
-		 * bench/fragmentation), and later carves under the lock then fault
-		 * nothing in. It costs at most the untouched rest of one span per class. */
-		if (is_zeroed)
-			tcm_os_populate((void *)span->start, (size_t)info->span_pages * TCM_PAGE_BYTES);
+		/* Pages from released memory are about to be faulted in: first offset
+		 * them, then make them resident in one system call, not one page fault
+		 * each as the objects are carved (10% off the wall time of
+		 * bench/fragmentation); later carves under the lock then fault nothing
+		 * in. It costs at most the untouched rest of one span per class. */
+		if (is_zeroed) {
+			offset_fresh_span(span_bytes);
+			tcm_os_populate((void *)span->start, span_bytes);
+		}
 		span->allocated_objects = 0;
 		span->free_objects = NULL;
 		span->carve_next = span->start;

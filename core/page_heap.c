@@ -605,7 +605,6 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
 	}
 }
 
-
 size_t tcm_page_heap_release_step(size_t max_bytes)
 {
 	return release_largest(max_bytes, 0);
