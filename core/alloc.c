@@ -26,6 +26,9 @@
 #include <string.h>
 
 #define INVALID_POINTER_REPORTS 8
+/* The largest block tcm can hand out; larger requests fail with ENOMEM before
+ * any page arithmetic (which could overflow) is done on them. */
+#define LARGE_MAX_BYTES (TCM_PAGE_HEAP_MAX_PAGES * TCM_PAGE_BYTES)
 
 static _Atomic int bootstrap_state;   /* 0 not started, 1 running, 2 done */
 static _Atomic int64_t large_allocated_bytes;
@@ -118,7 +121,7 @@ static inline void small_free(unsigned size_class, void *object)
 
 static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed)
 {
-	if (size_bytes > PTRDIFF_MAX) {
+	if (size_bytes > LARGE_MAX_BYTES || align_pages > TCM_PAGE_HEAP_MAX_PAGES) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -139,7 +142,7 @@ static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed
 }
 
 /* Resizes the large block at ptr to size_bytes (TCM_SMALL_MAX_BYTES <
- * size_bytes <= PTRDIFF_MAX) without moving it: grows into the free pages
+ * size_bytes <= LARGE_MAX_BYTES) without moving it: grows into the free pages
  * right after it, or gives back its tail. Returns false, the block unchanged,
  * when that cannot be done. */
 static bool large_resize_in_place(void *ptr, size_t size_bytes)
@@ -157,7 +160,7 @@ static bool large_resize_in_place(void *ptr, size_t size_bytes)
 }
 
 /* A large block for realloc to move a growing block to: size_bytes
- * (TCM_SMALL_MAX_BYTES < size_bytes <= PTRDIFF_MAX) in pages rounded up to a
+ * (TCM_SMALL_MAX_BYTES < size_bytes <= LARGE_MAX_BYTES) in pages rounded up to a
  * multiple of a quarter of their highest power of two (at most 25% more), so
  * that the next growth steps fit in the block. NULL, errno ENOMEM, when that
  * cannot be had. */
@@ -263,7 +266,7 @@ void *tcm_core_realloc(void *ptr, size_t size_bytes)
 	/* In place when the block still fits and is not more than twice too big. */
 	if (size_bytes <= old_bytes && size_bytes >= old_bytes / 2)
 		return ptr;
-	if (size_bytes > PTRDIFF_MAX) {   /* refused as malloc refuses it; the block stays */
+	if (size_bytes > LARGE_MAX_BYTES) {   /* refused as malloc refuses it; the block stays */
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -95,6 +95,15 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 	return (void *)start;
 }
 
+void tcm_os_unmap(void *addr, size_t len_bytes)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	if (munmap(addr, len_bytes) == 0)
+		atomic_fetch_sub_explicit(&mapped_bytes_total, len_bytes, memory_order_relaxed);
+	errno = saved_errno;
+}
+
 int tcm_os_release(void *addr, size_t len_bytes)
 {
 	tcm_lock_assert_none_held();

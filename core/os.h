@@ -28,6 +28,10 @@
  * (a power of two >= TCM_PAGE_BYTES). NULL when the kernel refuses (ENOMEM). */
 void *tcm_os_map(size_t len_bytes, size_t align_bytes);
 
+/* Unmaps a range tcm_os_map returned that was never handed out (a growth
+ * whose bookkeeping failed): no pointer into it may exist (invariant 9). */
+void tcm_os_unmap(void *addr, size_t len_bytes);
+
 /* Returns the pages to the kernel with MADV_DONTNEED: the range stays mapped
  * and reads back as zeros, so no pointer into it can fault (invariant 9). */
 int tcm_os_release(void *addr, size_t len_bytes);

@@ -33,6 +33,8 @@
 #include <string.h>
 
 #define BUCKET_COUNT        40   /* log2(npages) of spans above 128 pages */
+_Static_assert((size_t)1 << (BUCKET_COUNT - 1) >= TCM_PAGE_HEAP_MAX_PAGES,
+	       "every span up to TCM_PAGE_HEAP_MAX_PAGES has a bucket");
 #define BUCKET_PROBES       16   /* spans looked at in the one bucket that may not fit */
 #define EXACT_WORDS         ((TCM_PAGE_HEAP_EXACT_PAGES + 64) / 64)
 #define GROW_MIN_BYTES      ((size_t)16 << 20)
@@ -150,6 +152,7 @@ static struct tcm_span *set_find(struct free_set *set, size_t npages)
 		return set->bucket[__builtin_ctzll(set->bucket_nonempty)];
 	}
 	unsigned bucket = bucket_of(npages);
+	TCM_ASSERT(bucket < BUCKET_COUNT);
 	int probes = 0;
 	for (struct tcm_span *span = set->bucket[bucket]; span != NULL && probes < BUCKET_PROBES;
 	     span = span->next, probes++)
@@ -174,6 +177,7 @@ static struct tcm_span *set_find_largest(struct free_set *set)
 static struct tcm_span *take_spare_locked(void)
 {
 	struct tcm_span *record = spare_records;
+	TCM_ASSERT(record != NULL);   /* callers hold the lock from lock_with_records */
 	spare_records = record->next;
 	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) - 1,
 			      memory_order_relaxed);
@@ -204,6 +208,23 @@ static int reserve_records(void)
 		give_spare_locked(&block[i]);
 	tcm_unlock(&page_heap_lock);
 	return 0;
+}
+
+/* Takes the lock with at least records spare span records in the pool (the
+ * most one critical section splits off). The pool is refilled with no lock
+ * held, so other threads may use it up before the lock is taken: the count is
+ * checked again under the lock. Returns 0 with the lock held, or ENOMEM
+ * without it. REQUIRES: no lock held. */
+static int lock_with_records(size_t records)
+{
+	for (;;) {
+		if (reserve_records() != 0)
+			return ENOMEM;
+		tcm_lock(&page_heap_lock);
+		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= records)
+			return 0;
+		tcm_unlock(&page_heap_lock);
+	}
 }
 
 /* ---- spans ------------------------------------------------------------------- */
@@ -258,11 +279,12 @@ static void insert_free_locked(struct tcm_span *span, enum tcm_span_state state)
 	set_insert(set_of(state), span);
 }
 
-/* REQUIRES: no lock held. Maps at least npages more pages into the released set. */
+/* REQUIRES: no lock held. Maps at least npages more pages into the released
+ * set. Returns 0 or ENOMEM; on failure nothing stays mapped. */
 static int grow(size_t npages)
 {
 	size_t bytes = npages * TCM_PAGE_BYTES;
-	if (bytes / TCM_PAGE_BYTES != npages)
+	if (npages > TCM_PAGE_HEAP_MAX_PAGES)
 		return ENOMEM;
 	if (bytes < GROW_MIN_BYTES)
 		bytes = GROW_MIN_BYTES;
@@ -271,10 +293,11 @@ static int grow(size_t npages)
 		return ENOMEM;
 	int err = tcm_page_map_ensure((uintptr_t)memory >> TCM_PAGE_SHIFT, bytes / TCM_PAGE_BYTES);
 	if (err == 0)
-		err = reserve_records();
-	if (err != 0)
-		return err;  /* the mapping stays unused: at most one growth's worth */
-	tcm_lock(&page_heap_lock);
+		err = lock_with_records(1);
+	if (err != 0) {
+		tcm_os_unmap(memory, bytes);   /* never published: no pointer into it exists */
+		return err;
+	}
 	struct tcm_span *span = take_spare_locked();
 	span->start = (uintptr_t)memory;
 	span->npages = bytes / TCM_PAGE_BYTES;
@@ -397,35 +420,29 @@ static size_t release_largest(size_t max_bytes, size_t min_bytes)
 	if (max_pages == 0)
 		return 0;
 	free_deferred(true);
-	struct tcm_span *chunk = NULL;
-	while (chunk == NULL) {
-		if (reserve_records() != 0)
-			return 0;
-		tcm_lock(&page_heap_lock);
-		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
-			chunk = set_find_largest(&committed_set);
-			if (chunk == NULL || chunk->npages * TCM_PAGE_BYTES < min_bytes) {
-				tcm_unlock(&page_heap_lock);
-				return 0;
-			}
-			set_remove(&committed_set, chunk);
-			if (chunk->npages > max_pages) {
-				/* Release the tail; the head goes back committed. */
-				size_t keep_pages = chunk->npages - max_pages;
-				struct tcm_span *head = take_spare_locked();
-				head->start = chunk->start;
-				head->npages = keep_pages;
-				head->state = TCM_SPAN_FREE_COMMITTED;
-				chunk->start += keep_pages * TCM_PAGE_BYTES;
-				chunk->npages = max_pages;
-				map_ends_locked(head);
-				set_insert(&committed_set, head);
-				map_ends_locked(chunk);
-			}
-			chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
-		}
+	if (lock_with_records(1) != 0)
+		return 0;
+	struct tcm_span *chunk = set_find_largest(&committed_set);
+	if (chunk == NULL || chunk->npages * TCM_PAGE_BYTES < min_bytes) {
 		tcm_unlock(&page_heap_lock);
+		return 0;
 	}
+	set_remove(&committed_set, chunk);
+	if (chunk->npages > max_pages) {
+		/* Release the tail; the head goes back committed. */
+		size_t keep_pages = chunk->npages - max_pages;
+		struct tcm_span *head = take_spare_locked();
+		head->start = chunk->start;
+		head->npages = keep_pages;
+		head->state = TCM_SPAN_FREE_COMMITTED;
+		chunk->start += keep_pages * TCM_PAGE_BYTES;
+		chunk->npages = max_pages;
+		map_ends_locked(head);
+		set_insert(&committed_set, head);
+		map_ends_locked(chunk);
+	}
+	chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
+	tcm_unlock(&page_heap_lock);
 	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
 	int err = tcm_os_release((void *)chunk->start, bytes);
 	tcm_lock(&page_heap_lock);
@@ -480,81 +497,76 @@ static void offset_fresh_pages(size_t npages)
 
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
 {
-	if (npages == 0 || align_pages == 0 || npages + align_pages - 1 < npages)
+	if (npages == 0 || npages > TCM_PAGE_HEAP_MAX_PAGES || align_pages == 0 ||
+	    align_pages > TCM_PAGE_HEAP_MAX_PAGES)
 		return NULL;
 	size_t want_pages = npages + align_pages - 1;
 	note_large_request(npages);
 	for (;;) {
 		free_deferred(true);   /* committed memory first: it is resident already */
-		if (reserve_records() != 0)
+		if (lock_with_records(2) != 0)
 			return NULL;
-		tcm_lock(&page_heap_lock);
-		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 2) {
-			struct tcm_span *span = detach_fit_locked(want_pages);
-			if (span != NULL) {
-				size_t align_bytes = align_pages * TCM_PAGE_BYTES;
-				size_t head_pages = (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start)
-						    / TCM_PAGE_BYTES;
-				if (head_pages > 0) {
-					/* The head stays free: split it off and keep the rest. */
-					struct tcm_span *head = take_spare_locked();
-					head->start = span->start;
-					head->npages = head_pages;
-					head->state = span->state;
-					span->start += head_pages * TCM_PAGE_BYTES;
-					span->npages -= head_pages;
-					map_ends_locked(head);
-					set_insert(set_of(head->state), head);
-				}
-				split_tail_to_free_locked(span, npages);
-				hand_out_locked(span, 0, is_zeroed);
-				tcm_unlock(&page_heap_lock);
-				if (*is_zeroed)
-					offset_fresh_pages(npages);
-				return span;
-			}
+		struct tcm_span *span = detach_fit_locked(want_pages);
+		if (span == NULL) {
 			tcm_unlock(&page_heap_lock);
 			if (grow(want_pages) != 0)
 				return NULL;
 			continue;
 		}
+		size_t align_bytes = align_pages * TCM_PAGE_BYTES;
+		size_t head_pages = (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start)
+				    / TCM_PAGE_BYTES;
+		if (head_pages > 0) {
+			/* The head stays free: split it off and keep the rest. */
+			struct tcm_span *head = take_spare_locked();
+			head->start = span->start;
+			head->npages = head_pages;
+			head->state = span->state;
+			span->start += head_pages * TCM_PAGE_BYTES;
+			span->npages -= head_pages;
+			map_ends_locked(head);
+			set_insert(set_of(head->state), head);
+		}
+		split_tail_to_free_locked(span, npages);
+		hand_out_locked(span, 0, is_zeroed);
 		tcm_unlock(&page_heap_lock);
+		if (*is_zeroed)
+			offset_fresh_pages(npages);
+		return span;
 	}
 }
 
 struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed)
 {
-	if (npages == 0)
+	if (npages == 0 || npages > TCM_PAGE_HEAP_MAX_PAGES)
 		return NULL;
 	if (size_class == 0)
 		note_large_request(npages);
 	for (;;) {
 		free_deferred(true);   /* committed memory first: it is resident already */
-		if (reserve_records() != 0)
+		if (lock_with_records(1) != 0)
 			return NULL;
-		tcm_lock(&page_heap_lock);
-		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
-			struct tcm_span *span = detach_fit_locked(npages);
-			if (span != NULL) {
-				split_tail_to_free_locked(span, npages);
-				hand_out_locked(span, size_class, is_zeroed);
-				tcm_unlock(&page_heap_lock);
-				if (*is_zeroed)
-					offset_fresh_pages(npages);
-				return span;
-			}
+		struct tcm_span *span = detach_fit_locked(npages);
+		if (span == NULL) {
 			tcm_unlock(&page_heap_lock);
 			if (grow(npages) != 0)
 				return NULL;
 			continue;
 		}
+		split_tail_to_free_locked(span, npages);
+		hand_out_locked(span, size_class, is_zeroed);
 		tcm_unlock(&page_heap_lock);
+		if (*is_zeroed)
+			offset_fresh_pages(npages);
+		return span;
 	}
 }
 
 bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
 {
 	TCM_ASSERT(span->state == TCM_SPAN_IN_USE && span->size_class == 0 && new_npages > span->npages);
+	if (new_npages > TCM_PAGE_HEAP_MAX_PAGES)
+		return false;
 	free_deferred(true);   /* a deferred free may be the neighbour wanted */
 	size_t more_pages = new_npages - span->npages;
 	tcm_lock(&page_heap_lock);
@@ -586,23 +598,17 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
 {
 	TCM_ASSERT(span->state == TCM_SPAN_IN_USE && span->size_class == 0 && new_npages > 0 &&
 		   new_npages < span->npages);
-	for (;;) {
-		if (reserve_records() != 0)
-			return false;
-		tcm_lock(&page_heap_lock);
-		if (atomic_load_explicit(&spare_count, memory_order_relaxed) >= 1) {
-			struct tcm_span *tail = take_spare_locked();
-			tail->start = span->start + new_npages * TCM_PAGE_BYTES;
-			tail->npages = span->npages - new_npages;
-			span->npages = new_npages;
-			map_ends_locked(span);
-			counter_move(&in_use_pages, -(int64_t)tail->npages);
-			insert_free_locked(tail, TCM_SPAN_FREE_COMMITTED);
-			tcm_unlock(&page_heap_lock);
-			return true;
-		}
-		tcm_unlock(&page_heap_lock);
-	}
+	if (lock_with_records(1) != 0)
+		return false;
+	struct tcm_span *tail = take_spare_locked();
+	tail->start = span->start + new_npages * TCM_PAGE_BYTES;
+	tail->npages = span->npages - new_npages;
+	span->npages = new_npages;
+	map_ends_locked(span);
+	counter_move(&in_use_pages, -(int64_t)tail->npages);
+	insert_free_locked(tail, TCM_SPAN_FREE_COMMITTED);
+	tcm_unlock(&page_heap_lock);
+	return true;
 }
 
 size_t tcm_page_heap_release_step(size_t max_bytes)

@@ -17,13 +17,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "os.h"
 #include "span.h"
 
 /* Largest span that lives in an exact free list; larger ones go to buckets. */
 #define TCM_PAGE_HEAP_EXACT_PAGES 128
 
+/* The most pages one span (or one alignment) can have: half of the address
+ * range tcm hands out (TCM_ADDRESS_BITS), which no kernel can map anyway.
+ * Requests above it fail before any arithmetic on them can overflow. */
+#define TCM_PAGE_HEAP_MAX_PAGES ((size_t)1 << (TCM_ADDRESS_BITS - 1 - TCM_PAGE_SHIFT))
+
 /* Returns an IN_USE span of npages pages for size_class (0: a large span),
- * or NULL when the kernel gives no memory. *is_zeroed tells whether all its
+ * or NULL when the kernel gives no memory or npages is 0 or above
+ * TCM_PAGE_HEAP_MAX_PAGES. *is_zeroed tells whether all its
  * bytes are known to be zero. A small-object span has every page mapped to
  * it in the page map; a large span its first and last page. A large span
  * taken from released memory may release free committed fragments past an
@@ -32,7 +39,8 @@
 struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed);
 
 /* As tcm_page_heap_alloc for a large span whose start is a multiple of
- * align_pages pages (a power of two). */
+ * align_pages pages (a power of two); NULL too when align_pages is above
+ * TCM_PAGE_HEAP_MAX_PAGES. */
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed);
 
 /* Gives back a list of IN_USE spans linked through next (DESIGN invariant 8:
@@ -46,7 +54,8 @@ void tcm_page_heap_free_spans(struct tcm_span *spans);
  * taking the front of the free span that begins right after it; the rest of
  * that span stays free in its set. Returns false and changes nothing when
  * the next pages are not free (in use, being released, or not the heap's),
- * are fewer than needed, or are released while a committed free span could
+ * are fewer than needed, new_npages is above TCM_PAGE_HEAP_MAX_PAGES, or
+ * they are released while a committed free span could
  * hold all new_npages (a move reuses resident memory rather than faulting
  * in new pages, as allocation does). The pages taken keep their contents:
  * released ones read as zeros. Never grows the heap.

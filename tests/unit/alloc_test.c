@@ -181,6 +181,55 @@ static void huge_request_fails_with_enomem(void **state)
 	tcm_core_free(ok);
 }
 
+/* Requests past the address range a span can have (2^53, 2^56 bytes) crashed
+ * in the page heap's free-set lookup, some only once a free committed span
+ * existed: each fails with ENOMEM, realloc keeps the block, and the heap
+ * serves normally afterwards. */
+static void huge_requests_of_every_kind_fail_with_enomem(void **state)
+{
+	(void)state;
+	tcm_core_free(tcm_core_malloc(TCM_SMALL_MAX_BYTES + 1));   /* a free committed span */
+	static const size_t huge[] = { (size_t)1 << 47 | 1, (size_t)1 << 53, (size_t)1 << 56, (size_t)PTRDIFF_MAX };
+	char *block = tcm_core_malloc(TCM_SMALL_MAX_BYTES * 2);
+	char *small = tcm_core_malloc(100);
+	assert_non_null(block);
+	assert_non_null(small);
+	fill(block, TCM_SMALL_MAX_BYTES * 2, 7);
+	fill(small, 100, 8);
+	for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+		errno = 0;
+		assert_null(tcm_core_malloc(huge[i]));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(tcm_core_zalloc(huge[i]));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(tcm_core_aligned_alloc(64, huge[i]));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(tcm_core_realloc(block, huge[i]));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(tcm_core_realloc(small, huge[i]));
+		assert_int_equal(errno, ENOMEM);
+	}
+	static const size_t huge_alignments[] = { (size_t)1 << 48, (size_t)1 << 53, (size_t)1 << 56, (size_t)1 << 63 };
+	for (size_t i = 0; i < sizeof(huge_alignments) / sizeof(huge_alignments[0]); i++) {
+		errno = 0;
+		assert_null(tcm_core_aligned_alloc(huge_alignments[i], 1));
+		assert_int_equal(errno, ENOMEM);
+	}
+	assert_true(has_fill(block, TCM_SMALL_MAX_BYTES * 2, 7));
+	assert_true(has_fill(small, 100, 8));
+	assert_int_equal(tcm_core_usable_size(block), TCM_SMALL_MAX_BYTES * 2);
+	tcm_core_free(block);
+	tcm_core_free(small);
+	void *after = tcm_core_malloc(TCM_SMALL_MAX_BYTES * 3);
+	assert_non_null(after);
+	tcm_core_free(after);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 /* ---- zalloc ------------------------------------------------------------------------------ */
 
 static void zalloc_is_zero_after_dirty_free(void **state)
@@ -666,6 +715,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(usable_size_covers_request),
 	cmocka_unit_test(malloc_zero_is_unique),
 	cmocka_unit_test(huge_request_fails_with_enomem),
+	cmocka_unit_test(huge_requests_of_every_kind_fail_with_enomem),
 	cmocka_unit_test(zalloc_is_zero_after_dirty_free),
 	cmocka_unit_test(realloc_preserves_contents),
 	cmocka_unit_test(realloc_in_place_when_it_fits),

@@ -16,6 +16,8 @@
 #include "page_map.h"
 #include "span.h"
 
+#include <pthread.h>
+
 static struct tcm_page_heap_stats heap_stats(void)
 {
 	struct tcm_page_heap_stats stats;
@@ -839,6 +841,107 @@ static void enomem_when_growth_fails(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* ---- requests past what any kernel can map ------------------------------------ */
+
+/* A span or an alignment of 2^43 pages (2^56 bytes) indexed past the free
+ * sets' buckets (a SIGSEGV in set_find), and only once a free committed span
+ * existed for some sizes. They fail, the heap is unchanged, and the failure
+ * leaves the fragment allowance alone: afterwards a fresh 1 MiB block still
+ * releases excess 512 KiB holes as in small_blocks_keep_a_small_allowance
+ * (a huge figure for the largest request asked for would keep them all). */
+static void huge_requests_fail_and_leave_policy_alone(void **state)
+{
+	(void)state;
+	free_span(alloc_span(4, NULL));   /* a free committed span exists */
+	struct tcm_span *large = alloc_span(TCM_PAGE_HEAP_EXACT_PAGES + 1, NULL);
+	struct tcm_page_heap_stats before = heap_stats();
+	bool is_zeroed;
+	static const size_t huge_pages[] = { TCM_PAGE_HEAP_MAX_PAGES + 1, (size_t)1 << 40, (size_t)1 << 43,
+					     SIZE_MAX / TCM_PAGE_BYTES, SIZE_MAX };
+	for (size_t i = 0; i < sizeof(huge_pages) / sizeof(huge_pages[0]); i++) {
+		assert_null(tcm_page_heap_alloc(huge_pages[i], 0, &is_zeroed));
+		assert_null(tcm_page_heap_alloc_aligned(1, huge_pages[i], &is_zeroed));
+		assert_null(tcm_page_heap_alloc_aligned(huge_pages[i], 1, &is_zeroed));
+		assert_false(tcm_page_heap_try_grow_in_place(large, huge_pages[i]));
+	}
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.in_use_bytes, before.in_use_bytes);
+	assert_int_equal(after.free_committed_bytes, before.free_committed_bytes);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes);
+	assert_int_equal(large->npages, TCM_PAGE_HEAP_EXACT_PAGES + 1);
+	free_span(large);
+	release_all_committed(SIZE_MAX);
+
+	enum { SPANS = 40, SPAN_PAGES = 64 };   /* 512 KiB each */
+	struct tcm_span *spans[SPANS];
+	for (int i = 0; i < SPANS; i++)
+		spans[i] = alloc_span(SPAN_PAGES, NULL);
+	for (int i = 0; i < SPANS; i += 2)
+		free_span(spans[i]);
+	uint64_t released_before = heap_stats().released_total_bytes;
+	size_t hole_bytes = (size_t)SPAN_PAGES * TCM_PAGE_BYTES;
+	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
+	assert_true(is_zeroed);
+	assert_int_equal(heap_stats().released_total_bytes - released_before, 2 * hole_bytes);
+	free_span(big);
+	for (int i = 1; i < SPANS; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* ---- growth racing splits for the pool of span records ------------------------ */
+
+struct growth_race {
+	pthread_barrier_t *start;
+	int                thread;
+};
+
+/* Aligned spans split off a head and a tail (two spare records each) and
+ * large ones make the heap grow (one record). Growth reserved its record,
+ * then, once it had the lock, took one without looking again: threads that
+ * split while it waited for the lock could leave it a NULL record. Here every
+ * thread keeps its spans, so records are only used up, and thread 0 grows
+ * the heap at every step. */
+static void *growth_race_thread(void *arg)
+{
+	struct growth_race *race = arg;
+	enum { ROUNDS = 3000 };
+	pthread_barrier_wait(race->start);
+	for (int round = 0; round < ROUNDS; round++) {
+		bool is_zeroed;
+		struct tcm_span *span = race->thread == 0
+			? (round < ROUNDS / 10 ? tcm_page_heap_alloc((size_t)(16 << 20) / TCM_PAGE_BYTES + 1, 0, &is_zeroed)
+					       : NULL)
+			: tcm_page_heap_alloc_aligned(1 + (size_t)round % 3, 2, &is_zeroed);
+		if (race->thread == 0 && round >= ROUNDS / 10)
+			break;
+		UNIT_THREAD_CHECK(span != NULL);
+		if (span == NULL)
+			break;
+	}
+	return NULL;
+}
+
+static void growth_racing_splits_gets_a_record(void **state)
+{
+	(void)state;
+	enum { THREADS = 5 };
+	struct growth_race races[THREADS];
+	pthread_t threads[THREADS];
+	pthread_barrier_t start;
+	pthread_barrier_init(&start, NULL, THREADS);
+	for (int i = 0; i < THREADS; i++)
+		races[i] = (struct growth_race){ .start = &start, .thread = i };
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, growth_race_thread, &races[i]), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(threads[i], NULL);
+	pthread_barrier_destroy(&start);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(alloc_free_many_sizes),
 	cmocka_unit_test(zero_pages_is_refused),
@@ -863,6 +966,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(freed_small_span_pages_read_class_zero),
 	cmocka_unit_test(enomem_from_empty_heap),
 	cmocka_unit_test(enomem_when_growth_fails),
+	cmocka_unit_test(huge_requests_fail_and_leave_policy_alone),
+	cmocka_unit_test(growth_racing_splits_gets_a_record),
 };
 
 UNIT_MAIN("page_heap", tests)
