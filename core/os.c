@@ -2,16 +2,19 @@
  *
  * Beyond core/, its callers are the orchestrator's clock (tcm_os_now_ns,
  * tcm_os_sleep_ns, tcm_os_yield), release worker (tcm_os_set_idle_priority,
- * the tcm_os_wake_fd_* eventfd, tcm_os_close), exit report
- * (tcm_os_open_for_writing, tcm_os_write, tcm_os_close) and sd_notify's
- * main-process check (tcm_os_process_id), and conf/current.c's error lines
+ * the tcm_os_wake_fd_* eventfd, tcm_os_close, tcm_os_block_signals), exit
+ * report (tcm_os_open_for_writing, tcm_os_write, tcm_os_close), sd_notify's
+ * main-process check (tcm_os_process_id), the SIGTERM interposition
+ * (tcm_os_process_id_unchecked, tcm_os_block_signals; its sigaction calls
+ * are its own, orchestrator/sigterm.c), and conf/current.c's error lines
  * (tcm_os_write).
  *
  * Invariants: every function that enters the kernel asserts (TCM_DEBUG >= 2)
  * that the calling thread holds no tcm lock, except the futex pair that
- * core/lock.c uses to sleep and wake, tcm_os_write_unchecked (tcm_fatal) and
- * tcm_os_wake_fd_signal (the SIGTERM hook's, in a signal handler) (DESIGN
- * invariant 1). errno is saved and restored around each call.
+ * core/lock.c uses to sleep and wake, tcm_os_write_unchecked (tcm_fatal),
+ * and the async-signal-safe calls the SIGTERM hook makes in a signal handler
+ * (tcm_os_wake_fd_signal, tcm_os_process_id_unchecked, the signal mask pair)
+ * (DESIGN invariant 1). errno is saved and restored around each call.
  * Never: allocates, prints (tcm_os_write is the printing primitive itself). */
 #define _GNU_SOURCE
 #include "os.h"
@@ -22,6 +25,8 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -34,6 +39,10 @@ static _Atomic uint64_t mapped_bytes_total;
 #ifdef TCM_TESTING
 static _Atomic size_t testing_fail_after_bytes = SIZE_MAX;
 static _Atomic size_t testing_mapped_since_armed;
+static _Atomic unsigned testing_fail_every_nth;        /* 0: off */
+static _Atomic uint64_t testing_calls_since_nth_armed;
+static _Atomic uint64_t testing_map_calls;
+static _Atomic uint64_t testing_maps_refused;
 
 void tcm_os_testing_fail_maps_after(size_t after_bytes)
 {
@@ -41,13 +50,49 @@ void tcm_os_testing_fail_maps_after(size_t after_bytes)
 	atomic_store(&testing_fail_after_bytes, after_bytes);
 }
 
-static bool testing_map_fails(size_t len_bytes)
+void tcm_os_testing_fail_every_nth_map(unsigned n)
+{
+	atomic_store(&testing_calls_since_nth_armed, 0);
+	atomic_store(&testing_fail_every_nth, n);
+}
+
+uint64_t tcm_os_testing_map_calls(void)
+{
+	return atomic_load(&testing_map_calls);
+}
+
+uint64_t tcm_os_testing_maps_refused(void)
+{
+	return atomic_load(&testing_maps_refused);
+}
+
+static bool after_bytes_fails(size_t len_bytes)
 {
 	size_t limit = atomic_load(&testing_fail_after_bytes);
 	if (limit == SIZE_MAX)
 		return false;
 	size_t before = atomic_fetch_add(&testing_mapped_since_armed, len_bytes);
 	return before + len_bytes > limit;
+}
+
+static bool every_nth_fails(void)
+{
+	unsigned n = atomic_load(&testing_fail_every_nth);
+	if (n == 0)
+		return false;
+	return (atomic_fetch_add(&testing_calls_since_nth_armed, 1) + 1) % n == 0;
+}
+
+static bool testing_map_fails(size_t len_bytes)
+{
+	atomic_fetch_add(&testing_map_calls, 1);
+	/* Both hooks count every call, so each keeps its own rhythm. */
+	bool after_bytes = after_bytes_fails(len_bytes);
+	bool nth = every_nth_fails();
+	if (!after_bytes && !nth)
+		return false;
+	atomic_fetch_add(&testing_maps_refused, 1);
+	return true;
 }
 #else
 static bool testing_map_fails(size_t len_bytes)
@@ -254,6 +299,29 @@ pid_t tcm_os_process_id(void)
 {
 	tcm_lock_assert_none_held();
 	return getpid();
+}
+
+pid_t tcm_os_process_id_unchecked(void)
+{
+	return (pid_t)syscall(SYS_getpid);   /* no cache to be stale in a vfork child */
+}
+
+_Static_assert(sizeof(sigset_t) <= sizeof(struct tcm_os_signal_mask), "a signal mask fits");
+
+void tcm_os_block_signals(struct tcm_os_signal_mask *previous)
+{
+	int saved_errno = errno;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, (sigset_t *)previous);
+	errno = saved_errno;
+}
+
+void tcm_os_restore_signals(const struct tcm_os_signal_mask *previous)
+{
+	int saved_errno = errno;
+	pthread_sigmask(SIG_SETMASK, (const sigset_t *)previous, NULL);
+	errno = saved_errno;
 }
 
 size_t tcm_os_kernel_page_bytes(void)

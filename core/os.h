@@ -87,8 +87,23 @@ int tcm_os_open_for_writing(const char *path, int *fd_out);
 /* Closes fd; a failure is ignored (the descriptor is gone either way). */
 void tcm_os_close(int fd);
 
-/* The calling process's id (getpid: a fork child gets its own). */
+/* The calling process's id (getpid: a fork child gets its own; so does a
+ * vfork or clone(CLONE_VM) child, which shares the parent's memory). */
 pid_t tcm_os_process_id(void);
+
+/* As tcm_os_process_id, without the no-lock check: async-signal-safe, for
+ * the SIGTERM hook, which may interrupt a thread holding a lock. */
+pid_t tcm_os_process_id_unchecked(void);
+
+/* A thread's signal mask (glibc's sigset_t, which strict C11 headers hide). */
+struct tcm_os_signal_mask {
+	unsigned long words[1024 / (8 * sizeof(unsigned long))];
+};
+
+/* Blocks every signal in the calling thread, the previous mask into
+ * *previous; tcm_os_restore_signals puts it back. Async-signal-safe. */
+void tcm_os_block_signals(struct tcm_os_signal_mask *previous);
+void tcm_os_restore_signals(const struct tcm_os_signal_mask *previous);
 
 /* The kernel's page size (4 KiB on x86_64). */
 size_t tcm_os_kernel_page_bytes(void);
@@ -101,6 +116,17 @@ uint64_t tcm_os_mapped_bytes(void);
  * than after_bytes have been mapped in total since the call; then they fail
  * with ENOMEM. SIZE_MAX switches the hook off. */
 void tcm_os_testing_fail_maps_after(size_t after_bytes);
+
+/* Second fault hook: counting tcm_os_map calls from this one, every n-th
+ * (n, 2n, ...) fails with ENOMEM; 0 switches the hook off. The two hooks are
+ * independent: a call fails when either says so, and both count it. */
+void tcm_os_testing_fail_every_nth_map(unsigned n);
+
+/* tcm_os_map calls since the process started, and how many of them the hooks
+ * failed. With these, tcm_os_mapped_bytes() (net of tcm_os_unmap) lets the
+ * fault tests check that every mapped byte stays accounted for. */
+uint64_t tcm_os_testing_map_calls(void);
+uint64_t tcm_os_testing_maps_refused(void);
 #endif
 
 #endif

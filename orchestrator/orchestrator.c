@@ -42,10 +42,12 @@ static void on_sigterm(void)
 	begin_shutdown(TCM_SHUTDOWN_SIGTERM);
 }
 
-/* The application installed a SIGTERM handler: a graceful exit will follow. */
+/* The application installed a SIGTERM handler: a graceful exit will follow.
+ * In a fork child (which starts without a worker) this is also where the
+ * background release of release.rate_mib_s starts again. */
 static void on_application_handler(void)
 {
-	if (wants_drain())
+	if (wants_drain() || config->release.rate_mib_s > 0)
 		tcm_worker_start(config);
 }
 
@@ -81,8 +83,12 @@ static void at_exit(void)
 	tcm_report_at_exit(config, &shutdown);
 }
 
+/* The child runs no worker until it installs its own SIGTERM handler or calls
+ * tcm_shutdown_begin: it stays single-threaded, as a fork child of a
+ * single-threaded program would be (DESIGN invariant 6). */
 static void after_fork_in_child(void)
 {
+	tcm_signal_after_fork_in_child();
 	tcm_worker_after_fork_in_child();
 }
 

@@ -6,16 +6,29 @@
  *     reads it: one 64-bit word (the 48-bit function address and two flag
  *     bits), so the handler never sees a torn update;
  *   - the kernel's SIGTERM action is tcm's handler exactly while the word holds
- *     a real function; both change together under setting_lock, which only
+ *     a real function; both change together under the setting lock, which only
  *     normal-context callers (the interposed calls) take;
+ *   - only the process that owns this memory (owner_pid) changes the record
+ *     or runs the hook. A vfork or clone(CLONE_VM) child shares the parent's
+ *     memory but has its own table of signal actions: its sigaction and signal
+ *     calls go straight to the kernel and leave the record alone, so what it
+ *     does between vfork and exec never changes what the parent sees;
+ *   - the setting lock is held with every signal blocked, so a handler that
+ *     calls sigaction cannot interrupt its own thread's hold; its word is the
+ *     holder's process id, so a hold copied into a fork child (the holder was
+ *     another thread of the parent) is seen as stale and taken over;
+ *   - SA_RESETHAND is the kernel's: the wrapper carries the flag, so the reset
+ *     to SIG_DFL happens at delivery, and a second SIGTERM sent back to back
+ *     (to any thread) meets the default action, as without tcm;
  *   - the handler allocates nothing, takes no lock, and keeps errno.
  * This file is the orchestrator's only user of sigaction. */
 #define _GNU_SOURCE
 #include "sigterm.h"
 
+#include "../core/os.h"
+
 #include <dlfcn.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,12 +42,13 @@ typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 
 static _Atomic(sigaction_fn) real_sigaction_fn;
 static _Atomic uint64_t app_handler_word;        /* 0 = no handler of the application (SIG_DFL) */
-static struct sigaction app_action;              /* the application's whole action; setting_lock */
-static bool app_action_known;                    /* app_action holds the last setting; setting_lock */
-static pthread_mutex_t setting_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction app_action;              /* the application's whole action; setting lock */
+static bool app_action_known;                    /* app_action holds the last setting; setting lock */
+static _Atomic pid_t setting_holder;             /* the setting lock: 0 free, else the holder's pid */
+static _Atomic pid_t owner_pid;                  /* the process this memory belongs to */
 static _Atomic(tcm_signal_hook_fn) hook_fn;
-static tcm_signal_wrapped_fn first_wrap_fn;      /* setting_lock */
-static bool has_wrapped;                         /* setting_lock */
+static tcm_signal_wrapped_fn first_wrap_fn;      /* setting lock */
+static bool has_wrapped;                         /* setting lock */
 
 static int real_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action)
 {
@@ -51,21 +65,44 @@ static bool is_function(__sighandler_t handler)
 	return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR;
 }
 
+/* Takes the setting lock with every signal blocked (the old mask into
+ * *previous_mask). Another thread of this process holding it is waited for;
+ * a holder in another process is the parent's hold copied by fork. */
+static void setting_lock(struct tcm_os_signal_mask *previous_mask)
+{
+	tcm_os_block_signals(previous_mask);
+	pid_t self = tcm_os_process_id();
+	for (;;) {
+		pid_t holder = 0;
+		if (atomic_compare_exchange_strong(&setting_holder, &holder, self))
+			return;
+		if (holder != self && atomic_compare_exchange_strong(&setting_holder, &holder, self))
+			return;   /* stale: held in the parent when it forked */
+		tcm_os_yield();   /* holds are a few system calls long */
+	}
+}
+
+static void setting_unlock(const struct tcm_os_signal_mask *previous_mask)
+{
+	atomic_store(&setting_holder, 0);
+	tcm_os_restore_signals(previous_mask);
+}
+
 static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 {
 	int saved_errno = errno;
+	/* In a vfork or clone(CLONE_VM) child the memory is the parent's: the
+	 * hook would start the parent's shutdown. */
+	bool is_owner = tcm_os_process_id_unchecked() == atomic_load(&owner_pid);
 	tcm_signal_hook_fn hook = atomic_load(&hook_fn);
-	if (hook != NULL)
+	if (hook != NULL && is_owner)
 		hook();
 	uint64_t word = atomic_load(&app_handler_word);
-	if (word & WORD_RESETHAND) {
-		/* The application asked for one delivery only: from now on SIGTERM
-		 * does the default. The kernel action changes with the word. */
+	if ((word & WORD_RESETHAND) && is_owner) {
+		/* The kernel has reset the action to SIG_DFL on delivery (the
+		 * wrapper carries SA_RESETHAND); the record follows it. */
 		uint64_t expected = word;
-		if (atomic_compare_exchange_strong(&app_handler_word, &expected, 0)) {
-			struct sigaction default_action = { .sa_handler = SIG_DFL };
-			real_sigaction(SIGTERM, &default_action, NULL);
-		}
+		atomic_compare_exchange_strong(&app_handler_word, &expected, 0);
 	}
 	errno = saved_errno;
 	void *function = (void *)(uintptr_t)(word & WORD_ADDRESS);
@@ -90,7 +127,7 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first)
 	}
 	struct sigaction wrapper = *action;
 	wrapper.sa_sigaction = on_sigterm;
-	wrapper.sa_flags = (action->sa_flags & ~SA_RESETHAND) | SA_SIGINFO;
+	wrapper.sa_flags = action->sa_flags | SA_SIGINFO;
 	uint64_t word = ((uint64_t)(uintptr_t)handler & WORD_ADDRESS) |
 			((action->sa_flags & SA_SIGINFO) ? WORD_SIGINFO : 0) |
 			((action->sa_flags & SA_RESETHAND) ? WORD_RESETHAND : 0);
@@ -110,7 +147,9 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first)
 
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)
 {
-	pthread_mutex_lock(&setting_lock);
+	atomic_store(&owner_pid, tcm_os_process_id());
+	struct tcm_os_signal_mask mask;
+	setting_lock(&mask);
 	first_wrap_fn = on_first_wrap;
 	atomic_store(&hook_fn, hook);
 	/* A handler installed before tcm started (another library's constructor)
@@ -122,16 +161,68 @@ void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap
 		app_action = current;
 		app_action_known = true;
 	}
-	pthread_mutex_unlock(&setting_lock);
+	setting_unlock(&mask);
 	if (wrapped_first && on_first_wrap != NULL)
 		on_first_wrap();
+}
+
+/* The application's action as the record holds it, for an old_action that
+ * the kernel reports as tcm's wrapper. Lock-free (a vfork child must not wait
+ * for a lock another thread of its parent may hold): the handler and its two
+ * flags come from the word, the mask and other flags from the wrapper, which
+ * copied them from the application's action. */
+static void describe_application_action(struct sigaction *action)
+{
+	uint64_t word = atomic_load(&app_handler_word);
+	if (word == 0) {
+		action->sa_handler = SIG_DFL;   /* SA_RESETHAND fired, or being changed */
+		action->sa_flags = 0;
+		return;
+	}
+	action->sa_handler = (__sighandler_t)(uintptr_t)(word & WORD_ADDRESS);
+	action->sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
+	action->sa_flags |= ((word & WORD_SIGINFO) ? SA_SIGINFO : 0) | ((word & WORD_RESETHAND) ? SA_RESETHAND : 0);
+}
+
+/* A process that shares this memory without owning it (vfork or
+ * clone(CLONE_VM) child): straight to its own kernel action table. */
+static int sigaction_in_borrowed_memory(const struct sigaction *action, struct sigaction *old_action)
+{
+	int result = real_sigaction(SIGTERM, action, old_action);
+	if (result == 0 && old_action != NULL && old_action->sa_sigaction == on_sigterm)
+		describe_application_action(old_action);
+	return result;
+}
+
+void tcm_signal_after_fork_in_child(void)
+{
+	atomic_store(&owner_pid, tcm_os_process_id());
+	if (atomic_load(&hook_fn) == NULL)
+		return;
+	struct tcm_os_signal_mask mask;
+	setting_lock(&mask);
+	has_wrapped = false;   /* the child's first handler starts its own worker */
+	/* Fork handlers that ran before this one may have set SIGTERM straight
+	 * through (the memory was not the child's yet): adopt what they set. */
+	struct sigaction current;
+	if (real_sigaction(SIGTERM, NULL, &current) == 0 && current.sa_sigaction != on_sigterm) {
+		bool wrapped_first = false;
+		if (apply_locked(&current, &wrapped_first) == 0) {
+			app_action = current;
+			app_action_known = true;
+		}
+	}
+	setting_unlock(&mask);
 }
 
 int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action)
 {
 	if (signo != SIGTERM || atomic_load(&hook_fn) == NULL)
 		return real_sigaction(signo, action, old_action);
-	pthread_mutex_lock(&setting_lock);
+	if (tcm_os_process_id() != atomic_load(&owner_pid))
+		return sigaction_in_borrowed_memory(action, old_action);
+	struct tcm_os_signal_mask mask;
+	setting_lock(&mask);
 	struct sigaction previous;
 	int result = 0;
 	if (app_action_known) {
@@ -153,7 +244,7 @@ int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigac
 		}
 	}
 	tcm_signal_wrapped_fn on_first_wrap = first_wrap_fn;
-	pthread_mutex_unlock(&setting_lock);
+	setting_unlock(&mask);
 	if (result == 0 && old_action != NULL)
 		*old_action = previous;
 	if (wrapped_first && on_first_wrap != NULL)

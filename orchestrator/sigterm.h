@@ -29,6 +29,11 @@ typedef void (*tcm_signal_wrapped_fn)(void);
  * installed. Until this runs, sigaction and signal pass through. */
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap);
 
+/* In a fork child (an atfork handler): this process owns its memory now;
+ * adopts a SIGTERM action set before the handler ran, and lets the child's
+ * first wrapped handler call on_first_wrap again. */
+void tcm_signal_after_fork_in_child(void);
+
 /* The interposed calls (shim/sigaction.c forwards to these). Same contract as
  * sigaction(2) and signal(2). */
 int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action);

@@ -206,16 +206,15 @@ int tcm_worker_start(const struct tcm_config *worker_config)
 		atomic_store(&wake_fd, fd);
 	}
 	/* The thread starts with every signal blocked and keeps it so. */
-	sigset_t all, previous;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &previous);
+	struct tcm_os_signal_mask previous;
+	tcm_os_block_signals(&previous);
 	pthread_attr_t attributes;
 	pthread_attr_init(&attributes);
 	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
 	pthread_t thread;
 	int err = pthread_create(&thread, &attributes, worker_main, NULL);
 	pthread_attr_destroy(&attributes);
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	tcm_os_restore_signals(&previous);
 	if (err != 0)
 		atomic_store(&is_running, false);
 	return err;
@@ -223,12 +222,13 @@ int tcm_worker_start(const struct tcm_config *worker_config)
 
 void tcm_worker_after_fork_in_child(void)
 {
-	if (!atomic_load(&is_running))
-		return;
-	/* The eventfd is shared with the parent: the child needs its own. */
+	/* The parent's thread does not exist here, and the child stays single-
+	 * threaded (a thread created here would make unshare(CLONE_NEWUSER) and
+	 * the like fail, and pthread_create is not async-signal-safe): the next
+	 * tcm_worker_start starts the child's own. The eventfd is shared with
+	 * the parent: the child gets its own then. */
 	int fd = atomic_exchange(&wake_fd, -1);
 	if (fd >= 0)
 		tcm_os_close(fd);
 	atomic_store(&is_running, false);
-	tcm_worker_start(config);
 }

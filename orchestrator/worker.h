@@ -22,8 +22,8 @@ int tcm_worker_start(const struct tcm_config *config);
 /* Wakes the worker to look at the state again. Async-signal-safe. */
 void tcm_worker_wake(void);
 
-/* In a fork child: the parent's worker thread does not exist here; start a
- * new one when the parent had one. */
+/* In a fork child: the parent's worker thread does not exist here. The child
+ * stays single-threaded until something starts its own (tcm_worker_start). */
 void tcm_worker_after_fork_in_child(void);
 
 #endif
