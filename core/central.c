@@ -72,6 +72,11 @@ static void cached_bytes_add(int64_t delta)
 	atomic_fetch_add_explicit(&cached_bytes, delta, memory_order_relaxed);
 }
 
+static bool is_listed(const struct tcm_span *span)
+{
+	return atomic_load_explicit(&span->on_list_class, memory_order_relaxed) != 0;
+}
+
 static void list_push(struct central *central, struct tcm_span *span)
 {
 	span->prev = NULL;
@@ -79,7 +84,7 @@ static void list_push(struct central *central, struct tcm_span *span)
 	if (span->next != NULL)
 		span->next->prev = span;
 	central->with_free = span;
-	span->is_on_list = 1;
+	atomic_store_explicit(&span->on_list_class, (uint8_t)(central - centrals), memory_order_relaxed);
 }
 
 static void list_remove(struct central *central, struct tcm_span *span)
@@ -91,7 +96,7 @@ static void list_remove(struct central *central, struct tcm_span *span)
 	if (span->next != NULL)
 		span->next->prev = span->prev;
 	span->next = span->prev = NULL;
-	span->is_on_list = 0;
+	atomic_store_explicit(&span->on_list_class, 0, memory_order_relaxed);
 }
 
 /* The bit of object in its span's listed_objects (see struct central). */
@@ -347,12 +352,12 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 			span->listed_objects |= groups[i].listed;
 			span->allocated_objects -= groups[i].count;
 			if (span->allocated_objects == 0 && !span->is_releasing_inside) {
-				if (span->is_on_list)
+				if (is_listed(span))
 					list_remove(central, span);
 				span->next = emptied;
 				emptied = span;
 				emptied_bytes += (int64_t)span_bytes;
-			} else if (!span->is_on_list) {
+			} else if (!is_listed(span)) {
 				list_push(central, span);
 			}
 		}
@@ -422,6 +427,34 @@ size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries)
 static _Atomic uint64_t inside_span_released_bytes;
 static _Atomic uint64_t inside_span_release_calls;
 
+/* The spans whose free list is out for a release inside them, one slot each
+ * (claimed in hold 1, cleared in hold 2), so that a fork child, where the
+ * releasing thread does not exist, can give their objects back. A release
+ * that finds every slot taken does not start. */
+#define RELEASING_INSIDE_SLOTS 64
+static _Atomic(struct tcm_span *) releasing_inside[RELEASING_INSIDE_SLOTS];
+
+static bool claim_releasing_slot(struct tcm_span *span)
+{
+	for (unsigned slot = 0; slot < RELEASING_INSIDE_SLOTS; slot++) {
+		struct tcm_span *expected = NULL;
+		if (atomic_compare_exchange_strong_explicit(&releasing_inside[slot], &expected, span,
+				memory_order_relaxed, memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+static void clear_releasing_slot(struct tcm_span *span)
+{
+	for (unsigned slot = 0; slot < RELEASING_INSIDE_SLOTS; slot++) {
+		struct tcm_span *expected = span;
+		if (atomic_compare_exchange_strong_explicit(&releasing_inside[slot], &expected, NULL,
+				memory_order_relaxed, memory_order_relaxed))
+			return;
+	}
+}
+
 bool tcm_central_may_release_inside_spans(unsigned size_class)
 {
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
@@ -479,14 +512,19 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	 * the span, even if its last allocated object comes back, and no second
 	 * releaser (the worker and malloc_trim may both be here) takes it. */
 	tcm_lock(&central->lock);
-	if (span->start != span_start || span->size_class != size_class || !span->is_on_list ||
+	/* Only a span on this class's list is this class's while the lock is
+	 * held: the record may have been freed and reused since the walk read it
+	 * (span.h, on_list_class), so that is checked before anything else. */
+	if (atomic_load_explicit(&span->on_list_class, memory_order_relaxed) != size_class ||
+	    span->start != span_start || span->size_class != size_class ||
 	    span->is_releasing_inside || span->free_objects == NULL ||
-	    span->allocated_objects >= span->allocated_after_page_release) {
+	    span->allocated_objects >= span->allocated_after_page_release || !claim_releasing_slot(span)) {
 		tcm_unlock(&central->lock);
 		return 0;
 	}
 	void *taken = span->free_objects;
 	uint64_t is_free = span->listed_objects;
+	span->taken_out_objects = is_free;
 	uintptr_t carved_bytes = span->carve_next - span_start;
 	span->free_objects = NULL;
 	span->listed_objects = 0;
@@ -546,12 +584,14 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	span->listed_objects |= kept;
 	span->stranded_objects |= stranded;
 	span->is_releasing_inside = 0;
+	span->taken_out_objects = 0;
+	clear_releasing_slot(span);
 	span->allocated_after_page_release = span->allocated_objects;
 	bool is_emptied = span->allocated_objects == 0;
 	if (is_emptied) {
-		if (span->is_on_list)
+		if (is_listed(span))
 			list_remove(central, span);
-	} else if (span_has_free(span) && !span->is_on_list) {
+	} else if (span_has_free(span) && !is_listed(span)) {
 		list_push(central, span);
 	}
 	tcm_unlock(&central->lock);
@@ -561,6 +601,38 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		tcm_page_heap_free_spans(span);
 	}
 	return released;
+}
+
+void tcm_central_after_fork_in_child(void)
+{
+	for (unsigned slot = 0; slot < RELEASING_INSIDE_SLOTS; slot++) {
+		struct tcm_span *span = atomic_exchange_explicit(&releasing_inside[slot], NULL, memory_order_relaxed);
+		if (span == NULL)
+			continue;
+		unsigned size_class = span->size_class;
+		struct central *central = &centrals[size_class];
+		/* The objects taken out are free; some pages may be released.
+		 * As stranded objects they are handed out last and linked with
+		 * no lock held, which is right for either. */
+		tcm_lock(&central->lock);
+		span->stranded_objects |= span->taken_out_objects;
+		span->taken_out_objects = 0;
+		span->is_releasing_inside = 0;
+		bool is_emptied = span->allocated_objects == 0;
+		if (is_emptied) {
+			if (is_listed(span))
+				list_remove(central, span);
+		} else if (!is_listed(span)) {
+			list_push(central, span);
+		}
+		tcm_unlock(&central->lock);
+		if (is_emptied) {
+			span->next = NULL;
+			cached_bytes_add(-(int64_t)tcm_size_classes[size_class].objects_per_span *
+					 (int64_t)tcm_size_classes[size_class].object_bytes);
+			tcm_page_heap_free_spans(span);
+		}
+	}
 }
 
 /* Where the next walk for spans with free pages inside starts: a page number. */

@@ -92,6 +92,11 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
  * REQUIRES: no tcm lock held. */
 size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walked);
 
+/* In a fork child, after the locks are reset: the free objects of spans a
+ * thread of the parent had taken out for a release inside them become the
+ * spans' stranded objects (that thread does not exist in the child). */
+void tcm_central_after_fork_in_child(void);
+
 /* Bytes and madvise calls of tcm_central_release_inside_span since start. */
 void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls);
 

@@ -23,10 +23,12 @@ static void before_fork(void)
 		tcm_lock_take_for_fork(tcm_central_lock(size_class));
 	tcm_lock_take_for_fork(tcm_page_heap_lock());
 	tcm_lock_take_for_fork(tcm_metadata_lock());
+	tcm_lock_set_fork_holder(true);
 }
 
 static void after_fork_in_parent(void)
 {
+	tcm_lock_set_fork_holder(false);
 	tcm_lock_give_back_after_fork(tcm_metadata_lock());
 	tcm_lock_give_back_after_fork(tcm_page_heap_lock());
 	for (unsigned size_class = TCM_SIZE_CLASS_COUNT - 1; size_class >= 1; size_class--)
@@ -35,10 +37,14 @@ static void after_fork_in_parent(void)
 
 static void after_fork_in_child(void)
 {
+	tcm_lock_set_fork_holder(false);
 	tcm_lock_reset_in_child(tcm_metadata_lock());
 	tcm_lock_reset_in_child(tcm_page_heap_lock());
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
 		tcm_lock_reset_in_child(tcm_central_lock(size_class));
+	/* Work that a thread of the parent had out of the locks. */
+	tcm_page_heap_after_fork_in_child();
+	tcm_central_after_fork_in_child();
 	tcm_thread_cache_after_fork_in_child();
 }
 

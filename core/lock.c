@@ -8,6 +8,8 @@
 
 #include "os.h"
 
+__thread bool tcm_lock_is_fork_holder __attribute__((tls_model("initial-exec")));
+
 #if TCM_DEBUG >= 2
 static __thread int held_count __attribute__((tls_model("initial-exec")));
 static __thread uint8_t held_per_rank[TCM_LOCK_RANK_COUNT] __attribute__((tls_model("initial-exec")));
@@ -71,6 +73,8 @@ void tcm_lock_note_released(struct tcm_lock *lock)
 
 void tcm_lock_acquire_slow(struct tcm_lock *lock)
 {
+	if (tcm_lock_is_fork_holder)
+		return;   /* held already, for the fork (lock.h) */
 	uint64_t wait_start_ns = tcm_os_now_ns();
 	for (int spin = 0; spin < TCM_LOCK_SPINS; spin++) {
 		uint32_t expected = 0;
@@ -111,6 +115,11 @@ void tcm_lock_give_back_after_fork(struct tcm_lock *lock)
 void tcm_lock_reset_in_child(struct tcm_lock *lock)
 {
 	atomic_store_explicit(&lock->word, 0, memory_order_relaxed);
+}
+
+void tcm_lock_set_fork_holder(bool is_holder)
+{
+	tcm_lock_is_fork_holder = is_holder;
 }
 
 void tcm_lock_assert_none_held(void)

@@ -56,6 +56,10 @@ void tcm_lock_release_slow(struct tcm_lock *lock);
 void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns);
 void tcm_lock_note_released(struct tcm_lock *lock);
 
+/* True on the thread that holds every lock for a fork (core/fork.c), from
+ * the prepare handler until the parent's or the child's handler: see below. */
+extern __thread bool tcm_lock_is_fork_holder __attribute__((tls_model("initial-exec")));
+
 static inline void tcm_lock(struct tcm_lock *lock)
 {
 	uint32_t expected = 0;
@@ -68,6 +72,8 @@ static inline void tcm_lock(struct tcm_lock *lock)
 
 static inline void tcm_unlock(struct tcm_lock *lock)
 {
+	if (TCM_UNLIKELY(tcm_lock_is_fork_holder))
+		return;   /* the fork handlers give the lock back */
 	tcm_lock_note_released(lock);
 	if (TCM_UNLIKELY(atomic_exchange_explicit(&lock->word, 0, memory_order_release) == 2))
 		tcm_lock_release_slow(lock);
@@ -80,7 +86,7 @@ static inline bool tcm_lock_try(struct tcm_lock *lock)
 	uint32_t expected = 0;
 	if (!atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,
 			memory_order_acquire, memory_order_relaxed))
-		return false;
+		return TCM_UNLIKELY(tcm_lock_is_fork_holder);
 	tcm_lock_note_acquired(lock, 0);
 	return true;
 }
@@ -95,10 +101,18 @@ static inline bool tcm_lock_is_busy(struct tcm_lock *lock)
 /* Fork support (core/fork.c), outside the order check: the prepare handler
  * takes every lock in rank order with tcm_lock_take_for_fork, the parent
  * gives them back with tcm_lock_give_back_after_fork, and the child, which
- * has one thread and so no other holder, resets them. */
+ * has one thread and so no other holder, resets them.
+ * Between the two, the forking thread is the fork holder
+ * (tcm_lock_set_fork_holder): it already holds every lock, so its tcm_lock
+ * and tcm_lock_try return at once and its tcm_unlock does nothing. That is
+ * what lets other libraries' fork handlers allocate whatever their order
+ * against tcm's: prepare handlers registered before tcm's run after it, and
+ * child and parent handlers registered before tcm's run before it, all on
+ * the forking thread. Other threads wait, as they would under glibc. */
 void tcm_lock_take_for_fork(struct tcm_lock *lock);
 void tcm_lock_give_back_after_fork(struct tcm_lock *lock);
 void tcm_lock_reset_in_child(struct tcm_lock *lock);
+void tcm_lock_set_fork_holder(bool is_holder);
 
 /* TCM_DEBUG >= 2: fails loudly if the calling thread holds any tcm lock. */
 void tcm_lock_assert_none_held(void);

@@ -57,6 +57,10 @@ static struct tcm_lock page_heap_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_PAGE_
 static struct free_set committed_set;    /* guarded by page_heap_lock */
 static struct free_set released_set;     /* guarded by page_heap_lock */
 static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
+/* RELEASING spans (being madvised with no lock held), linked through next and
+ * prev, which no free set uses then: a fork child, where the releasing thread
+ * does not exist, takes them back (tcm_page_heap_after_fork_in_child). */
+static struct tcm_span *releasing_spans; /* guarded by page_heap_lock */
 static _Atomic size_t spare_count;       /* written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
 static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows */
@@ -174,6 +178,26 @@ static struct tcm_span *set_find_largest(struct free_set *set)
 
 /* ---- span records --------------------------------------------------------- */
 
+/* Every field to zero, on_list_class atomically: a walker of the page map
+ * may read it through a stale entry (span.h). */
+static void clear_record(struct tcm_span *record)
+{
+	record->start = 0;
+	record->npages = 0;
+	record->next = record->prev = NULL;
+	record->state = TCM_SPAN_IN_USE;
+	record->size_class = 0;
+	atomic_store_explicit(&record->on_list_class, 0, memory_order_relaxed);
+	record->is_releasing_inside = 0;
+	record->allocated_objects = 0;
+	record->free_objects = NULL;
+	record->carve_next = record->carve_end = 0;
+	record->allocated_after_page_release = 0;
+	record->stranded_objects = 0;
+	record->listed_objects = 0;
+	record->taken_out_objects = 0;
+}
+
 static struct tcm_span *take_spare_locked(void)
 {
 	struct tcm_span *record = spare_records;
@@ -181,14 +205,13 @@ static struct tcm_span *take_spare_locked(void)
 	spare_records = record->next;
 	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) - 1,
 			      memory_order_relaxed);
-	memset(record, 0, sizeof(*record));
+	clear_record(record);
 	return record;
 }
 
 static void give_spare_locked(struct tcm_span *record)
 {
-	memset(record, 0, sizeof(*record));
-	record->state = TCM_SPAN_IN_USE;      /* never mergeable through a stale entry */
+	clear_record(record);   /* IN_USE: never mergeable through a stale entry */
 	record->next = spare_records;
 	spare_records = record;
 	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) + 1,
@@ -412,6 +435,26 @@ void tcm_page_heap_free_spans(struct tcm_span *spans)
 	free_deferred(false);
 }
 
+static void releasing_link_locked(struct tcm_span *span)
+{
+	span->prev = NULL;
+	span->next = releasing_spans;
+	if (releasing_spans != NULL)
+		releasing_spans->prev = span;
+	releasing_spans = span;
+}
+
+static void releasing_unlink_locked(struct tcm_span *span)
+{
+	if (span->prev != NULL)
+		span->prev->next = span->next;
+	else
+		releasing_spans = span->next;
+	if (span->next != NULL)
+		span->next->prev = span->prev;
+	span->next = span->prev = NULL;
+}
+
 /* The release step: the largest free committed span, if it has at least
  * min_bytes, madvised up to max_bytes of it. */
 static size_t release_largest(size_t max_bytes, size_t min_bytes)
@@ -441,11 +484,13 @@ static size_t release_largest(size_t max_bytes, size_t min_bytes)
 		set_insert(&committed_set, head);
 		map_ends_locked(chunk);
 	}
-	chunk->state = TCM_SPAN_RELEASING;   /* on no list: nobody merges it */
+	chunk->state = TCM_SPAN_RELEASING;   /* on no free set: nobody merges it */
+	releasing_link_locked(chunk);
 	tcm_unlock(&page_heap_lock);
 	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
 	int err = tcm_os_release((void *)chunk->start, bytes);
 	tcm_lock(&page_heap_lock);
+	releasing_unlink_locked(chunk);
 	insert_free_locked(chunk, err == 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
 	tcm_unlock(&page_heap_lock);
 	if (err != 0)
@@ -609,6 +654,19 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
 	insert_free_locked(tail, TCM_SPAN_FREE_COMMITTED);
 	tcm_unlock(&page_heap_lock);
 	return true;
+}
+
+void tcm_page_heap_after_fork_in_child(void)
+{
+	tcm_lock(&page_heap_lock);
+	/* At most one span per thread that was releasing at the fork. Its
+	 * madvise may have run in part: free, maybe resident, so committed. */
+	while (releasing_spans != NULL) {
+		struct tcm_span *span = releasing_spans;
+		releasing_unlink_locked(span);
+		insert_free_locked(span, TCM_SPAN_FREE_COMMITTED);
+	}
+	tcm_unlock(&page_heap_lock);
 }
 
 size_t tcm_page_heap_release_step(size_t max_bytes)

@@ -76,6 +76,11 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages);
  * when max_bytes is below one page, or on error. REQUIRES: no tcm lock held. */
 size_t tcm_page_heap_release_step(size_t max_bytes);
 
+/* In a fork child, after the locks are reset: spans that a thread of the
+ * parent was releasing with no lock held when it forked go back to the
+ * committed free set (that thread does not exist in the child). */
+void tcm_page_heap_after_fork_in_child(void);
+
 /* The span whose first page holds ptr's page, when ptr is the start of an
  * IN_USE large span; NULL otherwise. Lock-free. */
 struct tcm_span *tcm_page_heap_large_span_of(const void *ptr);

@@ -13,6 +13,7 @@
 #ifndef TCM_CORE_SPAN_H
 #define TCM_CORE_SPAN_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,11 @@ struct tcm_span {
 	struct tcm_span *next, *prev;      /* links on the list of whichever lock owns the span */
 	uint8_t          state;            /* enum tcm_span_state; page_heap lock */
 	uint8_t          size_class;       /* 0 = large span; fixed while IN_USE */
-	uint8_t          is_on_list;       /* small spans: on central's list of spans with free objects */
+	_Atomic uint8_t  on_list_class;    /* small spans: the class whose list of spans with free
+	                                      objects holds it, 0 none; written under that class's
+	                                      lock, so a thread holding central[c] that reads c knows
+	                                      the span is c's until it drops the lock, whatever
+	                                      else it read of the span without the page-heap lock */
 	uint8_t          is_releasing_inside; /* small spans: its free list is out for a release of
 	                                         the free pages inside; the releaser frees it if it empties */
 	/* Small-object spans only, guarded by central[size_class]: */
@@ -45,6 +50,8 @@ struct tcm_span {
 	                                      list, reads zero; handed out once nothing else is left */
 	uint64_t         listed_objects;   /* classes eligible for release inside spans: bit i set
 	                                      exactly while object i is on free_objects */
+	uint64_t         taken_out_objects; /* while is_releasing_inside: the free objects the
+	                                       releaser took out (a fork child gets them back) */
 };
 
 #endif

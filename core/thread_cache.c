@@ -76,20 +76,30 @@ static void report_bytes(struct tcm_thread_cache *cache)
 
 /* Recomputes the shared budget from the live thread count (or the DRAINING
  * budget). Racing recomputations may briefly leave a stale value; the next
- * thread start or end corrects it. */
+ * thread start or end corrects it. One that read NORMAL and stored after the
+ * move to DRAINING stored a normal budget over the draining one, with no
+ * later move to correct it: the state is read again after the store, and the
+ * budget recomputed while it moved (it only moves forward: this ends). */
 static void recompute_budget(void)
 {
-	size_t budget = TCM_THREAD_CACHE_DRAINING_BYTES;
-	if (tcm_state_get() == TCM_STATE_NORMAL) {
-		int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
-		budget = atomic_load_explicit(&total_max_bytes, memory_order_relaxed) / (size_t)(threads > 0 ? threads : 1);
-		if (budget < MIN_BUDGET_BYTES)
-			budget = MIN_BUDGET_BYTES;
-		size_t own_max = atomic_load_explicit(&thread_max_bytes, memory_order_relaxed);
-		if (budget > own_max)
-			budget = own_max;
+	for (;;) {
+		enum tcm_state state = tcm_state_get();
+		size_t budget = TCM_THREAD_CACHE_DRAINING_BYTES;
+		if (state == TCM_STATE_NORMAL) {
+			int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
+			budget = atomic_load_explicit(&total_max_bytes, memory_order_relaxed) /
+				 (size_t)(threads > 0 ? threads : 1);
+			if (budget < MIN_BUDGET_BYTES)
+				budget = MIN_BUDGET_BYTES;
+			size_t own_max = atomic_load_explicit(&thread_max_bytes, memory_order_relaxed);
+			if (budget > own_max)
+				budget = own_max;
+		}
+		atomic_store_explicit(&tcm_thread_cache_budget_bytes, budget, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);   /* the store before the second read */
+		if (tcm_state_get() == state)
+			return;
 	}
-	atomic_store_explicit(&tcm_thread_cache_budget_bytes, budget, memory_order_relaxed);
 }
 
 void tcm_thread_cache_enter_draining(void)
