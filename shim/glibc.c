@@ -1,5 +1,7 @@
 /* shim/glibc.c - glibc's malloc introspection and tuning calls, answered from
- * tcm's own counters: mallinfo2, malloc_stats, malloc_info, mallopt, malloc_trim.
+ * tcm's own counters: mallinfo2, mallinfo, malloc_stats, malloc_info, mallopt,
+ * malloc_trim. Every one glibc exports is answered here: one left to glibc
+ * would describe glibc's arena, not tcm's heap.
  *
  * mallopt accepts every parameter glibc documents and returns 1 without
  * effect (tcm's tuning is tcm.conf); an unknown parameter returns 0, as glibc
@@ -10,6 +12,7 @@
 #include "../core/format.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -26,6 +29,25 @@ TCM_EXPORT struct mallinfo2 mallinfo2(void)
 		.uordblks = stats.allocated_bytes,           /* in use by the program */
 		.fordblks = free_bytes,                      /* free but resident */
 		.keepcost = stats.page_heap_free_bytes,      /* what malloc_trim can release */
+	};
+}
+
+static int saturated_int(size_t value)
+{
+	return value > INT_MAX ? INT_MAX : (int)value;
+}
+
+/* The pre-2.33 form with int fields (deprecated by glibc, still called):
+ * the same figures, each capped at INT_MAX rather than wrapped. */
+TCM_EXPORT struct mallinfo mallinfo(void)
+{
+	struct mallinfo2 wide = mallinfo2();
+	return (struct mallinfo){
+		.arena = saturated_int(wide.arena),
+		.hblkhd = saturated_int(wide.hblkhd),
+		.uordblks = saturated_int(wide.uordblks),
+		.fordblks = saturated_int(wide.fordblks),
+		.keepcost = saturated_int(wide.keepcost),
 	};
 }
 

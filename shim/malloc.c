@@ -140,3 +140,5 @@ TCM_EXPORT void __libc_free(void *ptr) __attribute__((alias("free"), copy(free))
 TCM_EXPORT void *__libc_calloc(size_t count, size_t size_bytes) __attribute__((alias("calloc"), copy(calloc)));
 TCM_EXPORT void *__libc_realloc(void *ptr, size_t size_bytes) __attribute__((alias("realloc"), copy(realloc)));
 TCM_EXPORT void *__libc_memalign(size_t alignment_bytes, size_t size_bytes) __attribute__((alias("memalign"), copy(memalign)));
+TCM_EXPORT void *__libc_valloc(size_t size_bytes) __attribute__((alias("valloc"), copy(valloc)));
+TCM_EXPORT void *__libc_pvalloc(size_t size_bytes) __attribute__((alias("pvalloc"), copy(pvalloc)));

@@ -22,9 +22,9 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 
 # The libc malloc family, glibc's extensions and the __libc_* aliases.
 libc_symbols="malloc free calloc realloc reallocarray memalign posix_memalign
-aligned_alloc valloc pvalloc malloc_usable_size malloc_trim mallinfo2 mallopt
+aligned_alloc valloc pvalloc malloc_usable_size malloc_trim mallinfo mallinfo2 mallopt
 malloc_stats malloc_info __libc_malloc __libc_free __libc_calloc __libc_realloc
-__libc_memalign free_sized free_aligned_sized"
+__libc_memalign __libc_valloc __libc_pvalloc free_sized free_aligned_sized"
 
 # The signal calls the orchestrator interposes to keep its SIGTERM hook first.
 signal_symbols="sigaction signal"

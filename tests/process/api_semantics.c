@@ -730,6 +730,44 @@ static void test_shim_malloc_info(void **state)
 
 /* ---------------------------------------------------------------- __libc_* aliases */
 
+/* Every glibc entry point that hands out or describes heap memory is tcm's:
+ * __libc_valloc and __libc_pvalloc left to glibc gave glibc memory to tcm's
+ * free and realloc, and mallinfo described glibc's empty arena. */
+static void test_shim_glibc_leftovers_are_interposed(void **state)
+{
+	(void)state;
+	const char *lib = expected_lib_name();
+	static const char *const names[] = { "mallinfo", "__libc_valloc", "__libc_pvalloc" };
+	for (int i = 0; i < 3; i++) {
+		const char *obj = defining_object(names[i]);
+		if (!path_names_lib(obj, lib))
+			fail_msg("%s resolves to %s, expected %s", names[i], obj, lib);
+	}
+	void *(*l_valloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_valloc");
+	void *(*l_pvalloc)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "__libc_pvalloc");
+	void *v = l_valloc(100);
+	void *pv = l_pvalloc(100);
+	assert_non_null(v);
+	assert_non_null(pv);
+	assert_true(is_aligned(v, page_size()));
+	assert_true(is_aligned(pv, page_size()));
+	assert_true(malloc_usable_size(v) >= 100);           /* 0: not tcm's */
+	assert_true(malloc_usable_size(pv) >= page_size());
+	pv = realloc(pv, 3 * page_size());
+	assert_non_null(pv);
+	free(v);
+	free(pv);
+	unsigned char *big = malloc(4 * MIB);
+	assert_non_null(big);
+	memset(big, 1, 4 * MIB);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+	struct mallinfo narrow = mallinfo();
+#pragma GCC diagnostic pop
+	assert_true(narrow.uordblks >= (int)(4 * MIB));
+	free(big);
+}
+
 static void test_shim_libc_aliases_interoperate(void **state)
 {
 	(void)state;
@@ -797,6 +835,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shim_malloc_served_by_tcm),
+		cmocka_unit_test(test_shim_glibc_leftovers_are_interposed),
 		cmocka_unit_test(test_shim_all_entry_points_served_by_tcm),
 		cmocka_unit_test(test_shim_malloc_zero_is_unique_and_freeable),
 		cmocka_unit_test(test_shim_malloc_alignment_16),
