@@ -7,11 +7,14 @@
  * holds count (a 16-byte object has room for exactly this), and count == 1 is
  * marked by a NULL chain link.
  *
- * ABA safety: the head is one 64-bit word holding the first object's address
- * shifted right by 4 (objects are 16-byte aligned and below 2^48, so 44 bits)
- * and a 20-bit tag that every successful push and pop increments. A pop that
- * read a stale "next" fails its compare-and-swap unless exactly 2^20 other
- * operations completed in between. A stale read of a popped object's memory
+ * ABA safety: the head is two 64-bit words, the first object's address and a
+ * tag that every successful push and pop increments, changed together by one
+ * 16-byte compare-and-swap (cmpxchg16b on x86_64, a pair of exclusives on
+ * aarch64). A pop that read a stale "next" fails its compare-and-swap unless
+ * 2^64 other operations completed in between: the tag cannot wrap during one
+ * preempted pop however long the preemption (a 20-bit tag packed beside the
+ * address, as before, wrapped after about a million operations, a few tens of
+ * milliseconds of a busy class). A stale read of a popped object's memory
  * cannot fault: small-object memory is never unmapped (DESIGN invariant 9).
  *
  * The entry count is approximate under concurrency (updated after the CAS),
@@ -23,7 +26,10 @@
 #include <stdint.h>
 
 struct tcm_batch_stack {
-	_Atomic uint64_t head;       /* tag << 44 | address >> 4 */
+	/* Written only by the 16-byte compare-and-swap; read a word at a time
+	 * (a torn pair only makes that compare-and-swap fail). */
+	_Alignas(16) _Atomic uint64_t head_first;   /* the top entry's first object, 0: empty */
+	_Atomic uint64_t head_tag;                  /* successful pushes and pops so far */
 	_Atomic int32_t  entries;    /* approximate (may dip below 0 for a moment) */
 };
 

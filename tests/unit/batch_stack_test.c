@@ -155,8 +155,8 @@ static void count_one_entry_after_longer_one(void **state)
 static void tag_wraps_around(void **state)
 {
 	(void)state;
-	/* More than 2^20 operations on one object: the 20-bit tag wraps and the
-	 * stack keeps working. */
+	/* More than 2^20 operations on one object (where a 20-bit tag wrapped):
+	 * the stack keeps working. */
 	struct tcm_batch_stack stack = { 0 };
 	struct object *under = new_chain(1, 2);
 	struct object *top = new_chain(2, 3);
@@ -172,6 +172,34 @@ static void tag_wraps_around(void **state)
 	assert_int_equal(count, 2);
 	assert_true(chain_is_intact(under, 1, 2));
 	assert_null(tcm_batch_stack_pop(&stack, &count));
+	free_chain(under, 2);
+	free_chain(top, 3);
+}
+
+/* What a pop preempted between reading the head and its compare-and-swap
+ * holds: the head as it was. After 2^20 pushes and pops that bring the same
+ * object back to the top (a busy class in a few tens of milliseconds), the
+ * head must not read the same, or that pop's swap would succeed with a next
+ * pointer that is no longer true. A 20-bit tag packed beside the address
+ * came back to the same word. */
+static void stale_head_never_matches_after_many_operations(void **state)
+{
+	(void)state;
+	struct tcm_batch_stack stack = { 0 };
+	struct object *under = new_chain(1, 2);
+	struct object *top = new_chain(2, 3);
+	tcm_batch_stack_push(&stack, under, 2);
+	tcm_batch_stack_push(&stack, top, 3);
+	uint64_t seen_first = atomic_load(&stack.head_first);
+	uint64_t seen_tag = atomic_load(&stack.head_tag);
+	uint32_t count;
+	for (uint32_t i = 0; i < (1u << 19); i++) {
+		assert_ptr_equal(tcm_batch_stack_pop(&stack, &count), top);
+		tcm_batch_stack_push(&stack, top, 3);
+	}
+	assert_int_equal(atomic_load(&stack.head_first), seen_first);   /* the same object on top */
+	assert_true(atomic_load(&stack.head_tag) != seen_tag);
+	assert_int_equal(atomic_load(&stack.head_tag), seen_tag + (2u << 19));
 	free_chain(under, 2);
 	free_chain(top, 3);
 }
@@ -285,6 +313,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(interleaved_push_pop),
 	cmocka_unit_test(count_one_entry_after_longer_one),
 	cmocka_unit_test(tag_wraps_around),
+	cmocka_unit_test(stale_head_never_matches_after_many_operations),
 	cmocka_unit_test(threads_lose_and_duplicate_nothing),
 };
 
