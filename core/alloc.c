@@ -119,6 +119,12 @@ static inline void small_free(unsigned size_class, void *object)
 
 /* ---- large objects: one span each ------------------------------------------ */
 
+static struct tcm_span *large_span_alloc(size_t npages, size_t align_pages, bool *is_zeroed)
+{
+	return align_pages > 1 ? tcm_page_heap_alloc_aligned(npages, align_pages, is_zeroed)
+			       : tcm_page_heap_alloc(npages, 0, is_zeroed);
+}
+
 static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed)
 {
 	if (size_bytes > LARGE_MAX_BYTES || align_pages > TCM_PAGE_HEAP_MAX_PAGES) {
@@ -128,9 +134,15 @@ static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed
 	bootstrap();
 	size_t npages = (size_bytes + TCM_PAGE_BYTES - 1) >> TCM_PAGE_SHIFT;
 	bool is_zeroed;
-	struct tcm_span *span = align_pages > 1
-		? tcm_page_heap_alloc_aligned(npages, align_pages, &is_zeroed)
-		: tcm_page_heap_alloc(npages, 0, &is_zeroed);
+	struct tcm_span *span = large_span_alloc(npages, align_pages, &is_zeroed);
+	if (span == NULL) {
+		/* Small objects in the central stacks and this thread's cache
+		 * may keep spans in use all over the heap, cutting its free pages
+		 * into pieces too short for this block: given back, emptied spans
+		 * merge. Once, before ENOMEM. */
+		tcm_core_release_free_memory(0);
+		span = large_span_alloc(npages, align_pages, &is_zeroed);
+	}
 	if (span == NULL) {
 		errno = ENOMEM;
 		return NULL;

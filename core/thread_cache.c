@@ -9,6 +9,7 @@
 #include "central.h"
 #include "debug.h"
 #include "os.h"
+#include "core.h"
 #include "state.h"
 
 #include <errno.h>
@@ -151,6 +152,17 @@ static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint1
 	tcm_central_give_back(size_class, chain, count, false);
 }
 
+/* The heap could not give a class a span. The objects in the central stacks
+ * and in this thread's cache may be what keeps spans in use all over it,
+ * cutting its free pages into pieces: given back, emptied spans merge in the
+ * page heap. Once, before ENOMEM. */
+__attribute__((noinline, cold)) static void *fetch_after_reclaim(unsigned size_class, uint32_t want,
+								 uint32_t *count)
+{
+	tcm_core_release_free_memory(0);
+	return tcm_central_fetch(size_class, want, count);
+}
+
 void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_class)
 {
 	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
@@ -160,6 +172,8 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 			uint32_t count;
 			void *object = tcm_central_fetch(size_class, 1, &count);
 			if (object == NULL)
+				object = fetch_after_reclaim(size_class, 1, &count);
+			if (object == NULL)
 				errno = ENOMEM;
 			return object;
 		}
@@ -168,6 +182,8 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	uint32_t count;
 	void *first = tcm_central_fetch(size_class, info->batch_objects, &count);
+	if (first == NULL)
+		first = fetch_after_reclaim(size_class, info->batch_objects, &count);
 	if (first == NULL) {
 		errno = ENOMEM;
 		return NULL;
