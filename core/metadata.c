@@ -1,13 +1,16 @@
 /* core/metadata.c - a bump allocator for tcm's own structures.
  *
  * Invariants: the metadata lock covers the bump pointer only; mapping a new
- * region happens with no lock held (DESIGN invariant 1), and a region that
- * lost the race to be installed is kept as the next one, never wasted.
+ * region happens with no lock held (DESIGN invariant 1); a region that lost
+ * the race to be installed is unmapped (nothing was handed out of it), and
+ * the rest of a replaced region is abandoned: it was too short for a request.
  * Never: calls malloc; frees memory. */
 #include "metadata.h"
 
 #include "lock.h"
 #include "os.h"
+
+#include <stdbool.h>
 
 #define METADATA_REGION_BYTES ((size_t)4 << 20)
 #define METADATA_ALIGN_BYTES  64
@@ -48,13 +51,16 @@ void *tcm_metadata_alloc(size_t size_bytes)
 		if (region == NULL)
 			return NULL;
 		tcm_lock(&metadata_lock);
-		/* Another thread may have installed a region meanwhile; the larger
-		 * remainder wins and the rest of the other is abandoned (rare). */
-		if (region_next == NULL || (size_t)(region_end - region_next) < region_bytes) {
+		/* Another thread may have installed a region meanwhile: the larger
+		 * remainder wins. */
+		bool is_installed = region_next == NULL || (size_t)(region_end - region_next) < region_bytes;
+		if (is_installed) {
 			region_next = region;
 			region_end = region + region_bytes;
 		}
 		tcm_unlock(&metadata_lock);
+		if (!is_installed)
+			tcm_os_unmap(region, region_bytes);
 	}
 }
 
