@@ -1,10 +1,10 @@
 # tests/hostile/runtime.pl - a Perl service under LD_PRELOAD=libtcm.so with a
 # $SIG{TERM} handler that spawns children: system("/bin/true"), backticks, and
-# fork (the child allocates and exits 0). Then it sends itself SIGTERM, prints
-# "READY <pid>" and waits (at most 30 s) for a second SIGTERM from runtimes.sh.
-# The handler must have run for both; prints "HANDLER RAN 2" and exits 0. It
-# first proves it runs under tcm: the library is in /proc/self/maps (required
-# absent with HOSTILE_BASELINE=1).
+# fork (the child allocates and exits 0). After each kind of child it sends
+# itself SIGTERM, which must run the handler; then it prints "READY <pid>" and
+# waits (at most 30 s) for the SIGTERM from runtimes.sh, prints
+# "HANDLER RAN <n>" and exits 0. It first proves it runs under tcm: the library
+# is in /proc/self/maps (required absent with HOSTILE_BASELINE=1).
 use strict;
 use warnings;
 use POSIX ();
@@ -37,12 +37,23 @@ if (($ENV{HOSTILE_BASELINE} // "") eq "1") {
 	print "runtime.pl: running under $lib_name\n";
 }
 
+# SIGTERM to itself runs the handler (within 5 s) after each kind of child.
+sub check_delivery {
+	my ($after) = @_;
+	my $want = $received + 1;
+	kill 'TERM', $$;
+	wait_for($want, 5) or fail("after $after, kill TERM => \$\$ did not run the handler within 5 s");
+}
+
 $SIG{TERM} = sub { $received++ };
+check_delivery('$SIG{TERM} = sub');
 for (1 .. 3) {
 	system("/bin/true") == 0 or fail("system(/bin/true): status $?");
 }
+check_delivery('system("/bin/true")');
 my $echoed = `/bin/echo backticks`;
 fail("backticks returned '$echoed' (status $?)") unless $? == 0 && $echoed eq "backticks\n";
+check_delivery('backticks');
 my $pid = fork();
 fail("fork: $!") unless defined $pid;
 if ($pid == 0) {
@@ -51,9 +62,9 @@ if ($pid == 0) {
 }
 waitpid($pid, 0);
 fail("fork child ended with status $?") unless $? == 0;
-kill 'TERM', $$;
-wait_for(1, 5) or fail("kill TERM => \$\$ did not run the handler within 5 s");
+check_delivery('fork');
+my $handled = $received;
 print "READY $$\n";
-wait_for(2, 30) or fail("the SIGTERM from the test driver did not run the handler within 30 s");
+wait_for($handled + 1, 30) or fail("the SIGTERM from the test driver did not run the handler within 30 s");
 print "HANDLER RAN $received\n";
 exit 0;

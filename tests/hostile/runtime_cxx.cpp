@@ -27,7 +27,7 @@ namespace {
 
 std::atomic<int> term_count{0};
 std::atomic<bool> stop_workers{false};
-char *volatile scratch_sink;   // keeps the compiler from eliding a new[]/delete[] pair
+thread_local char *volatile scratch_sink;   // per thread; keeps the compiler from eliding new[]/delete[]
 
 void on_sigterm(int)
 {
@@ -50,8 +50,9 @@ bool work(unsigned seed, unsigned long *operations)
 			if (oldest.find_first_not_of(oldest[0]) != std::string::npos)
 				return false;
 			strings.erase(strings.begin());
-			for (int value : vectors.front())
-				if (value != vectors.front().front())
+			const std::vector<int> &oldest_vector = vectors.front();
+			for (int value : oldest_vector)
+				if (value != oldest_vector.front())   // not reached when it is empty
 					return false;
 			vectors.erase(vectors.begin());
 		}
