@@ -236,14 +236,21 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		struct tcm_span *span = tcm_page_heap_alloc(info->span_pages, size_class, &is_zeroed);
 		if (span == NULL)
 			return NULL;
-		/* Pages from released memory are about to be faulted in: first offset
-		 * them, then make them resident in one system call, not one page fault
-		 * each as the objects are carved (10% off the wall time of
-		 * bench/fragmentation); later carves under the lock then fault nothing
-		 * in. It costs at most the untouched rest of one span per class. */
+		/* The whole span is made resident here, with no lock held, so that
+		 * the carves under the class lock later fault nothing in (DESIGN
+		 * invariants 2, 11). Pages from released memory are offset first,
+		 * then populated: one system call where the kernel has it rather than
+		 * a page fault per page (10% off the wall time of
+		 * bench/fragmentation), a touch per page on older kernels. A span
+		 * from committed memory may still hold pages released inside it
+		 * before it emptied (tcm_central_release_inside_span): a touch per
+		 * page faults those in. It costs at most the untouched rest of one
+		 * span per class. */
 		if (is_zeroed) {
 			offset_fresh_span(span_bytes);
 			tcm_os_populate((void *)span->start, span_bytes);
+		} else {
+			tcm_os_touch((void *)span->start, span_bytes);
 		}
 		span->allocated_objects = 0;
 		span->free_objects = NULL;
@@ -458,8 +465,9 @@ static void clear_releasing_slot(struct tcm_span *span)
 bool tcm_central_may_release_inside_spans(unsigned size_class)
 {
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t span_bytes = (size_t)info->span_pages * TCM_PAGE_BYTES, kernel_page = tcm_os_kernel_page_bytes();
 	return info->object_bytes >= TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES && info->objects_per_span <= 64 &&
-	       (size_t)info->span_pages * TCM_PAGE_BYTES <= 64 * tcm_os_kernel_page_bytes();
+	       span_bytes > kernel_page && span_bytes <= 64 * kernel_page;
 }
 
 /* Bit i set: object i of the span overlaps bytes [first_byte, end_byte) of it. */
@@ -471,18 +479,30 @@ static uint64_t objects_overlapping(size_t object_bytes, uintptr_t first_byte, u
 	return bits;
 }
 
-/* Bit k set: kernel page k of the span (counted from span_start) lies inside
- * the carved part and every object on it is free; at most max_bytes of them. */
+/* The whole kernel pages of a span, counted from the first kernel page
+ * boundary in it: page k is bytes [first + k * bytes, first + (k + 1) * bytes)
+ * of the span. A span need not start on a kernel page when those are larger
+ * than tcm's; the kernel page it shares with a neighbour is never released. */
+struct span_kernel_pages {
+	uintptr_t first;   /* offset of the first kernel page boundary in the span */
+	size_t    bytes;   /* the kernel's page */
+};
+
+/* Bit k set: kernel page k lies inside the carved part and every object on it
+ * is free; at most max_bytes of them. Bounded: a span of an eligible class
+ * has at most 64 kernel pages (tcm_central_may_release_inside_spans). */
 static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr_t carved_bytes,
-				  size_t kernel_page, size_t max_bytes)
+				  struct span_kernel_pages kernel, size_t max_bytes)
 {
 	uint64_t pages = 0;
-	size_t bytes = 0;
-	for (unsigned k = 0; (k + 1) * kernel_page <= carved_bytes && bytes + kernel_page <= max_bytes; k++) {
-		uint64_t on_page = objects_overlapping(object_bytes, k * kernel_page, (k + 1) * kernel_page);
+	size_t released = 0;
+	for (unsigned k = 0; kernel.first + (k + 1) * kernel.bytes <= carved_bytes &&
+			     released + kernel.bytes <= max_bytes; k++) {
+		uint64_t on_page = objects_overlapping(object_bytes, kernel.first + k * kernel.bytes,
+						       kernel.first + (k + 1) * kernel.bytes);
 		if ((on_page & ~is_free) == 0) {
 			pages |= (uint64_t)1 << k;
-			bytes += kernel_page;
+			released += kernel.bytes;
 		}
 	}
 	return pages;
@@ -504,9 +524,11 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	size_t object_bytes = tcm_size_classes[size_class].object_bytes;
 	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span * object_bytes;
 	size_t kernel_page = tcm_os_kernel_page_bytes();
+	struct span_kernel_pages kernel = {
+		.first = ((span_start + kernel_page - 1) & ~(uintptr_t)(kernel_page - 1)) - span_start,
+		.bytes = kernel_page,
+	};
 	TCM_ASSERT(tcm_central_may_release_inside_spans(size_class));
-	if (span_start % kernel_page != 0)
-		return 0;   /* kernel pages larger than tcm's: a span need not start on one */
 
 	/* Hold 1: take the span's free list out. Until hold 2 no one else frees
 	 * the span, even if its last allocated object comes back, and no second
@@ -540,11 +562,12 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	 * again from their bits, stores that do not wait on one another: all
 	 * before madvise zeroes any link. */
 	TCM_ASSERT(listed_map_of(central, span_start, taken) == is_free);
-	uint64_t pages = free_kernel_pages(is_free, object_bytes, carved_bytes, kernel_page, max_bytes);
+	uint64_t pages = free_kernel_pages(is_free, object_bytes, carved_bytes, kernel, max_bytes);
 	uint64_t stranded = 0;
 	for (unsigned k = 0; k < 64; k++)
 		if ((pages >> k) & 1)
-			stranded |= objects_overlapping(object_bytes, k * kernel_page, (k + 1) * kernel_page);
+			stranded |= objects_overlapping(object_bytes, kernel.first + k * kernel_page,
+							kernel.first + (k + 1) * kernel_page);
 	uint64_t kept = is_free & ~stranded;
 	void *head = NULL, *tail = NULL;
 	for (uint64_t rest = kept; rest != 0; rest &= rest - 1) {
@@ -566,7 +589,7 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		while (run_end < 64 && ((pages >> run_end) & 1))
 			run_end++;
 		size_t run_bytes = (run_end - k) * kernel_page;
-		if (tcm_os_release((void *)(span_start + k * kernel_page), run_bytes) == 0) {
+		if (tcm_os_release((void *)(span_start + kernel.first + k * kernel_page), run_bytes) == 0) {
 			released += run_bytes;
 			atomic_fetch_add_explicit(&inside_span_release_calls, 1, memory_order_relaxed);
 		}

@@ -63,17 +63,21 @@ size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
 
 /* Free pages inside partly used spans (release.h, and the offset of a fresh
  * span: see fetch). Only classes of at least this many bytes, whose spans
- * hold at most 64 objects, are eligible: with smaller objects a kernel page
- * is almost never free whole while its span is in use. */
+ * hold at most 64 objects and more bytes than one kernel page (at most 64 of
+ * them), are eligible: with smaller objects a kernel page is almost never
+ * free whole while its span is in use, and a span of one kernel page or less
+ * has one free whole only once it is empty (64 KiB pages: most classes). */
 #define TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES 256
 bool tcm_central_may_release_inside_spans(unsigned size_class);
 
-/* Releases the kernel pages of span (an in-use span of an eligible
- * size_class that starts at span_start, as read lock-free from the page map)
- * that hold only free objects, at most max_bytes in all: the span's free list
- * is taken out under the class lock, the pages are worked out and madvised
- * with no lock held, and the objects on kept pages are linked back under the
- * lock. Objects on released pages become the span's stranded objects: a
+/* Releases the whole kernel pages inside span (an in-use span of an eligible
+ * size_class that starts at span_start, as read lock-free from the page map,
+ * not necessarily on a kernel page) that hold only free objects, at most
+ * max_bytes in all; a kernel page shared with a neighbour span is never
+ * released. The span's free list is taken out under the class lock, the
+ * pages are worked out and madvised with no lock held, and the objects on
+ * kept pages are linked back under the lock. Objects on released pages become
+ * the span's stranded objects: a
  * fetch hands them out (faulting their pages back in) once the span has no
  * other free object, and a span that empties goes back to the page heap whole
  * (where its released pages count as committed). A span whose

@@ -15,6 +15,9 @@
  * and the async-signal-safe calls the SIGTERM hook makes in a signal handler
  * (tcm_os_wake_fd_signal, tcm_os_process_id_unchecked, the signal mask pair)
  * (DESIGN invariant 1). errno is saved and restored around each call.
+ * The kernel's page is read, never assumed (invariant 11): mmap, munmap and
+ * madvise go through the helpers below, which in the testing build also
+ * emulate a kernel with larger pages (tcm_os_testing_emulate_kernel).
  * Never: allocates, prints (tcm_os_write is the printing primitive itself). */
 #define _GNU_SOURCE
 #include "os.h"
@@ -28,11 +31,17 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23   /* Linux 5.14; older headers lack the name */
+#endif
 
 static _Atomic uint64_t mapped_bytes_total;
 
@@ -43,6 +52,10 @@ static _Atomic unsigned testing_fail_every_nth;        /* 0: off */
 static _Atomic uint64_t testing_calls_since_nth_armed;
 static _Atomic uint64_t testing_map_calls;
 static _Atomic uint64_t testing_maps_refused;
+/* The emulated kernel: its page (0 until decided: the setter or the
+ * environment, read once), and whether it has MADV_POPULATE_WRITE. */
+static _Atomic size_t testing_kernel_page_bytes;
+static atomic_bool testing_kernel_lacks_populate_write;
 
 void tcm_os_testing_fail_maps_after(size_t after_bytes)
 {
@@ -102,6 +115,92 @@ static bool testing_map_fails(size_t len_bytes)
 }
 #endif
 
+/* ---- the kernel's page ------------------------------------------------------ */
+
+/* The page the MMU maps and faults in: the real kernel's, even while the
+ * testing build emulates a larger one. */
+static size_t mmu_page_bytes(void)
+{
+	static _Atomic size_t cached;
+	size_t page = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (page == 0) {
+		long value = sysconf(_SC_PAGESIZE);
+		page = value > 0 ? (size_t)value : 4096;
+		atomic_store_explicit(&cached, page, memory_order_relaxed);
+	}
+	return page;
+}
+
+/* Whether the kernel has MADV_POPULATE_WRITE (kernel_has_populate_write):
+ * 0 not probed yet (again after an emulation change), 1 has it, -1 lacks it. */
+static _Atomic int populate_write_support;
+
+#ifdef TCM_TESTING
+void tcm_os_testing_emulate_kernel(size_t page_bytes, bool has_populate_write)
+{
+	size_t mmu_page = mmu_page_bytes();
+	atomic_store(&testing_kernel_page_bytes, page_bytes > mmu_page ? page_bytes : mmu_page);
+	atomic_store(&testing_kernel_lacks_populate_write, !has_populate_write);
+	atomic_store(&populate_write_support, 0);
+}
+
+size_t tcm_os_kernel_page_bytes(void)
+{
+	size_t page = atomic_load_explicit(&testing_kernel_page_bytes, memory_order_relaxed);
+	if (page == 0) {
+		/* getenv allocates nothing; the variables are the test's, not tcm.conf's. */
+		const char *page_kib = getenv("TCM_TESTING_KERNEL_PAGE_KIB");
+		const char *populate_write = getenv("TCM_TESTING_KERNEL_POPULATE_WRITE");
+		size_t emulated = page_kib != NULL ? (size_t)strtoul(page_kib, NULL, 10) << 10 : 0;
+		if (emulated != 0 && (emulated & (emulated - 1)) != 0)
+			tcm_fatal("TCM_TESTING_KERNEL_PAGE_KIB is not a power of two");
+		tcm_os_testing_emulate_kernel(emulated, populate_write == NULL || strcmp(populate_write, "0") != 0);
+		page = atomic_load_explicit(&testing_kernel_page_bytes, memory_order_relaxed);
+	}
+	return page;
+}
+#else
+size_t tcm_os_kernel_page_bytes(void)
+{
+	return mmu_page_bytes();
+}
+#endif
+
+static size_t round_up_to(size_t bytes, size_t page)
+{
+	return (bytes + page - 1) & ~(page - 1);
+}
+
+/* madvise as the kernel does it: EINVAL for a start not aligned to its page,
+ * the length rounded up to whole pages. The real kernel does so itself; the
+ * testing build does it for the emulated page, on top. Returns 0 or errno. */
+static int kernel_madvise(void *addr, size_t len_bytes, int advice)
+{
+#ifdef TCM_TESTING
+	size_t page = tcm_os_kernel_page_bytes();
+	if ((uintptr_t)addr % page != 0 || round_up_to(len_bytes, page) < len_bytes)
+		return EINVAL;
+	if (advice == MADV_POPULATE_WRITE && atomic_load(&testing_kernel_lacks_populate_write))
+		return EINVAL;   /* an advice the emulated kernel does not know */
+	len_bytes = round_up_to(len_bytes, page);
+#endif
+	return madvise(addr, len_bytes, advice) == 0 ? 0 : errno;
+}
+
+/* munmap as the kernel does it (see kernel_madvise). */
+static int kernel_munmap(void *addr, size_t len_bytes)
+{
+#ifdef TCM_TESTING
+	size_t page = tcm_os_kernel_page_bytes();
+	if ((uintptr_t)addr % page != 0)
+		return EINVAL;
+	len_bytes = round_up_to(len_bytes, page);
+#endif
+	return munmap(addr, len_bytes) == 0 ? 0 : errno;
+}
+
+/* ---- memory ---------------------------------------------------------------- */
+
 void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 {
 	tcm_lock_assert_none_held();
@@ -109,14 +208,20 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 		return NULL;
 	int saved_errno = errno;
 	/* Over-map by the alignment, then trim both ends: mmap only promises
-	 * kernel-page alignment. MAP_NORESERVE: untouched pages cost nothing. */
+	 * alignment to the page the MMU maps. The kernel maps whole kernel pages
+	 * at kernel-page-aligned addresses, so the region is both, and the tail
+	 * trimmed starts on a kernel page (munmap fails on any other start).
+	 * MAP_NORESERVE: untouched pages cost nothing. */
 	size_t kernel_page = tcm_os_kernel_page_bytes();
-	size_t slack = align_bytes > kernel_page ? align_bytes - kernel_page : 0;
-	if (len_bytes + slack < len_bytes) {
+	if (align_bytes < kernel_page)
+		align_bytes = kernel_page;
+	size_t map_bytes = round_up_to(len_bytes, kernel_page);
+	size_t slack = align_bytes - mmu_page_bytes();
+	if (map_bytes < len_bytes || map_bytes + slack < map_bytes) {
 		errno = saved_errno;
 		return NULL;
 	}
-	char *raw = mmap(NULL, len_bytes + slack, PROT_READ | PROT_WRITE,
+	char *raw = mmap(NULL, map_bytes + slack, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED) {
 		errno = saved_errno;
@@ -128,10 +233,10 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 	if (head > 0)
 		munmap(raw, head);
 	if (tail > 0)
-		munmap((char *)start + len_bytes, tail);
-	if ((start + len_bytes) >> TCM_ADDRESS_BITS) {
+		munmap((char *)start + map_bytes, tail);
+	if ((start + map_bytes) >> TCM_ADDRESS_BITS) {
 		/* Beyond what the page map and the batch stack can address. */
-		munmap((void *)start, len_bytes);
+		munmap((void *)start, map_bytes);
 		errno = saved_errno;
 		return NULL;
 	}
@@ -144,7 +249,7 @@ void tcm_os_unmap(void *addr, size_t len_bytes)
 {
 	tcm_lock_assert_none_held();
 	int saved_errno = errno;
-	if (munmap(addr, len_bytes) == 0)
+	if (kernel_munmap(addr, len_bytes) == 0)
 		atomic_fetch_sub_explicit(&mapped_bytes_total, len_bytes, memory_order_relaxed);
 	errno = saved_errno;
 }
@@ -153,25 +258,61 @@ int tcm_os_release(void *addr, size_t len_bytes)
 {
 	tcm_lock_assert_none_held();
 	int saved_errno = errno;
-	int err = madvise(addr, len_bytes, MADV_DONTNEED) == 0 ? 0 : errno;
+	int err = kernel_madvise(addr, len_bytes, MADV_DONTNEED);
 	errno = saved_errno;
 	return err;
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23   /* Linux 5.14; older headers lack the name */
-#endif
+/* Whether the kernel knows MADV_POPULATE_WRITE (Linux 5.14), asked once with
+ * an empty range at aligned_addr: the kernel checks the advice and the
+ * alignment first and fails with EINVAL only for an advice it does not know,
+ * so no error of a real call (EINVAL for its alignment, ENOMEM, EINTR) can
+ * switch populate off. Any failure counts as "lacks it": touching still works. */
+static bool kernel_has_populate_write(void *aligned_addr)
+{
+	int support = atomic_load_explicit(&populate_write_support, memory_order_relaxed);
+	if (support == 0) {
+		support = kernel_madvise(aligned_addr, 0, MADV_POPULATE_WRITE) == 0 ? 1 : -1;
+		atomic_store_explicit(&populate_write_support, support, memory_order_relaxed);
+	}
+	return support > 0;
+}
+
+/* Faults in each page of [start, end) as the MMU maps them (the real kernel
+ * page, also while a larger one is emulated) by reading a byte of it and
+ * writing the byte back: the contents stay. */
+static void touch_pages(uintptr_t start, uintptr_t end)
+{
+	size_t page = mmu_page_bytes();
+	for (uintptr_t at = start; at < end; at = (at | (page - 1)) + 1) {
+		volatile unsigned char *byte = (volatile unsigned char *)at;
+		*byte = *byte;
+	}
+}
 
 void tcm_os_populate(void *addr, size_t len_bytes)
 {
-	static atomic_bool is_unsupported;
 	tcm_lock_assert_none_held();
-	if (atomic_load_explicit(&is_unsupported, memory_order_relaxed))
-		return;
 	int saved_errno = errno;
-	if (madvise(addr, len_bytes, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
-		atomic_store_explicit(&is_unsupported, true, memory_order_relaxed);
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	uintptr_t start = (uintptr_t)addr, end = start + len_bytes;
+	uintptr_t inner_start = round_up_to(start, kernel_page), inner_end = end & ~(uintptr_t)(kernel_page - 1);
+	/* One call for the whole kernel pages inside; the kernel pages at the
+	 * edges are shared with neighbours, which a madvise must not touch. */
+	if (inner_start < inner_end && kernel_has_populate_write((void *)inner_start) &&
+	    kernel_madvise((void *)inner_start, inner_end - inner_start, MADV_POPULATE_WRITE) == 0) {
+		touch_pages(start, inner_start);
+		touch_pages(inner_end, end);
+	} else {
+		touch_pages(start, end);
+	}
 	errno = saved_errno;
+}
+
+void tcm_os_touch(void *addr, size_t len_bytes)
+{
+	tcm_lock_assert_none_held();
+	touch_pages((uintptr_t)addr, (uintptr_t)addr + len_bytes);
 }
 
 void tcm_os_futex_wait(_Atomic uint32_t *word, uint32_t expected)
@@ -322,18 +463,6 @@ void tcm_os_restore_signals(const struct tcm_os_signal_mask *previous)
 	int saved_errno = errno;
 	pthread_sigmask(SIG_SETMASK, (const sigset_t *)previous, NULL);
 	errno = saved_errno;
-}
-
-size_t tcm_os_kernel_page_bytes(void)
-{
-	static _Atomic size_t cached;
-	size_t page = atomic_load_explicit(&cached, memory_order_relaxed);
-	if (page == 0) {
-		long value = sysconf(_SC_PAGESIZE);
-		page = value > 0 ? (size_t)value : 4096;
-		atomic_store_explicit(&cached, page, memory_order_relaxed);
-	}
-	return page;
 }
 
 uint64_t tcm_os_mapped_bytes(void)

@@ -2,7 +2,8 @@
  * conf/current.c), behind one contract.
  *
  * Contract for every function here, unless its comment says otherwise:
- *   addr is page aligned, len_bytes a multiple of TCM_PAGE_BYTES and > 0;
+ *   addr is aligned to the kernel's page (tcm_os_kernel_page_bytes()), and
+ *   len_bytes is > 0 (the kernel rounds it up to whole kernel pages);
  *   the return value is 0 or a positive errno; errno is left as the caller had
  *   it (free() must not change errno); nothing is printed or allocated;
  *   the caller holds no tcm lock (checked at TCM_DEBUG >= 2: DESIGN invariant 1).
@@ -13,11 +14,20 @@
 #define TCM_CORE_OS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* The allocator's page: spans, the page map and madvise all work in these. */
+/* The allocator's page: spans and the page map work in these on every kernel.
+ * The kernel's own page is read at run time, never assumed (DESIGN invariant
+ * 11): 4 KiB on x86_64, 4, 16 or 64 KiB on aarch64. Where it is larger than
+ * tcm's, only whole kernel pages with no live byte are ever madvised: a free
+ * span gives back the whole kernel pages inside it (start rounded up, end
+ * rounded down), and a kernel page it shares with a neighbour in use stays
+ * committed until that neighbour is free too (core/page_heap.c, which also
+ * says how released neighbours are handled). See README "Design notes" for
+ * why tcm's page stays 8 KiB. */
 #define TCM_PAGE_SHIFT 13
 #define TCM_PAGE_BYTES ((size_t)1 << TCM_PAGE_SHIFT)
 /* Every address tcm hands out is below this; the batch stack packs pointers
@@ -25,7 +35,8 @@
 #define TCM_ADDRESS_BITS 48
 
 /* Maps len_bytes of fresh zeroed read-write memory aligned to align_bytes
- * (a power of two >= TCM_PAGE_BYTES). NULL when the kernel refuses (ENOMEM). */
+ * (a power of two >= TCM_PAGE_BYTES) and to the kernel page, in whole kernel
+ * pages. NULL when the kernel refuses (ENOMEM). */
 void *tcm_os_map(size_t len_bytes, size_t align_bytes);
 
 /* Unmaps a range tcm_os_map returned that was never handed out (a growth
@@ -33,13 +44,27 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes);
 void tcm_os_unmap(void *addr, size_t len_bytes);
 
 /* Returns the pages to the kernel with MADV_DONTNEED: the range stays mapped
- * and reads back as zeros, so no pointer into it can fault (invariant 9). */
+ * and reads back as zeros, so no pointer into it can fault (invariant 9).
+ * The range must be whole kernel pages that hold no live byte: the kernel
+ * fails an unaligned addr with EINVAL, and rounds len_bytes up to its page,
+ * zeroing whatever lies past the range up to the next kernel page. */
 int tcm_os_release(void *addr, size_t len_bytes);
 
-/* Makes the range resident and writable in one call (MADV_POPULATE_WRITE)
- * rather than one page fault per kernel page. Best effort: before Linux 5.14,
- * or on any error, the pages fault in on first touch as they would anyway. */
+/* Makes the range resident and writable now, with no lock held, so that no
+ * later critical section takes a page fault on it (DESIGN invariants 2, 11):
+ * one MADV_POPULATE_WRITE over the whole kernel pages inside the range where
+ * the kernel has it (Linux 5.14; probed once, with an empty aligned range),
+ * and otherwise (the kernel pages at its edges, older kernels, a failed
+ * call) a touch of each page: a byte read and written back, so the contents
+ * stay. addr need not be kernel-page aligned. REQUIRES: no other thread
+ * writes the range meanwhile (it is the caller's, not yet published). */
 void tcm_os_populate(void *addr, size_t len_bytes);
+
+/* As tcm_os_populate with no system call: a touch of each page, for memory
+ * that is resident but for a few pages (a committed span that had pages
+ * released inside it), where a populate call would cost more than the page
+ * faults it saves. Same REQUIRES. */
+void tcm_os_touch(void *addr, size_t len_bytes);
 
 /* Sleeps while *word == expected (FUTEX_WAIT_PRIVATE); spurious wake-ups
  * are possible. Called by core/lock.c only. */
@@ -105,7 +130,8 @@ struct tcm_os_signal_mask {
 void tcm_os_block_signals(struct tcm_os_signal_mask *previous);
 void tcm_os_restore_signals(const struct tcm_os_signal_mask *previous);
 
-/* The kernel's page size (4 KiB on x86_64). */
+/* The kernel's page size (sysconf, read once): 4 KiB on x86_64, 4, 16 or
+ * 64 KiB on aarch64; the emulated one in the testing build (below). */
 size_t tcm_os_kernel_page_bytes(void);
 
 /* The bytes of address space mapped so far (for stats). */
@@ -127,6 +153,22 @@ void tcm_os_testing_fail_every_nth_map(unsigned n);
  * fault tests check that every mapped byte stays accounted for. */
 uint64_t tcm_os_testing_map_calls(void);
 uint64_t tcm_os_testing_maps_refused(void);
+
+/* Kernel emulation (DESIGN invariant 11 tested on x86_64): a kernel whose
+ * page is page_bytes (a power of two; 0 or the real page size: the real
+ * kernel's), as aarch64 kernels with 16 or 64 KiB pages behave:
+ * tcm_os_kernel_page_bytes returns it; tcm_os_map aligns to it and maps
+ * whole pages of it; tcm_os_unmap, and the madvise of tcm_os_release and
+ * tcm_os_populate, fail with EINVAL on a start not aligned to it and round
+ * the length up to it, so a wrong length zeroes the bytes past the range as
+ * the kernel would. Without has_populate_write, MADV_POPULATE_WRITE fails
+ * with EINVAL, as before Linux 5.14 (5.10 was the incident's kernel).
+ * Call before core's first use (tcm_os_kernel_page_bytes is read once by
+ * some layers). Without a call, the environment decides, read once:
+ * TCM_TESTING_KERNEL_PAGE_KIB (e.g. 16 or 64) and
+ * TCM_TESTING_KERNEL_POPULATE_WRITE=0, so whole suites run per kernel
+ * (tests/pages). */
+void tcm_os_testing_emulate_kernel(size_t page_bytes, bool has_populate_write);
 #endif
 
 #endif

@@ -2,8 +2,17 @@
  * growth, in-place resizing of large spans and the release step.
  *
  * Invariants (beyond page_heap.h and span.h):
- *   - committed_set holds exactly the FREE_COMMITTED spans, released_set the
- *     RELEASED ones; each set's pages counter is the sum of its spans;
+ *   - committed_set holds exactly the FREE_COMMITTED spans with a whole kernel
+ *     page inside, sliver_set those without one (on kernels with pages larger
+ *     than tcm's), released_set the RELEASED ones; each set's pages counter is
+ *     the sum of its spans;
+ *   - a madvise covers only whole kernel pages inside one free committed span
+ *     (DESIGN invariant 11): the kernel pages at its edges may be shared with
+ *     a neighbour in use, so they stay committed as spans of their own, and a
+ *     RELEASED span is exactly a madvised (or never touched) range;
+ *   - a free committed span shares no kernel page with a released span (the
+ *     released part joins the committed span: take_shared_kernel_pages_locked),
+ *     so what sliver_set holds shares its kernel pages with memory in use;
  *   - the pool of spare span records is refilled with no lock held, so a
  *     split under the lock never maps memory; a record back in the pool has
  *     state IN_USE so that a stale page-map entry never merges it;
@@ -55,6 +64,7 @@ struct free_set {
 
 static struct tcm_lock page_heap_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_PAGE_HEAP);
 static struct free_set committed_set;    /* guarded by page_heap_lock */
+static struct free_set sliver_set;       /* guarded by page_heap_lock */
 static struct free_set released_set;     /* guarded by page_heap_lock */
 static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
 /* RELEASING spans (being madvised with no lock held), linked through next and
@@ -108,9 +118,32 @@ static void mark_nonempty(struct free_set *set, size_t npages, bool nonempty)
 	*word = nonempty ? *word | bit : *word & ~bit;
 }
 
-static struct free_set *set_of(enum tcm_span_state state)
+/* What a release works in: whole kernel pages made of whole tcm pages. */
+static size_t release_unit_bytes(void)
 {
-	return state == TCM_SPAN_RELEASED ? &released_set : &committed_set;
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	return kernel_page > TCM_PAGE_BYTES ? kernel_page : TCM_PAGE_BYTES;
+}
+
+/* The whole kernel pages inside span: [*first, *end), none when *first >= *end. */
+static void kernel_pages_inside(const struct tcm_span *span, uintptr_t *first, uintptr_t *end)
+{
+	uintptr_t unit = release_unit_bytes();
+	*first = (span->start + unit - 1) & ~(unit - 1);
+	*end = (span->start + span->npages * TCM_PAGE_BYTES) & ~(unit - 1);
+}
+
+/* The free set of a free span: released_set; committed_set when a whole
+ * kernel page lies inside it, so that the release step finds one at its
+ * first look; else sliver_set (nothing in it can be released until a free
+ * neighbour joins it). */
+static struct free_set *set_of(const struct tcm_span *span)
+{
+	if (span->state == TCM_SPAN_RELEASED)
+		return &released_set;
+	uintptr_t first, end;
+	kernel_pages_inside(span, &first, &end);
+	return first < end ? &committed_set : &sliver_set;
 }
 
 static void set_insert(struct free_set *set, struct tcm_span *span)
@@ -164,6 +197,14 @@ static struct tcm_span *set_find(struct free_set *set, size_t npages)
 			return span;
 	uint64_t larger = bucket + 1 < 64 ? set->bucket_nonempty & (~(uint64_t)0 << (bucket + 1)) : 0;
 	return larger != 0 ? set->bucket[__builtin_ctzll(larger)] : NULL;
+}
+
+/* The smaller of the fits for npages in the two committed sets. */
+static struct tcm_span *committed_find(size_t npages)
+{
+	struct tcm_span *whole = set_find(&committed_set, npages);
+	struct tcm_span *sliver = set_find(&sliver_set, npages);
+	return whole == NULL || (sliver != NULL && sliver->npages < whole->npages) ? sliver : whole;
 }
 
 static struct tcm_span *set_find_largest(struct free_set *set)
@@ -276,30 +317,115 @@ static void split_tail_to_free_locked(struct tcm_span *span, size_t keep_pages)
 	span->npages = keep_pages;
 	map_ends_locked(tail);
 	map_ends_locked(span);
-	set_insert(set_of(tail->state), tail);
+	set_insert(set_of(tail), tail);
 }
 
-/* Inserts a span no list holds into the free set of state, merging it with
- * neighbours in that same state. */
-static void insert_free_locked(struct tcm_span *span, enum tcm_span_state state)
+/* Splits the first head_pages pages off into a new free span of span's
+ * state, which goes back to its set. REQUIRES: a spare record. */
+static void split_head_to_free_locked(struct tcm_span *span, size_t head_pages)
 {
-	span->state = (uint8_t)state;
-	span->size_class = 0;
+	if (head_pages == 0)
+		return;
+	struct tcm_span *head = take_spare_locked();
+	head->start = span->start;
+	head->npages = head_pages;
+	head->state = span->state;
+	span->start += head_pages * TCM_PAGE_BYTES;
+	span->npages -= head_pages;
+	map_ends_locked(head);
+	map_ends_locked(span);
+	set_insert(set_of(head), head);
+}
+
+/* The released neighbour on one side of span (a free committed span, or one
+ * about to be) when span's edge on that side is not on a kernel page and the
+ * neighbour holds all the rest of that kernel page; NULL otherwise. *pages:
+ * the neighbour's tcm pages in that kernel page. */
+static struct tcm_span *released_sharer_locked(const struct tcm_span *span, bool is_left, size_t *pages)
+{
+	uintptr_t unit = release_unit_bytes();
+	uintptr_t edge = is_left ? span->start : span->start + span->npages * TCM_PAGE_BYTES;
+	if (edge % unit == 0)
+		return NULL;
+	uintptr_t page_start = edge & ~(unit - 1), page_end = page_start + unit;
+	uintptr_t neighbour_page = is_left ? first_page_of(span) - 1 : edge >> TCM_PAGE_SHIFT;
+	struct tcm_span *other = tcm_page_map_get(neighbour_page);   /* may be stale: checked below */
+	if (other == NULL || other->state != TCM_SPAN_RELEASED)
+		return NULL;
+	uintptr_t other_end = other->start + other->npages * TCM_PAGE_BYTES;
+	bool holds_the_rest = is_left ? other_end == edge && other->start <= page_start
+				      : other->start == edge && other_end >= page_end;
+	if (!holds_the_rest)
+		return NULL;
+	*pages = (is_left ? edge - page_start : page_end - edge) / TCM_PAGE_BYTES;
+	return other;
+}
+
+/* A free committed span and a released one never share a kernel page: the
+ * released span's part of it joins the committed span, whose whole kernel
+ * page can then be released (DESIGN invariant 11; without this, 8 KiB freed
+ * next to released memory would stay resident for good). The part is zero and
+ * not resident already; counting it committed until then is conservative:
+ * committed memory may be resident, released memory never is. Returns
+ * whether a released span was used up, so that span may now have a
+ * committed neighbour to merge with. */
+static bool take_shared_kernel_pages_locked(struct tcm_span *span)
+{
+	bool is_used_up = false;
+	for (int side = 0; side < 2; side++) {
+		size_t pages;
+		struct tcm_span *other = released_sharer_locked(span, side == 0, &pages);
+		if (other == NULL)
+			continue;
+		set_remove(&released_set, other);
+		other->npages -= pages;
+		if (side == 0)
+			span->start -= pages * TCM_PAGE_BYTES;
+		else
+			other->start += pages * TCM_PAGE_BYTES;
+		span->npages += pages;
+		if (other->npages == 0) {
+			give_spare_locked(other);
+			is_used_up = true;
+		} else {
+			map_ends_locked(other);
+			set_insert(&released_set, other);
+		}
+	}
+	return is_used_up;
+}
+
+/* Merges span (on no list) with its free neighbours in state. */
+static void merge_with_neighbours_locked(struct tcm_span *span, enum tcm_span_state state)
+{
 	struct tcm_span *left = tcm_page_map_get(first_page_of(span) - 1);
 	if (left != NULL && left->state == state && left->start + left->npages * TCM_PAGE_BYTES == span->start) {
-		set_remove(set_of(state), left);
+		set_remove(set_of(left), left);
 		span->start = left->start;
 		span->npages += left->npages;
 		give_spare_locked(left);
 	}
 	struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
 	if (right != NULL && right->state == state && right->start == span->start + span->npages * TCM_PAGE_BYTES) {
-		set_remove(set_of(state), right);
+		set_remove(set_of(right), right);
 		span->npages += right->npages;
 		give_spare_locked(right);
 	}
+}
+
+/* Inserts a span no list holds into the free set of state, merging it with
+ * neighbours in that same state; a committed span also takes the released
+ * parts of the kernel pages at its edges (after which its edges are on
+ * kernel pages, and a committed span it reached merges too). */
+static void insert_free_locked(struct tcm_span *span, enum tcm_span_state state)
+{
+	span->state = (uint8_t)state;
+	span->size_class = 0;
+	merge_with_neighbours_locked(span, state);
+	if (state == TCM_SPAN_FREE_COMMITTED && take_shared_kernel_pages_locked(span))
+		merge_with_neighbours_locked(span, state);
 	map_ends_locked(span);
-	set_insert(set_of(state), span);
+	set_insert(set_of(span), span);
 }
 
 /* REQUIRES: no lock held. Maps at least npages more pages into the released
@@ -311,6 +437,8 @@ static int grow(size_t npages)
 		return ENOMEM;
 	if (bytes < GROW_MIN_BYTES)
 		bytes = GROW_MIN_BYTES;
+	/* Whole kernel pages: the region's last one holds no byte outside the heap. */
+	bytes = (bytes + release_unit_bytes() - 1) & ~(release_unit_bytes() - 1);
 	void *memory = tcm_os_map(bytes, TCM_PAGE_BYTES);
 	if (memory == NULL)
 		return ENOMEM;
@@ -332,11 +460,11 @@ static int grow(size_t npages)
 /* Takes a free span of at least want_pages out of its set, committed first. */
 static struct tcm_span *detach_fit_locked(size_t want_pages)
 {
-	struct tcm_span *span = set_find(&committed_set, want_pages);
+	struct tcm_span *span = committed_find(want_pages);
 	if (span == NULL)
 		span = set_find(&released_set, want_pages);
 	if (span != NULL)
-		set_remove(set_of(span->state), span);
+		set_remove(set_of(span), span);
 	return span;
 }
 
@@ -455,35 +583,33 @@ static void releasing_unlink_locked(struct tcm_span *span)
 	span->next = span->prev = NULL;
 }
 
-/* The release step: the largest free committed span, if it has at least
- * min_bytes, madvised up to max_bytes of it. */
+/* The release step: of the largest free committed span with a whole kernel
+ * page inside, the last whole kernel pages, at most max_bytes of them, if
+ * they come to min_bytes. What lies before and after them (the kernel pages
+ * shared with neighbours, and what max_bytes leaves) stays committed. */
 static size_t release_largest(size_t max_bytes, size_t min_bytes)
 {
-	size_t max_pages = max_bytes / TCM_PAGE_BYTES;
-	if (max_pages == 0)
+	size_t max_release = max_bytes & ~(release_unit_bytes() - 1);
+	if (max_release == 0)
 		return 0;
 	free_deferred(true);
-	if (lock_with_records(1) != 0)
+	if (lock_with_records(2) != 0)   /* a head and a tail may split off */
 		return 0;
 	struct tcm_span *chunk = set_find_largest(&committed_set);
-	if (chunk == NULL || chunk->npages * TCM_PAGE_BYTES < min_bytes) {
+	uintptr_t first = 0, end = 0;
+	if (chunk != NULL) {
+		kernel_pages_inside(chunk, &first, &end);
+		TCM_ASSERT(first < end);   /* what committed_set holds */
+		if (end - first > max_release)
+			first = end - max_release;
+	}
+	if (chunk == NULL || end - first < min_bytes) {
 		tcm_unlock(&page_heap_lock);
 		return 0;
 	}
 	set_remove(&committed_set, chunk);
-	if (chunk->npages > max_pages) {
-		/* Release the tail; the head goes back committed. */
-		size_t keep_pages = chunk->npages - max_pages;
-		struct tcm_span *head = take_spare_locked();
-		head->start = chunk->start;
-		head->npages = keep_pages;
-		head->state = TCM_SPAN_FREE_COMMITTED;
-		chunk->start += keep_pages * TCM_PAGE_BYTES;
-		chunk->npages = max_pages;
-		map_ends_locked(head);
-		set_insert(&committed_set, head);
-		map_ends_locked(chunk);
-	}
+	split_tail_to_free_locked(chunk, (end - chunk->start) / TCM_PAGE_BYTES);
+	split_head_to_free_locked(chunk, (first - chunk->start) / TCM_PAGE_BYTES);
 	chunk->state = TCM_SPAN_RELEASING;   /* on no free set: nobody merges it */
 	releasing_link_locked(chunk);
 	tcm_unlock(&page_heap_lock);
@@ -522,7 +648,8 @@ static void note_large_request(size_t npages)
  * 1 MiB keeps a few MiB, not 16 (bench/realloc_growth). */
 static void offset_fresh_pages(size_t npages)
 {
-	uint64_t committed = atomic_load_explicit(&committed_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
+	uint64_t committed = (atomic_load_explicit(&committed_set.pages, memory_order_relaxed) +
+			      atomic_load_explicit(&sliver_set.pages, memory_order_relaxed)) * TCM_PAGE_BYTES;
 	uint64_t in_use = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	uint64_t room = 2 * (uint64_t)atomic_load_explicit(&largest_large_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	if (room > OFFSET_ROOM_MAX_BYTES)
@@ -561,17 +688,7 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 		size_t align_bytes = align_pages * TCM_PAGE_BYTES;
 		size_t head_pages = (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start)
 				    / TCM_PAGE_BYTES;
-		if (head_pages > 0) {
-			/* The head stays free: split it off and keep the rest. */
-			struct tcm_span *head = take_spare_locked();
-			head->start = span->start;
-			head->npages = head_pages;
-			head->state = span->state;
-			span->start += head_pages * TCM_PAGE_BYTES;
-			span->npages -= head_pages;
-			map_ends_locked(head);
-			set_insert(set_of(head->state), head);
-		}
+		split_head_to_free_locked(span, head_pages);   /* the head stays free */
 		split_tail_to_free_locked(span, npages);
 		hand_out_locked(span, 0, is_zeroed);
 		tcm_unlock(&page_heap_lock);
@@ -620,16 +737,16 @@ bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
 	bool grown = right != NULL && right->start == span->start + span->npages * TCM_PAGE_BYTES &&
 		     right->npages >= more_pages &&
 		     (right->state == TCM_SPAN_FREE_COMMITTED ||
-		      (right->state == TCM_SPAN_RELEASED && set_find(&committed_set, new_npages) == NULL));
+		      (right->state == TCM_SPAN_RELEASED && committed_find(new_npages) == NULL));
 	if (grown) {
-		set_remove(set_of(right->state), right);
+		set_remove(set_of(right), right);
 		if (right->npages == more_pages) {
 			give_spare_locked(right);
 		} else {
 			right->start += more_pages * TCM_PAGE_BYTES;
 			right->npages -= more_pages;
 			map_ends_locked(right);
-			set_insert(set_of(right->state), right);
+			set_insert(set_of(right), right);
 		}
 		span->npages = new_npages;
 		map_ends_locked(span);
@@ -693,18 +810,23 @@ void tcm_page_heap_stats(struct tcm_page_heap_stats *out)
 	uint64_t deferred_counted = deferred < 0 ? 0 : (uint64_t)deferred > in_use ? in_use : (uint64_t)deferred;
 	out->in_use_bytes = (in_use - deferred_counted) * TCM_PAGE_BYTES;
 	out->free_committed_bytes = (atomic_load_explicit(&committed_set.pages, memory_order_relaxed) +
-				     deferred_counted) * TCM_PAGE_BYTES;
+				     atomic_load_explicit(&sliver_set.pages, memory_order_relaxed) + deferred_counted) *
+				    TCM_PAGE_BYTES;
 	out->free_released_bytes = atomic_load_explicit(&released_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	out->released_total_bytes = atomic_load_explicit(&released_total_bytes, memory_order_relaxed);
 	out->release_calls = atomic_load_explicit(&release_calls, memory_order_relaxed);
 }
 
-static int check_list(struct tcm_span *span, enum tcm_span_state state, size_t min_pages, size_t max_pages,
-		      uint64_t *pages)
+static int check_list(struct free_set *set, struct tcm_span *span, enum tcm_span_state state, size_t min_pages,
+		      size_t max_pages, uint64_t *pages)
 {
 	for (struct tcm_span *prev = NULL; span != NULL; prev = span, span = span->next) {
-		if (span->state != state || span->prev != prev)
+		if (span->state != state || span->prev != prev || set_of(span) != set)
 			return __LINE__;
+		size_t shared_pages;
+		if (state == TCM_SPAN_FREE_COMMITTED && (released_sharer_locked(span, true, &shared_pages) != NULL ||
+							 released_sharer_locked(span, false, &shared_pages) != NULL))
+			return __LINE__;   /* a kernel page shared with released memory */
 		if (span->npages < min_pages || span->npages > max_pages)
 			return __LINE__;
 		if (tcm_page_map_get(first_page_of(span)) != span ||
@@ -727,7 +849,7 @@ static int check_set(struct free_set *set, enum tcm_span_state state)
 		bool marked = (set->exact_nonempty[n / 64] >> (n % 64)) & 1;
 		if (marked != (set->exact[n] != NULL))
 			return __LINE__;
-		if ((failed = check_list(set->exact[n], state, n, n, &pages)) != 0)
+		if ((failed = check_list(set, set->exact[n], state, n, n, &pages)) != 0)
 			return failed;
 	}
 	for (unsigned bucket = 0; bucket < BUCKET_COUNT; bucket++) {
@@ -735,7 +857,7 @@ static int check_set(struct free_set *set, enum tcm_span_state state)
 		if (marked != (set->bucket[bucket] != NULL))
 			return __LINE__;
 		size_t low = (size_t)1 << bucket;
-		if ((failed = check_list(set->bucket[bucket], state, low, low * 2 - 1, &pages)) != 0)
+		if ((failed = check_list(set, set->bucket[bucket], state, low, low * 2 - 1, &pages)) != 0)
 			return failed;
 	}
 	return pages == atomic_load_explicit(&set->pages, memory_order_relaxed) ? 0 : __LINE__;
@@ -745,6 +867,8 @@ int tcm_page_heap_check(void)
 {
 	tcm_lock(&page_heap_lock);
 	int failed = check_set(&committed_set, TCM_SPAN_FREE_COMMITTED);
+	if (failed == 0)
+		failed = check_set(&sliver_set, TCM_SPAN_FREE_COMMITTED);
 	if (failed == 0)
 		failed = check_set(&released_set, TCM_SPAN_RELEASED);
 	tcm_unlock(&page_heap_lock);

@@ -2,9 +2,15 @@
  * resizing of large spans, and the committed -> released transition done in
  * bounded steps.
  *
- * Free spans live in two free sets, committed and released, each with exact
+ * Free spans live in free sets, committed and released, each with exact
  * lists for 1..128 pages and log2 buckets above; neighbours merge only when
- * they are in the same state, so the released bytes are always exact.
+ * they are in the same state, so the released bytes are always exact. Where
+ * the kernel's page is larger than tcm's (16 or 64 KiB on aarch64), only the
+ * whole kernel pages inside a free committed span are ever madvised: its
+ * edges stay committed spans of their own while they share a kernel page
+ * with memory in use, and the part of a kernel page a free committed span
+ * shares with released memory joins the committed span, so that the whole
+ * page can go back.
  * Fresh memory from the kernel enters as RELEASED (it is not resident).
  * Locks: one page-heap lock, a leaf of the lock order (core/lock.h). Every
  * critical section is pointer work on a bounded number of spans (DESIGN
@@ -70,10 +76,12 @@ bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages);
  * 0 < new_npages < span->npages; no tcm lock held. */
 bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages);
 
-/* Returns at most max_bytes (rounded down to pages) of free committed memory
- * to the kernel with one madvise; the lock covers the pick and the put-back
- * only. Returns the bytes released; 0 when nothing committed is free, or
- * when max_bytes is below one page, or on error. REQUIRES: no tcm lock held. */
+/* Returns at most max_bytes (rounded down to whole kernel pages, and to
+ * whole tcm pages) of free committed memory to the kernel with one madvise:
+ * the whole kernel pages inside one free span, the span's edges staying
+ * committed. The lock covers the pick and the put-back only. Returns the
+ * bytes released; 0 when no free committed span holds a whole kernel page,
+ * when max_bytes is below one, or on error. REQUIRES: no tcm lock held. */
 size_t tcm_page_heap_release_step(size_t max_bytes);
 
 /* In a fork child, after the locks are reset: spans that a thread of the

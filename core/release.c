@@ -3,15 +3,16 @@
  *
  * Invariants: a drain step pops at most one stack entry and returns it in
  * bounded lock holds (core/central.c); a release step is one madvise of at most
- * its chunk with no lock held (core/page_heap.c), or, when the page heap has
- * no free committed span left, the free pages inside one partly used span
- * (core/central.c). The cursors are relaxed atomics: concurrent callers may
- * pick the same class or span; the class lock decides (a span being released
- * inside is skipped). */
+ * its chunk (raised to one kernel page) with no lock held (core/page_heap.c),
+ * or, when the page heap has no free committed span with a whole kernel page
+ * left, the free pages inside one partly used span (core/central.c). The
+ * cursors are relaxed atomics: concurrent callers may pick the same class or
+ * span; the class lock decides (a span being released inside is skipped). */
 #include "release.h"
 
 #include "central.h"
 #include "core.h"
+#include "os.h"
 #include "page_heap.h"
 #include "size_class.h"
 #include "state.h"
@@ -40,6 +41,13 @@ size_t tcm_release_drain_step(bool keep_capacity)
 
 size_t tcm_release_step(size_t chunk_bytes)
 {
+	/* madvise works in whole kernel pages: a chunk of tcm pages below one
+	 * (release.chunk_kib may be 8 KiB, an aarch64 kernel page 64 KiB) is
+	 * raised to one, or such a kernel would never get anything back (DESIGN
+	 * invariant 11). Below one tcm page, nothing, as on every kernel. */
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	if (chunk_bytes >= TCM_PAGE_BYTES && chunk_bytes < kernel_page)
+		chunk_bytes = kernel_page;
 	size_t released = tcm_page_heap_release_step(chunk_bytes);
 	if (released == 0)
 		released = tcm_central_release_inside_spans(chunk_bytes, SIZE_MAX);

@@ -1,8 +1,10 @@
 /* tests/unit/central_test.c - central free lists: fetched chains (length,
  * distinct objects of the class, aligned, inside spans of the class), the
  * stack's capacity on give-back, the dying-thread and busy-lock exceptions, drain back to
- * spans and to the page heap, and concurrent fetch/give-back without
- * duplicates.
+ * spans and to the page heap, concurrent fetch/give-back without
+ * duplicates, and, on kernels with 16 or 64 KiB pages or without
+ * MADV_POPULATE_WRITE (os.c's emulation), release inside spans that do not
+ * start on a kernel page and fresh spans resident before they are carved.
  *
  * Each test runs in a fresh process (see unit.h) and bootstraps core with
  * tcm_core_bootstrap(), which initialises the size classes and the central
@@ -26,6 +28,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 /* 64-byte objects: batch 32, 128 per one-page span, so every batch fetched
  * from fresh spans is exactly one batch long. */
@@ -537,6 +540,176 @@ static void fresh_span_offsets_free_pages_inside_spans(void **state)
 	free(kept);
 }
 
+/* ---- kernel pages and page faults (os.c's emulation) --------------------------- */
+
+#define KERNEL_16K ((size_t)16 << 10)
+#define KERNEL_64K ((size_t)64 << 10)
+
+/* Whether every page the MMU maps in [start, start + len) is resident. */
+static bool is_resident(uintptr_t start, size_t len)
+{
+	static unsigned char pages[1024];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t first = start & ~(uintptr_t)(page - 1);
+	size_t count = (start + len - first + page - 1) / page;
+	assert_true(count <= sizeof(pages));
+	assert_int_equal(mincore((void *)first, count * page, pages), 0);
+	for (size_t i = 0; i < count; i++)
+		if ((pages[i] & 1) == 0)
+			return false;
+	return true;
+}
+
+static void assert_bytes(uintptr_t start, size_t len, unsigned char byte)
+{
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char *)start)[i] != byte)
+			fail_msg("byte %zu of [%#lx, +%zu) is 0x%02x, not 0x%02x", i, (unsigned long)start, len,
+				 ((unsigned char *)start)[i], byte);
+}
+
+/* The span of one object fetched from a fresh span of size_class. */
+static struct tcm_span *fetch_fresh_span(unsigned size_class, void **object)
+{
+	uint32_t fetched;
+	*object = tcm_central_fetch(size_class, 1, &fetched);
+	assert_non_null(*object);
+	struct tcm_span *span = tcm_page_map_get((uintptr_t)*object >> TCM_PAGE_SHIFT);
+	assert_int_equal(span->start, (uintptr_t)*object);
+	return span;
+}
+
+/* A 16 KiB kernel: a span of 4 KiB objects that starts 8 KiB past a kernel
+ * page releases the three whole kernel pages inside it that hold only free
+ * objects; the two kernel pages it shares with its neighbours keep their
+ * bytes, and so do its live objects (before, a span not starting on a kernel
+ * page released nothing). */
+static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_16K, true);
+	bootstrap_core();
+	unsigned size_class = tcm_size_class_of(4096);
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	assert_int_equal(info->object_bytes, 4096);
+	assert_int_equal(info->objects_per_span, 16);
+	assert_true(tcm_central_may_release_inside_spans(size_class));
+	bool is_zeroed;
+	struct tcm_span *before = tcm_page_heap_alloc(1, 0, &is_zeroed);
+	assert_non_null(before);
+	assert_int_equal(before->start % KERNEL_16K, 0);
+	void *objects[16];
+	fetch_into(size_class, 16, objects);
+	qsort(objects, 16, sizeof(void *), compare_pointers);
+	uintptr_t start = (uintptr_t)objects[0];
+	assert_int_equal(start, before->start + TCM_PAGE_BYTES);
+	memset((void *)start, 0xa5, 16 * 4096);
+	for (int i = 1; i < 15; i++)
+		tcm_central_give_back_to_spans(size_class, objects[i], 1);
+	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
+
+	/* Bytes [8 KiB, 56 KiB) of the span: objects 2-13. */
+	assert_int_equal(tcm_central_release_inside_span(span, size_class, start, SIZE_MAX), 3 * KERNEL_16K);
+	assert_bytes(start + 2 * 4096, 12 * 4096, 0);
+	assert_bytes(start, 4096, 0xa5);                              /* live */
+	assert_bytes(start + 15 * 4096, 4096, 0xa5);                  /* live */
+	assert_bytes(start + 4096 + sizeof(void *), 4096 - sizeof(void *), 0xa5);        /* free, kept */
+	assert_bytes(start + 14 * 4096 + sizeof(void *), 4096 - sizeof(void *), 0xa5);   /* free, kept */
+
+	tcm_central_give_back_to_spans(size_class, objects[0], 1);
+	tcm_central_give_back_to_spans(size_class, objects[15], 1);
+	before->next = NULL;
+	tcm_page_heap_free_spans(before);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_central_cached_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A kernel without MADV_POPULATE_WRITE (Linux 5.10) and 64 KiB pages: a
+ * fresh span from released memory is resident when the fetch returns, so the
+ * carves of its other objects under the class lock fault nothing in (before,
+ * populate failed and only the pages of the objects carved were). */
+static void kernel_without_populate_write_fresh_span_is_resident_before_carving(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, false);
+	bootstrap_core();
+	void *object;
+	struct tcm_span *span = fetch_fresh_span(tcm_size_class_of(4096), &object);
+	assert_true(span->npages >= 8);
+	assert_true(is_resident(span->start, span->npages * TCM_PAGE_BYTES));
+	tcm_central_give_back_to_spans(tcm_size_class_of(4096), object, 1);
+	assert_int_equal(in_use_bytes(), 0);
+}
+
+/* A 64 KiB kernel: the populate of a span that does not start on a kernel
+ * page does not turn populate off (before, its EINVAL was taken for a kernel
+ * without MADV_POPULATE_WRITE): a later span on a kernel page is resident. */
+static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	bootstrap_core();
+	bool is_zeroed;
+	struct tcm_span *head = tcm_page_heap_alloc(1, 0, &is_zeroed);
+	assert_int_equal(head->start % KERNEL_64K, 0);
+	void *first_object;
+	struct tcm_span *first = fetch_fresh_span(tcm_size_class_of(4096), &first_object);
+	assert_int_equal(first->start, head->start + TCM_PAGE_BYTES);
+	assert_int_equal(first->npages, 8);
+	struct tcm_span *filler = tcm_page_heap_alloc(7, 0, &is_zeroed);
+	assert_int_equal(filler->start, first->start + 8 * TCM_PAGE_BYTES);
+	void *second_object;
+	struct tcm_span *second = fetch_fresh_span(tcm_size_class_of(2048), &second_object);
+	assert_int_equal(second->start, head->start + KERNEL_64K * 2);
+	assert_true(is_resident(second->start, second->npages * TCM_PAGE_BYTES));
+	assert_true(is_resident(first->start, first->npages * TCM_PAGE_BYTES));
+	tcm_central_give_back_to_spans(tcm_size_class_of(4096), first_object, 1);
+	tcm_central_give_back_to_spans(tcm_size_class_of(2048), second_object, 1);
+	head->next = filler;
+	filler->next = NULL;
+	tcm_page_heap_free_spans(head);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A span that had whole pages released inside it and then emptied goes back
+ * to the page heap committed; carved again, it is resident when the fetch
+ * returns (before, only a span from released memory was populated, and the
+ * carves under the class lock faulted the released pages in one by one). */
+static void span_with_pages_released_inside_is_resident_before_carving_again(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(0, true);   /* the real kernel's pages */
+	bootstrap_core();
+	unsigned size_class = tcm_size_class_of(1024);
+	uint32_t per_span = tcm_size_classes[size_class].objects_per_span;
+	size_t span_bytes = (size_t)tcm_size_classes[size_class].span_pages * TCM_PAGE_BYTES;
+	void **objects = calloc(per_span, sizeof(void *));
+	assert_non_null(objects);
+	fetch_into(size_class, per_span, objects);
+	qsort(objects, per_span, sizeof(void *), compare_pointers);
+	uintptr_t start = (uintptr_t)objects[0];
+	memset((void *)start, 0xa5, (size_t)per_span * 1024);
+	for (uint32_t i = 1; i + 1 < per_span; i++)
+		tcm_central_give_back_to_spans(size_class, objects[i], 1);
+	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
+	assert_true(tcm_central_release_inside_span(span, size_class, start, SIZE_MAX) > 0);
+	assert_false(is_resident(start, span_bytes));
+	tcm_central_give_back_to_spans(size_class, objects[0], 1);
+	tcm_central_give_back_to_spans(size_class, objects[per_span - 1], 1);
+	assert_int_equal(in_use_bytes(), 0);
+
+	void *object;
+	span = fetch_fresh_span(size_class, &object);
+	assert_int_equal(span->start, start);   /* the committed span, not released memory */
+	assert_true(is_resident(start, span_bytes));
+	tcm_central_give_back_to_spans(size_class, object, 1);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(objects);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(fetch_returns_distinct_objects_of_class),
 	cmocka_unit_test(fetch_of_one_object),
@@ -548,6 +721,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(enomem_fetch_returns_null),
 	cmocka_unit_test(concurrent_fetch_and_give_back),
 	cmocka_unit_test(fresh_span_offsets_free_pages_inside_spans),
+	cmocka_unit_test(kernel_16k_release_inside_span_not_on_a_kernel_page),
+	cmocka_unit_test(kernel_without_populate_write_fresh_span_is_resident_before_carving),
+	cmocka_unit_test(kernel_64k_unaligned_populate_leaves_populate_on),
+	cmocka_unit_test(span_with_pages_released_inside_is_resident_before_carving_again),
 };
 
 UNIT_MAIN("central", tests)

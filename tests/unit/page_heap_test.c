@@ -2,6 +2,8 @@
  * of free neighbours in the same state only, frees deferred while the lock is
  * busy, in-place growth and shrinking of large spans, the bounded release
  * step and its accounting, is_zeroed and zeroed contents after release,
+ * release on kernels with 16 and 64 KiB pages (os.c's emulation: only whole
+ * kernel pages inside a free span go back, never a live neighbour's byte),
  * aligned spans, and ENOMEM through the os.c fault hook.
  *
  * Each test runs in a fresh process (see unit.h), so the heap starts empty:
@@ -703,6 +705,178 @@ static void released_span_reads_zero_and_is_zeroed(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* ---- kernel pages larger than tcm's (os.c's emulation) ----------------------- */
+
+#define KERNEL_16K ((size_t)16 << 10)
+#define KERNEL_64K ((size_t)64 << 10)
+
+/* Asserts that len bytes at start all read byte. */
+static void assert_bytes(uintptr_t start, size_t len, unsigned char byte)
+{
+	for (size_t i = 0; i < len; i++)
+		if (((unsigned char *)start)[i] != byte)
+			fail_msg("byte %zu of [%#lx, +%zu) is 0x%02x, not 0x%02x", i, (unsigned long)start, len,
+				 ((unsigned char *)start)[i], byte);
+}
+
+/* A 64 KiB kernel: a free span that starts 8 KiB past a kernel page gives
+ * back the whole kernel pages inside it, and its edges stay committed
+ * (before, the release step madvised the span's own start: EINVAL, 0 bytes,
+ * nothing released). The released bytes are exact; an edge joins its
+ * neighbour once that is freed, and is released with it. */
+static void kernel_64k_release_takes_whole_kernel_pages_inside(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	struct tcm_span *left = alloc_span(1, NULL);
+	struct tcm_span *span = alloc_span(32, NULL);
+	struct tcm_span *right = alloc_span(1, NULL);
+	uintptr_t base = left->start;
+	assert_int_equal(base % KERNEL_64K, 0);   /* the heap's region starts on a kernel page */
+	assert_int_equal(span->start, base + TCM_PAGE_BYTES);
+	assert_int_equal(right->start, end_of(span));
+	memset((void *)left->start, 0x11, TCM_PAGE_BYTES);
+	memset((void *)span->start, 0x5a, 32 * TCM_PAGE_BYTES);
+	memset((void *)right->start, 0x22, TCM_PAGE_BYTES);
+	free_span(span);
+	struct tcm_page_heap_stats before = heap_stats();
+
+	/* [8 KiB, 264 KiB): kernel pages [64 KiB, 256 KiB) go back. */
+	assert_int_equal(tcm_page_heap_release_step(2 << 20), 3 * KERNEL_64K);
+	struct tcm_page_heap_stats after = heap_stats();
+	assert_int_equal(after.free_committed_bytes, 8 * TCM_PAGE_BYTES);
+	assert_int_equal(after.free_released_bytes, before.free_released_bytes + 3 * KERNEL_64K);
+	assert_int_equal(after.released_total_bytes, 3 * KERNEL_64K);
+	assert_int_equal(after.release_calls, 1);
+	assert_int_equal(span_at(base + TCM_PAGE_BYTES)->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(span_at(base + TCM_PAGE_BYTES)->npages, 7);
+	assert_int_equal(span_at(base + KERNEL_64K)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(span_at(base + KERNEL_64K)->npages, 24);
+	assert_int_equal(span_at(base + 4 * KERNEL_64K)->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(span_at(base + 4 * KERNEL_64K)->npages, 1);
+	assert_bytes(base + KERNEL_64K, 3 * KERNEL_64K, 0);
+	assert_bytes(base + TCM_PAGE_BYTES, 7 * TCM_PAGE_BYTES, 0x5a);   /* the edges were left alone */
+	assert_bytes(base + 4 * KERNEL_64K, TCM_PAGE_BYTES, 0x5a);
+	assert_bytes(left->start, TCM_PAGE_BYTES, 0x11);
+	assert_bytes(right->start, TCM_PAGE_BYTES, 0x22);
+	assert_int_equal(tcm_page_heap_check(), 0);
+
+	/* Only edges are left: a step releases nothing and makes no call. */
+	assert_int_equal(tcm_page_heap_release_step(2 << 20), 0);
+	assert_int_equal(heap_stats().release_calls, 1);
+
+	/* Freeing left completes the first kernel page, which then goes back and
+	 * joins the released pages after it. */
+	free_span(left);
+	assert_int_equal(tcm_page_heap_release_step(2 << 20), KERNEL_64K);
+	assert_int_equal(span_at(base)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(span_at(base)->npages, 32);
+	assert_int_equal(heap_stats().free_committed_bytes, TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().free_released_bytes, before.free_released_bytes + 4 * KERNEL_64K);
+	assert_bytes(right->start, TCM_PAGE_BYTES, 0x22);
+
+	/* The committed edge before right is reused before released memory. */
+	bool is_zeroed = true;
+	struct tcm_span *again = alloc_span(1, &is_zeroed);
+	assert_int_equal(again->start, base + 4 * KERNEL_64K);
+	assert_false(is_zeroed);
+	free_span(again);
+	free_span(right);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A 64 KiB kernel: a free 8 KiB span at the start of a kernel page whose
+ * other 56 KiB are a live block releases nothing (before, madvise of its
+ * 8 KiB was rounded up by the kernel to the whole kernel page and zeroed
+ * the live neighbour's 57,344 bytes, as malloc_trim did in the issue). */
+static void kernel_64k_release_never_zeroes_a_live_neighbour(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	struct tcm_span *first = alloc_span(1, NULL);
+	struct tcm_span *live = alloc_span(7, NULL);
+	assert_int_equal(first->start % KERNEL_64K, 0);
+	assert_int_equal(live->start, end_of(first));
+	uintptr_t first_start = first->start;
+	memset((void *)first->start, 0x11, TCM_PAGE_BYTES);
+	memset((void *)live->start, 0x5a, 7 * TCM_PAGE_BYTES);
+	free_span(first);
+	size_t released = tcm_page_heap_release_step(2 << 20);
+	assert_bytes(live->start, 7 * TCM_PAGE_BYTES, 0x5a);
+	assert_int_equal(released, 0);
+	assert_int_equal(heap_stats().free_committed_bytes, TCM_PAGE_BYTES);
+	assert_int_equal(heap_stats().released_total_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	/* Once the whole kernel page is free, it goes back. */
+	free_span(live);
+	assert_int_equal(tcm_page_heap_release_step(2 << 20), KERNEL_64K);
+	assert_int_equal(span_at(first_start)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(heap_stats().free_committed_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A 16 KiB kernel: a free span of 5 tcm pages starting 8 KiB past a kernel
+ * page gives back its two whole kernel pages; its first 8 KiB stay. */
+static void kernel_16k_release_takes_whole_kernel_pages_inside(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_16K, true);
+	struct tcm_span *left = alloc_span(1, NULL);
+	struct tcm_span *span = alloc_span(5, NULL);
+	struct tcm_span *right = alloc_span(1, NULL);
+	assert_int_equal(left->start % KERNEL_16K, 0);
+	assert_int_equal(span->start, end_of(left));
+	uintptr_t start = span->start;
+	memset((void *)left->start, 0x11, TCM_PAGE_BYTES);
+	memset((void *)right->start, 0x22, TCM_PAGE_BYTES);
+	free_span(span);
+	assert_int_equal(tcm_page_heap_release_step(2 << 20), 2 * KERNEL_16K);
+	assert_int_equal(span_at(start)->state, TCM_SPAN_FREE_COMMITTED);
+	assert_int_equal(span_at(start)->npages, 1);
+	assert_int_equal(span_at(start + TCM_PAGE_BYTES)->state, TCM_SPAN_RELEASED);
+	assert_int_equal(heap_stats().free_committed_bytes, TCM_PAGE_BYTES);
+	assert_bytes(left->start, TCM_PAGE_BYTES, 0x11);
+	assert_bytes(right->start, TCM_PAGE_BYTES, 0x22);
+	free_span(left);
+	free_span(right);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A 64 KiB kernel: the fresh-span offset (a large span faulted in from
+ * released memory while fragments past the allowance stay committed)
+ * releases whole kernel pages of the holes and never a byte of the live
+ * spans between them (before, a hole's madvise failed at an unaligned start,
+ * or, at an aligned one, was rounded up over the next live span's start). */
+static void kernel_64k_fresh_span_offset_releases_whole_kernel_pages(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	enum { SPANS = 40, SPAN_PAGES = 63 };   /* 504 KiB: the holes start and end off kernel pages */
+	struct tcm_span *spans[SPANS];
+	for (int i = 0; i < SPANS; i++) {
+		spans[i] = alloc_span(SPAN_PAGES, NULL);
+		memset((void *)spans[i]->start, 0x40 + i, SPAN_PAGES * TCM_PAGE_BYTES);
+	}
+	for (int i = 0; i < SPANS; i += 2)
+		free_span(spans[i]);
+	bool is_zeroed = false;
+	struct tcm_span *big = alloc_span(2 * SPAN_PAGES, &is_zeroed);
+	assert_true(is_zeroed);   /* no hole could hold it: the offset ran */
+	uint64_t released = heap_stats().released_total_bytes;
+	assert_true(released > 0);
+	assert_true(released <= 2 * SPAN_PAGES * TCM_PAGE_BYTES);
+	assert_int_equal(released % KERNEL_64K, 0);
+	for (int i = 1; i < SPANS; i += 2)
+		assert_bytes(spans[i]->start, SPAN_PAGES * TCM_PAGE_BYTES, 0x40 + i);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free_span(big);
+	for (int i = 1; i < SPANS; i += 2)
+		free_span(spans[i]);
+	assert_int_equal(heap_stats().in_use_bytes, 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 /* ---- aligned spans --------------------------------------------------------------- */
 
 static void aligned_spans_are_aligned(void **state)
@@ -961,6 +1135,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(committed_never_merges_with_released),
 	cmocka_unit_test(partial_release_keeps_committed_head_apart),
 	cmocka_unit_test(released_span_reads_zero_and_is_zeroed),
+	cmocka_unit_test(kernel_64k_release_takes_whole_kernel_pages_inside),
+	cmocka_unit_test(kernel_64k_release_never_zeroes_a_live_neighbour),
+	cmocka_unit_test(kernel_16k_release_takes_whole_kernel_pages_inside),
+	cmocka_unit_test(kernel_64k_fresh_span_offset_releases_whole_kernel_pages),
 	cmocka_unit_test(aligned_spans_are_aligned),
 	cmocka_unit_test(large_span_of_only_matches_starts),
 	cmocka_unit_test(freed_small_span_pages_read_class_zero),

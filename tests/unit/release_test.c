@@ -4,7 +4,9 @@
  * heap; in DRAINING give-backs go on the stacks past their capacity (for
  * NORMAL with the class lock busy see central_test); a release step madvises
  * at most its chunk, and once the page heap has nothing free, whole free pages
- * inside partly used spans, whose objects are handed out again later; in
+ * inside partly used spans, whose objects are handed out again later; on a
+ * kernel with 64 KiB pages (os.c's emulation), trim and the release step give
+ * back whole kernel pages only, never a live block's byte; in
  * DRAINING every thread's next free hands its cache's surplus
  * back and refills stop growing the lists; in EXITING a dying thread drops its
  * cache in O(1). */
@@ -219,6 +221,84 @@ static void release_step_is_bounded_by_its_chunk(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* ---- kernel pages larger than tcm's (os.c's emulation) ----------------------- */
+
+#define KERNEL_64K ((size_t)64 << 10)
+
+static void assert_bytes(const char *start, size_t len, unsigned char byte)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)start[i] != byte)
+			fail_msg("byte %zu of [%p, +%zu) is 0x%02x, not 0x%02x", i, (const void *)start, len,
+				 (unsigned char)start[i], byte);
+}
+
+/* The bytes of the whole 64 KiB kernel pages inside [start, start + len). */
+static uint64_t whole_kernel_page_bytes(const char *start, size_t len)
+{
+	uintptr_t first = ((uintptr_t)start + KERNEL_64K - 1) & ~(KERNEL_64K - 1);
+	uintptr_t end = ((uintptr_t)start + len) & ~(KERNEL_64K - 1);
+	return end > first ? end - first : 0;
+}
+
+/* A 64 KiB kernel: malloc_trim's path (drain, then release steps until one
+ * releases nothing, as the shutdown drain does) gives back exactly the whole
+ * kernel pages of the freed 264 KiB blocks and none of the live blocks
+ * between them; what is left pending is the freed blocks' edges, which no
+ * madvise can take (before, the first step's madvise was rounded up over 56
+ * KiB of a live block and the next failed with EINVAL at an unaligned start,
+ * ending the drain with whole free kernel pages left). */
+static void kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	enum { BLOCKS = 10 };
+	size_t block_bytes = 33 * TCM_PAGE_BYTES;   /* large; not a kernel page multiple */
+	char *blocks[BLOCKS];
+	for (int i = 0; i < BLOCKS; i++) {
+		blocks[i] = tcm_core_malloc(block_bytes);
+		assert_non_null(blocks[i]);
+		memset(blocks[i], 0x30 + i, block_bytes);
+		if (i > 0)
+			assert_ptr_equal(blocks[i], blocks[i - 1] + block_bytes);   /* neighbours */
+	}
+	uint64_t whole = 0;
+	for (int i = 0; i < BLOCKS; i += 2) {
+		whole += whole_kernel_page_bytes(blocks[i], block_bytes);
+		tcm_core_free(blocks[i]);
+	}
+	size_t released = tcm_core_release_free_memory(SIZE_MAX);
+	for (int i = 1; i < BLOCKS; i += 2)
+		assert_bytes(blocks[i], block_bytes, 0x30 + i);
+	assert_int_equal(released, whole);
+	assert_int_equal(tcm_release_step((size_t)2 << 20), 0);
+	assert_int_equal(tcm_release_pending_bytes(), BLOCKS / 2 * block_bytes - whole);
+	for (int i = 1; i < BLOCKS; i += 2)
+		tcm_core_free(blocks[i]);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A 64 KiB kernel: a release step of one tcm page (release.chunk_kib = 8)
+ * gives back one whole kernel page, and nothing of the live block after the
+ * free one (before, it madvised the free block's last 8 KiB, which the
+ * kernel rounded up over the live block's first 56 KiB). */
+static void kernel_64k_release_step_below_a_kernel_page_releases_one(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	size_t block_bytes = 33 * TCM_PAGE_BYTES;
+	char *block = tcm_core_malloc(block_bytes);
+	char *live = tcm_core_malloc(block_bytes);
+	assert_ptr_equal(live, block + block_bytes);
+	memset(live, 0x5a, block_bytes);
+	tcm_core_free(block);
+	size_t released = tcm_release_step(TCM_PAGE_BYTES);
+	assert_bytes(live, block_bytes, 0x5a);
+	assert_int_equal(released, KERNEL_64K);
+	tcm_core_free(live);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 /* ---- quiesce in DRAINING ---------------------------------------------------- */
 
 #define OBJECTS 4096
@@ -312,6 +392,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(draining_give_back_pushes_past_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
 		cmocka_unit_test(release_step_frees_pages_inside_a_used_span),
+		cmocka_unit_test(kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks),
+		cmocka_unit_test(kernel_64k_release_step_below_a_kernel_page_releases_one),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
 	};
