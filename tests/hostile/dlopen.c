@@ -67,19 +67,6 @@ static void *free_handed_over(void *unused)
 	}
 }
 
-static uint64_t vm_rss_bytes(void)
-{
-	FILE *status = fopen("/proc/self/status", "r");
-	HOSTILE_CHECK(status != NULL, "fopen /proc/self/status: %s", strerror(errno));
-	char line[256];
-	unsigned long kib = 0;
-	while (fgets(line, sizeof(line), status) != NULL)
-		if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
-			break;
-	fclose(status);
-	return (uint64_t)kib * 1024;
-}
-
 static void *lib_symbol(void *handle, const char *name)
 {
 	void *symbol = dlsym(handle, name);
@@ -129,7 +116,7 @@ int main(int argc, char **argv)
 	for (int round = 0; round < ROUNDS; round++) {
 		struct job *job = load_and_unload(argv[1], round);
 		if (round == 0) {   /* after the first load: libdl's own allocations are in */
-			start_rss = vm_rss_bytes();
+			start_rss = hostile_vm_rss_bytes();
 			if (stats != NULL)
 				stats(&start);
 		}
@@ -146,7 +133,7 @@ int main(int argc, char **argv)
 	pthread_join(freer, NULL);
 	HOSTILE_CHECK(freed_jobs == ROUNDS, "the worker freed %d of %d rounds' blocks", freed_jobs, ROUNDS);
 	HOSTILE_CHECK(bad_blocks == 0, "%d handed-over blocks changed after dlclose", bad_blocks);
-	uint64_t end_rss = vm_rss_bytes();
+	uint64_t end_rss = hostile_vm_rss_bytes();
 	hostile_print("dlopen: %d load/unload rounds; VmRSS %lu MiB after the first, %lu MiB at the end", ROUNDS,
 		      (unsigned long)(start_rss / MIB), (unsigned long)(end_rss / MIB));
 	HOSTILE_CHECK(end_rss <= start_rss + 64 * MIB, "VmRSS grew from %lu to %lu MiB",

@@ -284,3 +284,16 @@ unsigned long hostile_churn_stop(void)
 	churn_thread_count = 0;
 	return atomic_load(&churn_ops);
 }
+
+uint64_t hostile_vm_rss_bytes(void)
+{
+	FILE *status = fopen("/proc/self/status", "r");
+	HOSTILE_CHECK(status != NULL, "fopen /proc/self/status: %s", strerror(errno));
+	char line[256];
+	unsigned long kib = 0;
+	while (fgets(line, sizeof(line), status) != NULL)
+		if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
+			break;
+	fclose(status);
+	return (uint64_t)kib * 1024;
+}

@@ -11,6 +11,7 @@
 #define TCM_TESTS_HOSTILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -62,6 +63,9 @@ unsigned long hostile_churn_stop(void);
 
 /* Entries of /proc/self/task (the process's threads), or -1. */
 int hostile_count_tasks(void);
+
+/* The process's resident set (VmRSS of /proc/self/status) in bytes. */
+uint64_t hostile_vm_rss_bytes(void);
 
 /* Sleeps ms milliseconds (restarted after signals). */
 void hostile_sleep_ms(long ms);

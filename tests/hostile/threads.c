@@ -96,19 +96,6 @@ static void *short_lived(void *p)
 	return NULL;
 }
 
-static uint64_t vm_rss_bytes(void)
-{
-	FILE *status = fopen("/proc/self/status", "r");
-	HOSTILE_CHECK(status != NULL, "fopen /proc/self/status: %s", strerror(errno));
-	char line[256];
-	unsigned long kib = 0;
-	while (fgets(line, sizeof(line), status) != NULL)
-		if (sscanf(line, "VmRSS: %lu kB", &kib) == 1)
-			break;
-	fclose(status);
-	return (uint64_t)kib * 1024;
-}
-
 typedef void (*stats_fn)(struct tcm_stats *);
 
 static void run_batch(unsigned batch)
@@ -137,7 +124,7 @@ int main(void)
 	for (unsigned batch = 0; batch < BATCHES; batch++) {
 		run_batch(batch);
 		if (batch + 1 == WARMUP_BATCHES) {
-			warm_rss = vm_rss_bytes();
+			warm_rss = hostile_vm_rss_bytes();
 			if (stats != NULL)
 				stats(&warm);
 		}
@@ -146,7 +133,7 @@ int main(void)
 	for (unsigned i = 0; i < BATCH_THREADS; i++)
 		for (int k = 0; k < HANDED_OFF; k++)
 			free(slots[i].block[k]);
-	uint64_t end_rss = vm_rss_bytes();
+	uint64_t end_rss = hostile_vm_rss_bytes();
 	hostile_print("threads: %d threads; VmRSS %lu MiB after %d, %lu MiB at the end", BATCHES * BATCH_THREADS,
 		      (unsigned long)(warm_rss / MIB), WARMUP_BATCHES * BATCH_THREADS, (unsigned long)(end_rss / MIB));
 	HOSTILE_CHECK(end_rss <= warm_rss + 64 * MIB, "VmRSS grew from %lu to %lu MiB over %d short-lived threads",
