@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -141,7 +142,7 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top,
 			snprintf(name, sizeof name, "%s.%s", group, key);
 			errors += report_unknown(out, setting, name, sources);
 		} else if (config_setting_source_file(setting) != NULL) {
-			/* config_read() leaves the main file unnamed, so a name means @include */
+			/* config_read_string() leaves the main file unnamed, so a name means @include */
 			tcm_validate_report(sources, "%s:%u: %s: set in an @include file, which tcm does not read",
 					    config_setting_source_file(setting),
 					    config_setting_source_line(setting), row->name);
@@ -153,27 +154,125 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top,
 	return errors;
 }
 
+#define TEXT_MAX_BYTES     ((size_t)16 << 20)   /* a larger tcm.conf is refused */
+#define INCLUDE_DEPTH_MAX  10                    /* libconfig 1.5's own limit */
+
+/* The whole of stream as a NUL-terminated string (caller frees), or NULL with
+ * *err set. libconfig parses it from memory: its flex scanner ends the process
+ * (exit(2), "input in flex scanner failed") when a read from a file fails. */
+static char *read_text(FILE *stream, int *err)
+{
+	size_t length = 0, capacity = 4096;
+	char *text = malloc(capacity);
+	while (text != NULL) {
+		length += fread(text + length, 1, capacity - length - 1, stream);
+		if (ferror(stream)) {
+			*err = errno != 0 ? errno : EIO;
+			free(text);
+			return NULL;
+		}
+		if (feof(stream)) {
+			text[length] = '\0';
+			return text;
+		}
+		if (capacity >= TEXT_MAX_BYTES) {
+			*err = EFBIG;
+			free(text);
+			return NULL;
+		}
+		char *larger = realloc(text, capacity * 2);
+		if (larger == NULL)
+			free(text);
+		text = larger;
+		capacity *= 2;
+	}
+	*err = ENOMEM;
+	return NULL;
+}
+
+/* Opens path for reading; EISDIR for a directory (fopen takes one, and the first
+ * read fails). Returns the stream or NULL with *err set. */
+static FILE *open_readable(const char *path, int *err)
+{
+	FILE *stream = fopen(path, "re");
+	struct stat st;
+	*err = stream == NULL ? errno : fstat(fileno(stream), &st) != 0 ? errno
+	       : S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (*err != 0 && stream != NULL) {
+		fclose(stream);
+		stream = NULL;
+	}
+	return stream;
+}
+
+/* libconfig 1.5 opens the files @include names itself, at any depth, with no hook
+ * to refuse one, and a failed read there ends the process as above (a directory
+ * does it). tcm reads no setting from them, but each must be a file (not a
+ * directory) that reads whole, or the file that names it is refused. Returns 0, or 1 once it has
+ * reported the first that is not. */
+static int check_includes(const char *text, const char *file, int depth,
+			  const struct tcm_config_sources *sources)
+{
+	int line = 1;
+	for (const char *at = text; *at != '\0'; line++) {
+		const char *end = strchr(at, '\n');
+		const char *next = end != NULL ? end + 1 : at + strlen(at);
+		at += strspn(at, " \t");
+		size_t skip = strncmp(at, "@include", 8) == 0 ? 8 + strspn(at + 8, " \t") : 0;
+		if (skip > 8 && at[skip] == '"') {
+			const char *name = at + skip + 1;
+			const char *quote = memchr(name, '"', (size_t)(next - name));
+			char path[4096];
+			int err = 0;
+			if (quote == NULL || (size_t)(quote - name) >= sizeof path)
+				err = ENAMETOOLONG;
+			else
+				snprintf(path, sizeof path, "%.*s", (int)(quote - name), name);
+			char *included = NULL;
+			if (err == 0 && depth >= INCLUDE_DEPTH_MAX)
+				err = ELOOP;
+			FILE *stream = err == 0 ? open_readable(path, &err) : NULL;
+			if (stream != NULL) {
+				included = read_text(stream, &err);
+				fclose(stream);
+			}
+			int failed = err != 0 ? 1 : check_includes(included, path, depth + 1, sources);
+			free(included);
+			if (err != 0)
+				tcm_validate_report(sources, "%s:%d: %.*s: %s; the whole file is ignored", file,
+						    line, (int)((end != NULL ? end : next) - at), at, strerror(err));
+			if (failed)
+				return 1;
+		}
+		at = next;
+	}
+	return 0;
+}
+
 /* Reads path into out. Returns the number of errors reported. */
 static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 		     const struct tcm_config_sources *sources)
 {
-	FILE *stream = fopen(path, "re");
-	struct stat st;
-	int err = stream == NULL ? errno : fstat(fileno(stream), &st) != 0 ? errno
-		  : S_ISDIR(st.st_mode) ? EISDIR : 0;
-	if (err != 0) {
-		if (stream != NULL)
-			fclose(stream);
+	int err;
+	FILE *stream = open_readable(path, &err);
+	char *text = stream != NULL ? read_text(stream, &err) : NULL;
+	if (stream != NULL)
+		fclose(stream);
+	if (text == NULL) {
 		if (err == ENOENT && !must_exist)
 			return 0;
 		tcm_validate_report(sources, "%s: cannot read: %s; using defaults", path, strerror(err));
 		return 1;
 	}
+	if (check_includes(text, path, 0, sources) != 0) {
+		free(text);
+		return 1;
+	}
 
 	config_t parsed;
 	config_init(&parsed);
-	int ok = config_read(&parsed, stream);
-	fclose(stream);
+	int ok = config_read_string(&parsed, text);
+	free(text);
 	int errors = 0;
 	snprintf(out->file_path, sizeof out->file_path, "%s", path);
 	if (!ok) {

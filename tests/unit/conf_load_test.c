@@ -198,6 +198,25 @@ static void include_is_refused(void **state)
 	assert_int_equal(config.cache.total_max_mib, 64);
 }
 
+/* libconfig reads an @include'd file itself and ends the process when the
+ * read fails ("input in flex scanner failed", exit(2)), as it does on a
+ * directory: the fuzzer's crash-eaa9b83 (@include "/"). tcm refuses the file
+ * that names one, at any depth, and keeps running on defaults. */
+static void include_of_a_directory_is_refused_without_exit(void **state)
+{
+	(void)state;
+	const char *inner = fake_file("@include \"/\"\n");
+	char text[256];
+	snprintf(text, sizeof text, "exit: { deadline_ms = 1500; };\n@include \"%s\"\n", inner);
+	const char *path = fake_file(text);
+	fake_setenv("TCM_CONF", path);
+	struct tcm_config_sources sources = fake_sources();
+	assert_int_equal(tcm_config_load(&config, &sources), 1);
+	assert_string_equal(fake_error_text(0, inner),
+			    "FILE:1: @include \"/\": Is a directory; the whole file is ignored");
+	assert_int_equal(config.exit.deadline_ms, 1000);
+}
+
 static void env_overrides_file_overrides_default(void **state)
 {
 	(void)state;
@@ -381,6 +400,7 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(wrong_type_keeps_that_key_default),
 	CONF_TEST(out_of_range_keeps_that_key_default),
 	CONF_TEST(include_is_refused),
+	CONF_TEST(include_of_a_directory_is_refused_without_exit),
 	CONF_TEST(env_overrides_file_overrides_default),
 	CONF_TEST(bad_env_value_keeps_file_value),
 	CONF_TEST(messages_stay_on_one_line),

@@ -14,6 +14,7 @@ tcm_unit_program(conf_load
   wrong_type_keeps_that_key_default
   out_of_range_keeps_that_key_default
   include_is_refused
+  include_of_a_directory_is_refused_without_exit
   env_overrides_file_overrides_default
   bad_env_value_keeps_file_value
   messages_stay_on_one_line
