@@ -2,14 +2,17 @@
  * thread cache -> central lists -> page heap. The fast paths live here.
  *
  * Invariants:
- *   - the malloc fast path is: size class, pop the thread's list; the free fast
- *     path is: page-map size class, push on the thread's list. Neither takes a
- *     lock, makes a system call, or checks state (the thread cache's
- *     max_count == 0 sends every non-ACTIVE cache to its slow path);
+ *   - the malloc fast path is: size class, pop the thread's list, clear the
+ *     object's double-free mark; the free fast path is: page-map size class and
+ *     distance to the span's end, one multiply to test for an object start, a
+ *     look at the mark, push on the thread's list. Neither takes a lock, makes
+ *     a system call, or checks state (the thread cache's max_count == 0 and
+ *     zero multipliers send every non-ACTIVE cache to its slow path);
  *   - core bootstraps on the first slow path without calling malloc
  *     (DESIGN invariant 10);
- *   - a pointer tcm did not hand out is reported (at most a few times) and
- *     ignored; it never reaches a free list. */
+ *   - a pointer tcm did not hand out, one inside a block, and a small object
+ *     freed twice onto the calling thread's list are reported (at most a few
+ *     times in all) and ignored; they never reach a free list. */
 #include "core.h"
 
 #include "central.h"
@@ -33,7 +36,7 @@
 static _Atomic int bootstrap_state;   /* 0 not started, 1 running, 2 done */
 static _Atomic int64_t large_allocated_bytes;
 
-static void bootstrap_slow(void)
+__attribute__((noinline, cold)) static void bootstrap_slow(void)
 {
 	int expected = 0;
 	if (atomic_compare_exchange_strong(&bootstrap_state, &expected, 1)) {
@@ -65,10 +68,22 @@ uint64_t tcm_alloc_large_allocated_bytes(void)
 	return bytes > 0 ? (uint64_t)bytes : 0;
 }
 
+enum invalid_pointer {
+	NOT_FROM_TCM,        /* no block of tcm's starts there: foreign, or freed already */
+	NOT_A_BLOCK_START,   /* inside one of tcm's blocks, not at its start */
+	FREED_TWICE,         /* on the calling thread's free list already */
+};
+
 /* Cold and out of line: its buffer would otherwise give the free fast path a
  * stack frame. */
-__attribute__((noinline, cold)) static void report_invalid_pointer(const char *function, const void *ptr)
+__attribute__((noinline, cold)) static void report_invalid_pointer(const char *function, const void *ptr,
+								   enum invalid_pointer kind)
 {
+	static const char *const consequence[] = {
+		[NOT_FROM_TCM] = " was not allocated by tcm; ignored\n",
+		[NOT_A_BLOCK_START] = " points inside a block, not at its start; ignored\n",
+		[FREED_TWICE] = " was freed already (double free); ignored\n",
+	};
 	static _Atomic int reports;
 	if (atomic_fetch_add(&reports, 1) >= INVALID_POINTER_REPORTS)
 		return;
@@ -79,42 +94,92 @@ __attribute__((noinline, cold)) static void report_invalid_pointer(const char *f
 	tcm_text_str(&text, function);
 	tcm_text_str(&text, "(): pointer ");
 	tcm_text_hex(&text, (uintptr_t)ptr);
-	tcm_text_str(&text, " was not allocated by tcm; ignored\n");
+	tcm_text_str(&text, consequence[kind]);
 	tcm_os_write(2, text.buffer, text.length);
 }
 
 /* ---- small objects ------------------------------------------------------- */
 
-static inline void *small_alloc(unsigned size_class)
+/* The calling thread's list of size_class, in one register: without the
+ * empty asm, gcc rebuilds its address from the TLS base for every use. */
+static inline struct tcm_thread_cache_list *own_list(unsigned size_class)
 {
-	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
-	struct tcm_thread_cache_list *list = &cache->lists[size_class];
-	void *object = list->head;
-	if (TCM_LIKELY(object != NULL)) {
-		list->head = *(void **)object;
-		list->count--;
-		cache->cached_bytes -= list->object_bytes;
-		return object;
-	}
-	bootstrap();
-	return tcm_thread_cache_refill(cache, size_class);
+	struct tcm_thread_cache_list *list = &tcm_thread_cache_self.lists[size_class];
+	__asm__("" : "+r"(list));
+	return list;
 }
 
-static inline void small_free(unsigned size_class, void *object)
+static inline void *small_alloc(unsigned size_class)
 {
-	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
-	struct tcm_thread_cache_list *list = &cache->lists[size_class];
-	if (TCM_LIKELY(list->count < list->max_count)) {
-		*(void **)object = list->head;
+	struct tcm_thread_cache_list *list = own_list(size_class);
+	void **object = list->head;
+	if (TCM_LIKELY(object != NULL)) {
+		list->head = object[0];
+		object[1] = NULL;   /* the double-free mark (thread_cache.h) */
+		list->room++;
+		tcm_thread_cache_self.cached_bytes -= list->object_bytes;
+		return object;
+	}
+	return tcm_thread_cache_refill(list);   /* bootstraps core first */
+}
+
+/* Pushes a checked object on its list, marked (thread_cache.h), or hands it
+ * to the slow path when the list is full or the cache not active. */
+static inline void small_push(struct tcm_thread_cache_list *list, void **object)
+{
+	if (TCM_LIKELY(--list->room >= 0)) {
+		object[0] = list->head;
+		__asm__("" ::: "memory");   /* two plain stores, not one SSE pair that costs three */
+		object[1] = list;
 		list->head = object;
-		list->count++;
-		cache->cached_bytes += list->object_bytes;
-		if (TCM_UNLIKELY(cache->cached_bytes >
-				 atomic_load_explicit(&tcm_thread_cache_budget_bytes, memory_order_relaxed)))
-			tcm_thread_cache_scavenge(cache);
+		size_t cached_bytes = tcm_thread_cache_self.cached_bytes + list->object_bytes;
+		tcm_thread_cache_self.cached_bytes = cached_bytes;
+		if (TCM_UNLIKELY(cached_bytes > atomic_load_explicit(&tcm_thread_cache_budget_bytes,
+								       memory_order_relaxed)))
+			tcm_thread_cache_scavenge();
 		return;
 	}
-	tcm_thread_cache_overflow(cache, size_class, object);
+	tcm_thread_cache_overflow(list, object);
+}
+
+static bool list_holds(const struct tcm_thread_cache_list *list, const void *object)
+{
+	uint32_t count = tcm_thread_cache_list_count(list);
+	for (void *const *listed = list->head; listed != NULL && count-- > 0; listed = *listed)
+		if (listed == object)
+			return true;
+	return false;
+}
+
+/* The fast test failed: object is not an object start, carries its list's
+ * mark, or the cache is not active yet (its multipliers are 0). Settles which,
+ * reports a bad pointer and ignores it, and frees anything else. */
+__attribute__((noinline, cold)) static void small_free_checked(struct tcm_thread_cache_list *list, void **object)
+{
+	unsigned size_class = tcm_thread_cache_class_of(list);
+	uint64_t bytes_to_span_end = 0;
+	tcm_page_map_small_object(object, &bytes_to_span_end);
+	if (bytes_to_span_end % tcm_size_classes[size_class].object_bytes != 0) {
+		report_invalid_pointer("free", object, NOT_A_BLOCK_START);
+		return;
+	}
+	if (object[1] == list && list_holds(list, object)) {
+		report_invalid_pointer("free", object, FREED_TWICE);
+		return;
+	}
+	small_push(list, object);
+}
+
+/* object lies in a span of size_class, bytes_to_span_end before its end. */
+static inline void small_free(unsigned size_class, uint64_t bytes_to_span_end, void **object)
+{
+	struct tcm_thread_cache_list *list = own_list(size_class);
+	if (TCM_LIKELY(tcm_size_class_is_object_start(bytes_to_span_end, list->object_start_multiplier) &&
+		       object[1] != list)) {
+		small_push(list, object);
+		return;
+	}
+	small_free_checked(list, object);
 }
 
 /* ---- large objects: one span each ------------------------------------------ */
@@ -189,7 +254,7 @@ __attribute__((noinline)) static void large_free(void *ptr, const char *function
 {
 	struct tcm_span *span = tcm_page_heap_large_span_of(ptr);
 	if (span == NULL) {
-		report_invalid_pointer(function, ptr);
+		report_invalid_pointer(function, ptr, NOT_FROM_TCM);
 		return;
 	}
 	atomic_fetch_sub_explicit(&large_allocated_bytes, (int64_t)(span->npages * TCM_PAGE_BYTES),
@@ -202,7 +267,10 @@ __attribute__((noinline)) static void large_free(void *ptr, const char *function
 
 void *tcm_core_malloc(size_t size_bytes)
 {
-	if (TCM_LIKELY(size_bytes <= TCM_SMALL_MAX_BYTES))
+	/* The table's sizes first: one test for most requests. */
+	if (TCM_LIKELY(size_bytes <= TCM_SIZE_CLASS_TABLE_MAX_BYTES))
+		return small_alloc(tcm_size_class_by_16_bytes[(size_bytes + 15) >> 4]);
+	if (size_bytes <= TCM_SMALL_MAX_BYTES)
 		return small_alloc(tcm_size_class_of(size_bytes));
 	return large_alloc(size_bytes, 1, false);
 }
@@ -220,31 +288,25 @@ void *tcm_core_zalloc(size_t size_bytes)
 
 void tcm_core_free(void *ptr)
 {
-	unsigned size_class = tcm_page_map_size_class(ptr);
+	uint64_t bytes_to_span_end;
+	unsigned size_class = tcm_page_map_small_object(ptr, &bytes_to_span_end);
 	if (TCM_LIKELY(size_class != 0)) {
-		small_free(size_class, ptr);
+		small_free(size_class, bytes_to_span_end, ptr);
 		return;
 	}
 	if (ptr != NULL)
 		large_free(ptr, "free");
 }
 
-void tcm_core_free_with_size(void *ptr, size_t size_bytes)
-{
-	if (TCM_LIKELY(size_bytes <= TCM_SMALL_MAX_BYTES && ptr != NULL)) {
-		unsigned size_class = tcm_size_class_of(size_bytes);
-		TCM_ASSERT(tcm_page_map_size_class(ptr) == size_class);
-		small_free(size_class, ptr);
-		return;
-	}
-	tcm_core_free(ptr);
-}
-
 size_t tcm_core_usable_size(const void *ptr)
 {
-	unsigned size_class = tcm_page_map_size_class(ptr);
-	if (size_class != 0)
-		return tcm_size_classes[size_class].object_bytes;
+	uint64_t bytes_to_span_end;
+	unsigned size_class = tcm_page_map_small_object(ptr, &bytes_to_span_end);
+	if (size_class != 0) {
+		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		return tcm_size_class_is_object_start(bytes_to_span_end, info->object_start_multiplier)
+			       ? info->object_bytes : 0;
+	}
 	if (ptr == NULL)
 		return 0;
 	struct tcm_span *span = tcm_page_heap_large_span_of(ptr);
@@ -271,7 +333,8 @@ void *tcm_core_realloc(void *ptr, size_t size_bytes)
 {
 	size_t old_bytes = tcm_core_usable_size(ptr);
 	if (old_bytes == 0) {
-		report_invalid_pointer("realloc", ptr);
+		report_invalid_pointer("realloc", ptr,
+				       tcm_page_map_size_class(ptr) != 0 ? NOT_A_BLOCK_START : NOT_FROM_TCM);
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -29,10 +29,11 @@ struct central {
 	/* Fixed after init. A class eligible for release inside spans keeps each
 	 * span's listed_objects, so that a release needs no walk of the free list
 	 * (a cache miss per object); object i of a span is at offset * multiplier
-	 * >> 32, with multiplier = ceil(2^32 / object size), exact for the at
-	 * most 64 objects of those spans. */
+	 * >> 32 from the first object, with multiplier = ceil(2^32 / object
+	 * size), exact for the at most 64 objects of those spans. */
 	bool                   keeps_listed_map;
 	uint64_t               index_multiplier;
+	uint32_t               first_object_offset;   /* size_class.h */
 } __attribute__((aligned(64)));
 
 static struct central centrals[TCM_SIZE_CLASS_COUNT];
@@ -52,6 +53,7 @@ void tcm_central_init(void)
 		central->capacity = (uint32_t)capacity;
 		central->keeps_listed_map = tcm_central_may_release_inside_spans(size_class);
 		central->index_multiplier = (((uint64_t)1 << 32) + info->object_bytes - 1) / info->object_bytes;
+		central->first_object_offset = info->first_object_offset;
 		tcm_lock_init(&central->lock, TCM_LOCK_RANK_CENTRAL);
 	}
 }
@@ -99,10 +101,18 @@ static void list_remove(struct central *central, struct tcm_span *span)
 	atomic_store_explicit(&span->on_list_class, 0, memory_order_relaxed);
 }
 
+/* Where object 0 of the span starting at span_start lies: the bytes that fit
+ * no whole object come first (size_class.h, first_object_offset). */
+static uintptr_t first_object_of(const struct central *central, uintptr_t span_start)
+{
+	return span_start + central->first_object_offset;
+}
+
 /* The bit of object in its span's listed_objects (see struct central). */
 static uint64_t listed_bit(const struct central *central, uintptr_t span_start, const void *object)
 {
-	return (uint64_t)1 << ((((uintptr_t)object - span_start) * central->index_multiplier) >> 32);
+	uintptr_t offset = (uintptr_t)object - first_object_of(central, span_start);
+	return (uint64_t)1 << ((offset * central->index_multiplier) >> 32);
 }
 
 /* Takes up to want objects from span onto the chain *head; returns how many. */
@@ -138,13 +148,14 @@ static bool span_has_free(const struct tcm_span *span)
 /* Objects of a span's released pages, claimed under the class lock and linked
  * into a chain after it is dropped: linking them faults their pages back in. */
 struct stranded_claim {
-	uintptr_t span_start;
-	uint64_t  objects;   /* bit i: object i */
+	uintptr_t first_object;   /* object 0 of the span */
+	uint64_t  objects;        /* bit i: object i */
 };
 
 /* Claims up to want of span's stranded objects (those left once its free list
  * and carve are used up); returns how many. REQUIRES: central[class] lock. */
-static uint32_t claim_stranded(struct tcm_span *span, uint32_t want, struct stranded_claim *claim)
+static uint32_t claim_stranded(const struct central *central, struct tcm_span *span, uint32_t want,
+			       struct stranded_claim *claim)
 {
 	uint64_t claimed = 0;
 	uint32_t count = 0;
@@ -152,7 +163,7 @@ static uint32_t claim_stranded(struct tcm_span *span, uint32_t want, struct stra
 		claimed |= rest & (0 - rest);   /* the lowest object left */
 	span->stranded_objects &= ~claimed;
 	span->allocated_objects += count;
-	claim->span_start = span->start;
+	claim->first_object = first_object_of(central, span->start);
 	claim->objects = claimed;
 	return count;
 }
@@ -161,7 +172,7 @@ static uint32_t claim_stranded(struct tcm_span *span, uint32_t want, struct stra
 static void link_claimed(const struct stranded_claim *claim, size_t object_bytes, void **head)
 {
 	for (uint64_t rest = claim->objects; rest != 0; rest &= rest - 1) {
-		void *object = (void *)(claim->span_start + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
+		void *object = (void *)(claim->first_object + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
 		*(void **)object = *head;
 		*head = object;
 	}
@@ -217,7 +228,7 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		struct tcm_span *span = central->with_free;
 		taken += take_from_span(central, span, object_bytes, want - taken, &head);
 		if (taken < want && span->stranded_objects != 0) {
-			taken += claim_stranded(span, want - taken, &claim);
+			taken += claim_stranded(central, span, want - taken, &claim);
 			if (!span_has_free(span))
 				list_remove(central, span);
 			break;   /* one claim per fetch: its objects are linked below */
@@ -254,8 +265,8 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		}
 		span->allocated_objects = 0;
 		span->free_objects = NULL;
-		span->carve_next = span->start;
-		span->carve_end = span->start + (uintptr_t)info->objects_per_span * object_bytes;
+		span->carve_next = first_object_of(central, span->start);
+		span->carve_end = span->start + span_bytes;
 		span->allocated_after_page_release = UINT32_MAX;
 		span->is_releasing_inside = 0;
 		span->stranded_objects = 0;
@@ -470,11 +481,14 @@ bool tcm_central_may_release_inside_spans(unsigned size_class)
 	       span_bytes > kernel_page && span_bytes <= 64 * kernel_page;
 }
 
-/* Bit i set: object i of the span overlaps bytes [first_byte, end_byte) of it. */
-static uint64_t objects_overlapping(size_t object_bytes, uintptr_t first_byte, uintptr_t end_byte)
+/* Bit i set: object i of the span, at byte first_object_offset + i *
+ * object_bytes of it, overlaps bytes [first_byte, end_byte) of it. */
+static uint64_t objects_overlapping(size_t object_bytes, uintptr_t first_object_offset, uintptr_t first_byte,
+				    uintptr_t end_byte)
 {
 	uint64_t bits = 0;
-	for (size_t object = first_byte / object_bytes; object * object_bytes < end_byte; object++)
+	size_t object = first_byte > first_object_offset ? (first_byte - first_object_offset) / object_bytes : 0;
+	for (; first_object_offset + object * object_bytes < end_byte; object++)
 		bits |= (uint64_t)1 << object;
 	return bits;
 }
@@ -488,19 +502,20 @@ struct span_kernel_pages {
 	size_t    bytes;   /* the kernel's page */
 };
 
-/* Bit k set: kernel page k lies inside the carved part and every object on it
- * is free; at most max_bytes of them. Bounded: a span of an eligible class
+/* Bit k set: kernel page k lies inside the carved part, holds objects, and
+ * every object on it is free; at most max_bytes of them. Bounded: a span of an eligible class
  * has at most 64 kernel pages (tcm_central_may_release_inside_spans). */
-static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr_t carved_bytes,
-				  struct span_kernel_pages kernel, size_t max_bytes)
+static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr_t first_object_offset,
+				  uintptr_t carved_bytes, struct span_kernel_pages kernel, size_t max_bytes)
 {
 	uint64_t pages = 0;
 	size_t released = 0;
 	for (unsigned k = 0; kernel.first + (k + 1) * kernel.bytes <= carved_bytes &&
 			     released + kernel.bytes <= max_bytes; k++) {
-		uint64_t on_page = objects_overlapping(object_bytes, kernel.first + k * kernel.bytes,
+		uint64_t on_page = objects_overlapping(object_bytes, first_object_offset,
+						       kernel.first + k * kernel.bytes,
 						       kernel.first + (k + 1) * kernel.bytes);
-		if ((on_page & ~is_free) == 0) {
+		if (on_page != 0 && (on_page & ~is_free) == 0) {   /* not the slack alone: never used */
 			pages |= (uint64_t)1 << k;
 			released += kernel.bytes;
 		}
@@ -562,16 +577,19 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	 * again from their bits, stores that do not wait on one another: all
 	 * before madvise zeroes any link. */
 	TCM_ASSERT(listed_map_of(central, span_start, taken) == is_free);
-	uint64_t pages = free_kernel_pages(is_free, object_bytes, carved_bytes, kernel, max_bytes);
+	uint64_t pages = free_kernel_pages(is_free, object_bytes, central->first_object_offset, carved_bytes,
+					   kernel, max_bytes);
 	uint64_t stranded = 0;
 	for (unsigned k = 0; k < 64; k++)
 		if ((pages >> k) & 1)
-			stranded |= objects_overlapping(object_bytes, kernel.first + k * kernel_page,
+			stranded |= objects_overlapping(object_bytes, central->first_object_offset,
+							kernel.first + k * kernel_page,
 							kernel.first + (k + 1) * kernel_page);
 	uint64_t kept = is_free & ~stranded;
 	void *head = NULL, *tail = NULL;
 	for (uint64_t rest = kept; rest != 0; rest &= rest - 1) {
-		void *object = (void *)(span_start + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
+		void *object = (void *)(first_object_of(central, span_start) +
+					(uintptr_t)__builtin_ctzll(rest) * object_bytes);
 		*(void **)object = head;
 		head = object;
 		if (tail == NULL)

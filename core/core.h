@@ -30,10 +30,7 @@ void  *tcm_core_aligned_alloc(size_t alignment_bytes, size_t size_bytes);
 /* ptr non-NULL, size_bytes > 0: grows or shrinks, in place when it fits. */
 void  *tcm_core_realloc(void *ptr, size_t size_bytes);
 void   tcm_core_free(void *ptr);
-/* size_bytes must be the size ptr was allocated with by a non-aligned call
- * (C++ sized delete): the size class comes from it, not from the page map. */
-void   tcm_core_free_with_size(void *ptr, size_t size_bytes);
-/* 0 for NULL or a pointer tcm did not hand out. */
+/* 0 for NULL, a pointer tcm did not hand out, or one inside a block. */
 size_t tcm_core_usable_size(const void *ptr);
 
 /* Flushes the calling thread's cache, drains the central stacks, then madvises free spans in steps of at most

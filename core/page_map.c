@@ -7,6 +7,7 @@
 
 #include "debug.h"
 #include "metadata.h"
+#include "span.h"
 
 #include <errno.h>
 
@@ -18,6 +19,9 @@ void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class
 	TCM_ASSERT(leaf != NULL);
 	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
 	atomic_store_explicit(&leaf->span[index], span, memory_order_relaxed);
+	if (size_class != 0)
+		atomic_store_explicit(&leaf->span_end[index], span->start + span->npages * TCM_PAGE_BYTES,
+				      memory_order_relaxed);
 	atomic_store_explicit(&leaf->size_class[index], (uint8_t)size_class, memory_order_relaxed);
 }
 

@@ -51,6 +51,9 @@ void tcm_size_class_init(void)
 		info->object_bytes = (uint32_t)object_bytes;
 		info->batch_objects = batch_objects_for(object_bytes);
 		info->span_pages = span_pages_for(object_bytes, info->batch_objects);
-		info->objects_per_span = (uint32_t)(info->span_pages * TCM_PAGE_BYTES / object_bytes);
+		size_t span_bytes = (size_t)info->span_pages * TCM_PAGE_BYTES;
+		info->objects_per_span = (uint32_t)(span_bytes / object_bytes);
+		info->first_object_offset = (uint32_t)(span_bytes % object_bytes);
+		info->object_start_multiplier = UINT64_MAX / object_bytes + 1;
 	}
 }

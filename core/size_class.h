@@ -9,6 +9,7 @@
 #ifndef TCM_CORE_SIZE_CLASS_H
 #define TCM_CORE_SIZE_CLASS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,7 +22,25 @@ struct tcm_size_class_info {
 	uint16_t batch_objects;      /* objects moved per thread-cache <-> central transfer */
 	uint16_t span_pages;         /* 8 KiB pages in one span of this class */
 	uint32_t objects_per_span;   /* span_pages * TCM_PAGE_BYTES / object_bytes */
+	/* The span's bytes that fit no whole object come first: objects end where
+	 * the span ends, so an address is an object start exactly when its
+	 * distance to the span's end is a multiple of object_bytes (the free
+	 * path's test). A multiple of every power of two dividing object_bytes
+	 * and the page, so objects stay as aligned as with no offset. */
+	uint32_t first_object_offset;
+	/* ceil(2^64 / object_bytes): n < 2^32 is a multiple of object_bytes
+	 * exactly when n * object_start_multiplier (mod 2^64) is below it
+	 * (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019). */
+	uint64_t object_start_multiplier;
 };
+
+/* Whether an address bytes_to_span_end (< 2^32) bytes before the end of a
+ * span of a class with object_start_multiplier is an object start: one
+ * multiply. */
+static inline bool tcm_size_class_is_object_start(uint64_t bytes_to_span_end, uint64_t object_start_multiplier)
+{
+	return bytes_to_span_end * object_start_multiplier < object_start_multiplier;
+}
 
 /* Filled by tcm_size_class_init(), read-only afterwards. */
 extern struct tcm_size_class_info tcm_size_classes[TCM_SIZE_CLASS_COUNT];

@@ -36,6 +36,7 @@ static _Atomic int64_t total_cached_bytes;
 
 static void on_thread_exit(void *unused);
 static void recompute_budget(void);
+static void scavenge(struct tcm_thread_cache *cache);
 
 void tcm_thread_cache_bootstrap(void)
 {
@@ -124,7 +125,10 @@ static void activate(struct tcm_thread_cache *cache)
 	pthread_setspecific(exit_key, cache);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 		cache->lists[size_class].max_count = tcm_size_classes[size_class].batch_objects;
+		cache->lists[size_class].room = (int16_t)tcm_size_classes[size_class].batch_objects;
 		cache->lists[size_class].object_bytes = tcm_size_classes[size_class].object_bytes;
+		cache->lists[size_class].object_start_multiplier =
+			tcm_size_classes[size_class].object_start_multiplier;
 	}
 	atomic_fetch_add_explicit(&live_threads, 1, memory_order_relaxed);
 	recompute_budget();
@@ -140,7 +144,7 @@ static void *cut_head(struct tcm_thread_cache_list *list, uint16_t count)
 		last = *(void **)last;
 	list->head = *(void **)last;
 	*(void **)last = NULL;
-	list->count -= count;
+	list->room = (int16_t)(list->room + count);
 	return first;
 }
 
@@ -163,8 +167,11 @@ __attribute__((noinline, cold)) static void *fetch_after_reclaim(unsigned size_c
 	return tcm_central_fetch(size_class, want, count);
 }
 
-void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_class)
+void *tcm_thread_cache_refill(struct tcm_thread_cache_list *list)
 {
+	tcm_core_bootstrap();
+	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
+	unsigned size_class = tcm_thread_cache_class_of(list);
 	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
 		if (cache->state == TCM_THREAD_CACHE_UNINIT)
 			activate(cache);
@@ -175,11 +182,12 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 				object = fetch_after_reclaim(size_class, 1, &count);
 			if (object == NULL)
 				errno = ENOMEM;
+			else
+				((void **)object)[1] = NULL;   /* the double-free mark */
 			return object;
 		}
 	}
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
-	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	uint32_t count;
 	void *first = tcm_central_fetch(size_class, info->batch_objects, &count);
 	if (first == NULL)
@@ -193,18 +201,22 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache *cache, unsigned size_clas
 	if (list->max_count < MAX_LIST_OBJECTS && tcm_state_get() == TCM_STATE_NORMAL)
 		list->max_count += info->batch_objects;
 	/* An entry is at most one list's worth (a dying thread's), so it fits. */
-	TCM_ASSERT(count - 1 <= UINT16_MAX);
+	TCM_ASSERT(count - 1 <= INT16_MAX);
 	list->head = *(void **)first;
-	list->count = (uint16_t)(count - 1);
+	list->room = (int16_t)((int32_t)list->max_count - (int32_t)(count - 1));
 	cache->cached_bytes += (size_t)(count - 1) * info->object_bytes;
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
-		tcm_thread_cache_scavenge(cache);
+		scavenge(cache);
+	((void **)first)[1] = NULL;   /* the double-free mark */
 	return first;
 }
 
-void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_class, void *object)
+void tcm_thread_cache_overflow(struct tcm_thread_cache_list *list, void *object)
 {
+	struct tcm_thread_cache *cache = &tcm_thread_cache_self;
+	unsigned size_class = tcm_thread_cache_class_of(list);
+	list->room++;
 	if (TCM_UNLIKELY(cache->state != TCM_THREAD_CACHE_ACTIVE)) {
 		if (cache->state == TCM_THREAD_CACHE_UNINIT) {
 			activate(cache);
@@ -227,32 +239,40 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache *cache, unsigned size_cla
 		}
 	}
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
-	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	*(void **)object = list->head;
 	list->head = object;
-	list->count++;
+	list->room--;
 	cache->cached_bytes += info->object_bytes;
-	uint16_t batch = info->batch_objects < list->count ? info->batch_objects : list->count;
+	uint32_t count = tcm_thread_cache_list_count(list);
+	uint16_t batch = info->batch_objects < count ? info->batch_objects : (uint16_t)count;
 	give_back(cache, size_class, batch);
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
-		tcm_thread_cache_scavenge(cache);
+		scavenge(cache);
 }
 
-void tcm_thread_cache_scavenge(struct tcm_thread_cache *cache)
+static void scavenge(struct tcm_thread_cache *cache)
 {
 	/* Each pass halves every list, so this ends after a few passes. */
 	while (cache->cached_bytes > budget_bytes()) {
 		for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 			struct tcm_thread_cache_list *list = &cache->lists[size_class];
-			if (list->count == 0)
+			uint32_t count = tcm_thread_cache_list_count(list);
+			if (count == 0)
 				continue;
-			give_back(cache, size_class, (uint16_t)((list->count + 1) / 2));
+			give_back(cache, size_class, (uint16_t)((count + 1) / 2));
 			uint16_t batch = tcm_size_classes[size_class].batch_objects;
-			list->max_count = list->max_count / 2 > batch ? list->max_count / 2 : batch;
+			uint16_t max_count = list->max_count / 2 > batch ? list->max_count / 2 : batch;
+			list->room = (int16_t)(list->room - (list->max_count - max_count));
+			list->max_count = max_count;
 		}
 	}
 	report_bytes(cache);
+}
+
+void tcm_thread_cache_scavenge(void)
+{
+	scavenge(&tcm_thread_cache_self);
 }
 
 /* Pushes every list to its central stack whole. */
@@ -260,11 +280,12 @@ static void hand_off_all(struct tcm_thread_cache *cache, bool is_thread_exit)
 {
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 		struct tcm_thread_cache_list *list = &cache->lists[size_class];
-		if (list->count == 0)
+		uint32_t count = tcm_thread_cache_list_count(list);
+		if (count == 0)
 			continue;
-		tcm_central_give_back(size_class, list->head, list->count, is_thread_exit);
+		tcm_central_give_back(size_class, list->head, count, is_thread_exit);
 		list->head = NULL;
-		list->count = 0;
+		list->room = (int16_t)list->max_count;
 	}
 	cache->cached_bytes = 0;
 	report_bytes(cache);
@@ -287,8 +308,11 @@ static void on_thread_exit(void *unused)
 	 * they are, which is O(1) and touches no shared state. */
 	if (tcm_state_get() != TCM_STATE_EXITING)
 		hand_off_all(cache, true);
-	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		cache->lists[size_class].max_count = 0;
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		struct tcm_thread_cache_list *list = &cache->lists[size_class];
+		list->room = (int16_t)(list->room - list->max_count);   /* its objects stay, in EXITING */
+		list->max_count = 0;
+	}
 	cache->state = TCM_THREAD_CACHE_DEAD;
 	atomic_fetch_sub_explicit(&live_threads, 1, memory_order_relaxed);
 	recompute_budget();

@@ -99,8 +99,8 @@ TCM_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t alignmen
 TCM_EXPORT void _ZdlPv(void *ptr) { tcm_core_free(ptr); }
 TCM_EXPORT void _ZdaPv(void *ptr) { tcm_core_free(ptr); }
 /* operator delete(void *, size_t), delete[] */
-TCM_EXPORT void _ZdlPvm(void *ptr, size_t size) { tcm_core_free_with_size(ptr, size); }
-TCM_EXPORT void _ZdaPvm(void *ptr, size_t size) { tcm_core_free_with_size(ptr, size); }
+TCM_EXPORT void _ZdlPvm(void *ptr, size_t size) { tcm_core_free(ptr); }
+TCM_EXPORT void _ZdaPvm(void *ptr, size_t size) { tcm_core_free(ptr); }
 /* operator delete(void *, const std::nothrow_t &), delete[] */
 TCM_EXPORT void _ZdlPvRKSt9nothrow_t(void *ptr, const void *nothrow) { (void)nothrow; tcm_core_free(ptr); }
 TCM_EXPORT void _ZdaPvRKSt9nothrow_t(void *ptr, const void *nothrow) { (void)nothrow; tcm_core_free(ptr); }

@@ -4,7 +4,7 @@
  *
  * Usage: tcm_core_stress_<flavour> [threads seconds seed] (defaults 4 3 1).
  * Each worker keeps SLOTS live blocks and, at random: allocates (malloc, zalloc,
- * aligned_alloc, 1 B to 2 MiB), reallocates, frees (plain or sized), or hands a
+ * aligned_alloc, 1 B to 2 MiB), reallocates, frees, or hands a
  * block to the next worker through a single-producer ring; it takes the blocks the
  * previous worker handed it and frees, reallocates or keeps them (cross-thread frees).
  * Workers run in two generations: the first exits halfway (thread-exit hand-off of
@@ -49,8 +49,6 @@ struct block {
 	size_t         size_bytes;    /* requested size, > 0 */
 	uint64_t       seed;          /* pattern seed */
 	size_t         align_bytes;   /* aligned_alloc's alignment; 0 for other blocks */
-	bool           may_free_sized; /* from malloc or zalloc, never reallocated: the size
-	                                  names its class (C++ sized delete's rule) */
 };
 
 /* Single producer (worker i), single consumer (worker i + 1); entries are written
@@ -181,7 +179,6 @@ static void allocate(struct worker *worker, struct block *block)
 	block->size_bytes = size_bytes;
 	block->seed = next_random(&worker->rng);
 	block->align_bytes = 0;
-	block->may_free_sized = r % 4 != 1;
 	switch (r % 4) {
 	case 0:
 		block->ptr = tcm_core_zalloc(size_bytes);
@@ -216,13 +213,10 @@ static void allocate(struct worker *worker, struct block *block)
 	fill(block->ptr, size_bytes, block->seed);
 }
 
-static void release_block(struct worker *worker, struct block *block, const char *when)
+static void release_block(struct block *block, const char *when)
 {
 	check(block, block->size_bytes, when);
-	if (block->may_free_sized && next_random(&worker->rng) % 4 == 0)
-		tcm_core_free_with_size(block->ptr, block->size_bytes);
-	else
-		tcm_core_free(block->ptr);
+	tcm_core_free(block->ptr);
 	block->ptr = NULL;
 }
 
@@ -237,7 +231,6 @@ static void reallocate(struct worker *worker, struct block *block, const char *w
 	check(block, size_bytes < block->size_bytes ? size_bytes : block->size_bytes, "after realloc");
 	block->size_bytes = size_bytes;
 	block->align_bytes = 0;   /* realloc keeps only the 16-byte alignment */
-	block->may_free_sized = false;   /* in place, the class may be another size's */
 	block->seed = next_random(&worker->rng);
 	check_usable(block, "realloc");
 	fill(block->ptr, size_bytes, block->seed);
@@ -275,17 +268,17 @@ static void take_handed(struct worker *worker, struct block *block)
 	worker->taken++;
 	uint64_t r = next_random(&worker->rng) % 10;
 	if (r < 6) {
-		release_block(worker, block, "received, freeing");
+		release_block(block, "received, freeing");
 		return;
 	}
 	if (r < 8) {
 		reallocate(worker, block, "received, reallocating");
-		release_block(worker, block, "received, freeing after realloc");
+		release_block(block, "received, freeing after realloc");
 		return;
 	}
 	struct block *slot = &worker->slots[next_random(&worker->rng) % SLOTS];
 	if (slot->ptr != NULL)
-		release_block(worker, slot, "replaced by a received block");
+		release_block(slot, "replaced by a received block");
 	*slot = *block;
 }
 
@@ -296,7 +289,7 @@ static void step(struct worker *worker)
 	if (slot->ptr == NULL) {
 		allocate(worker, slot);
 	} else if (r < 4) {
-		release_block(worker, slot, "freeing");
+		release_block(slot, "freeing");
 	} else if (r < 6) {
 		reallocate(worker, slot, "reallocating");
 	} else if (r < 9) {
@@ -326,7 +319,7 @@ static void *worker_main(void *arg)
 	/* Half the live blocks go with this thread; the next generation keeps the rest. */
 	for (unsigned i = 0; i < SLOTS; i += 2)
 		if (worker->slots[i].ptr != NULL)
-			release_block(worker, &worker->slots[i], "freeing at thread end");
+			release_block(&worker->slots[i], "freeing at thread end");
 	atomic_fetch_sub(&workers_running, 1);
 	return NULL;
 }
@@ -445,10 +438,10 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < thread_count; i++) {
 		struct block handed;
 		while (ring_pop(&rings[i], &handed))
-			release_block(&workers[i], &handed, "freeing in flight at the end");
+			release_block(&handed, "freeing in flight at the end");
 		for (unsigned s = 0; s < SLOTS; s++)
 			if (workers[i].slots[s].ptr != NULL)
-				release_block(&workers[i], &workers[i].slots[s], "freeing at the end");
+				release_block(&workers[i].slots[s], "freeing at the end");
 	}
 	atomic_store(&stop_release, true);
 	pthread_join(release_thread, NULL);

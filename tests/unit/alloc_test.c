@@ -14,10 +14,12 @@
 #include "page_heap.h"
 #include "page_map.h"
 #include "size_class.h"
+#include "thread_cache.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define KIB ((size_t)1024)
@@ -519,6 +521,159 @@ static void free_of_interior_pointer_after_reuse_is_ignored(void **state)
 	tcm_core_free(large);
 }
 
+/* Frees ptr with stderr captured; returns the one line tcm reported (the caller frees it). */
+static char *free_reporting_one_line(void *ptr)
+{
+	struct foreign_args args = { ptr };
+	char *text = capture_stderr(free_foreign, &args);
+	if (count_lines(text) != 1)
+		fail_msg("free(%p) reported %zu lines, not 1: '%s'", ptr, count_lines(text), text);
+	return text;
+}
+
+/* Mallocs count blocks of size_bytes into out[] and fails if any of them
+ * overlaps [start, start + length) or is not 16-byte aligned. */
+static void malloc_avoiding(void **out, size_t count, size_t size_bytes, const char *start, size_t length)
+{
+	for (size_t i = 0; i < count; i++) {
+		char *block = tcm_core_malloc(size_bytes);
+		assert_non_null(block);
+		if ((uintptr_t)block % TCM_MIN_ALIGN_BYTES != 0)
+			fail_msg("malloc(%zu) returned the misaligned %p", size_bytes, (void *)block);
+		if (block < start + length && block + size_bytes > start)
+			fail_msg("malloc(%zu) returned %p, inside the live block %p", size_bytes, (void *)block,
+				 (void *)start);
+		out[i] = block;
+	}
+}
+
+/* Issue 11, defect 7: free(p + 16) made a later malloc return p + 16, free(p + 3)
+ * a misaligned block. A pointer inside a small object is reported and ignored. */
+static void free_inside_small_object_is_reported_and_ignored(void **state)
+{
+	(void)state;
+	enum { ROUNDS = 64 };
+	char *block = tcm_core_malloc(48);
+	assert_non_null(block);
+	fill(block, 48, 7);
+	size_t offsets[] = { 16, 3, 47, 32 };
+	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+		assert_int_equal(tcm_core_usable_size(block + offsets[i]), 0);
+		char *text = free_reporting_one_line(block + offsets[i]);
+		assert_non_null(strstr(text, "points inside a block"));
+		free(text);
+	}
+	/* None of them reached a list: mallocs of the class never land in the block. */
+	void *others[ROUNDS];
+	malloc_avoiding(others, ROUNDS, 48, block, 48);
+	assert_true(has_fill(block, 48, 7));
+	assert_int_equal(tcm_core_usable_size(block), 48);
+	for (int i = 0; i < ROUNDS; i++)
+		tcm_core_free(others[i]);
+	tcm_core_free(block);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* The bytes of a span that fit no whole object (first_object_offset, at its
+ * start) and a pointer inside its last object are no object starts either. */
+static void free_inside_span_slack_or_last_object_is_ignored(void **state)
+{
+	(void)state;
+	tcm_core_free(tcm_core_malloc(1));   /* bootstrap: the class table */
+	unsigned size_class = 0;   /* the first class with a slack */
+	for (unsigned c = 1; c < TCM_SIZE_CLASS_COUNT && size_class == 0; c++)
+		if (tcm_size_classes[c].first_object_offset >= 16)
+			size_class = c;
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	assert_true(info->first_object_offset >= 16);
+	char *block = tcm_core_malloc(info->object_bytes);
+	assert_non_null(block);
+	uintptr_t span_start = tcm_page_map_get((uintptr_t)block >> TCM_PAGE_SHIFT)->start;
+	uintptr_t span_end = span_start + (size_t)info->span_pages * TCM_PAGE_BYTES;
+	char *slack = (char *)span_start;
+	char *inside_last = (char *)span_end - info->object_bytes + 16;
+	char *text = free_reporting_one_line(slack);
+	assert_non_null(strstr(text, "points inside a block"));
+	free(text);
+	text = free_reporting_one_line(inside_last);
+	assert_non_null(strstr(text, "points inside a block"));
+	free(text);
+	/* The whole span's objects, and none starts in the slack or off the grid. */
+	void **objects = calloc(info->objects_per_span, sizeof(void *));
+	assert_non_null(objects);
+	malloc_avoiding(objects, info->objects_per_span, info->object_bytes, slack, info->first_object_offset);
+	for (uint32_t i = 0; i < info->objects_per_span; i++)
+		if ((uintptr_t)objects[i] >= span_start && (uintptr_t)objects[i] < span_end &&
+		    (span_end - (uintptr_t)objects[i]) % info->object_bytes != 0)
+			fail_msg("object %p is off its span's grid", objects[i]);
+	for (uint32_t i = 0; i < info->objects_per_span; i++)
+		tcm_core_free(objects[i]);
+	free(objects);
+	tcm_core_free(block);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* Issue 11, defect 7: a double free made two mallocs return the same block. The
+ * second free of a block still on the thread's list is reported and ignored. */
+static void double_free_of_small_object_is_reported_and_ignored(void **state)
+{
+	(void)state;
+	size_t sizes[] = { 16, 48, 1000, 4096 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *block = tcm_core_malloc(sizes[i]);
+		void *neighbour = tcm_core_malloc(sizes[i]);
+		assert_non_null(block);
+		tcm_core_free(block);
+		tcm_core_free(neighbour);   /* block is no longer the list's head */
+		char *text = free_reporting_one_line(block);
+		assert_non_null(strstr(text, "double free"));
+		free(text);
+		void *first = tcm_core_malloc(sizes[i]);
+		void *second = tcm_core_malloc(sizes[i]);
+		void *third = tcm_core_malloc(sizes[i]);
+		if (first == second || second == third || first == third)
+			fail_msg("malloc(%zu) returned one block twice: %p %p %p", sizes[i], first, second, third);
+		tcm_core_free(first);
+		tcm_core_free(second);
+		tcm_core_free(third);
+	}
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* The mark is a hint, proven by a walk: a block the program wrote its list's
+ * address into, as data, frees normally and comes back. */
+static void block_holding_the_mark_as_data_frees_normally(void **state)
+{
+	(void)state;
+	void **block = tcm_core_malloc(64);
+	assert_non_null(block);
+	unsigned size_class = tcm_page_map_size_class(block);
+	block[1] = &tcm_thread_cache_self.lists[size_class];
+	struct foreign_args args = { block };
+	char *text = capture_stderr(free_foreign, &args);
+	assert_int_equal(count_lines(text), 0);
+	free(text);
+	assert_ptr_equal(tcm_core_malloc(64), block);
+	assert_null(block[1]);   /* malloc cleared the mark word */
+	tcm_core_free(block);
+}
+
+/* realloc of a pointer inside a block never moves data from the wrong place:
+ * it is refused (NULL, ENOMEM) and reported. */
+static void realloc_inside_small_object_is_refused(void **state)
+{
+	(void)state;
+	char *block = tcm_core_malloc(48);
+	assert_non_null(block);
+	fill(block, 48, 3);
+	errno = 0;
+	void *result = tcm_core_realloc(block + 16, 100);
+	assert_null(result);
+	assert_int_equal(errno, ENOMEM);
+	assert_true(has_fill(block, 48, 3));
+	tcm_core_free(block);
+}
+
 /* ---- release ----------------------------------------------------------------------------------- */
 
 static void release_free_memory_after_large_free(void **state)
@@ -725,6 +880,11 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(aligned_alloc_alignments),
 	cmocka_unit_test(free_of_foreign_pointer_is_reported_and_ignored),
 	cmocka_unit_test(free_of_interior_pointer_after_reuse_is_ignored),
+	cmocka_unit_test(free_inside_small_object_is_reported_and_ignored),
+	cmocka_unit_test(free_inside_span_slack_or_last_object_is_ignored),
+	cmocka_unit_test(double_free_of_small_object_is_reported_and_ignored),
+	cmocka_unit_test(block_holding_the_mark_as_data_frees_normally),
+	cmocka_unit_test(realloc_inside_small_object_is_refused),
 	cmocka_unit_test(release_free_memory_after_large_free),
 	cmocka_unit_test(release_free_memory_stops_at_max),
 	cmocka_unit_test(release_returns_small_objects_too),

@@ -55,7 +55,8 @@ static int compare_pointers(const void *a, const void *b)
 }
 
 /* Checks one object of size_class: the span of its page is an IN_USE span of
- * the class, and the object lies whole inside it at an object boundary. */
+ * the class, and the object lies whole inside it at an object boundary (a
+ * multiple of the object size before the span's end). */
 static void check_object(void *object, unsigned size_class)
 {
 	size_t object_bytes = tcm_size_classes[size_class].object_bytes;
@@ -70,7 +71,9 @@ static void check_object(void *object, unsigned size_class)
 	assert_int_equal(span->size_class, size_class);
 	assert_true(address >= span->start);
 	assert_true(address + object_bytes <= span->start + span->npages * TCM_PAGE_BYTES);
-	assert_int_equal((address - span->start) % object_bytes, 0);
+	/* Objects end where the span ends: the bytes no whole object fits in come first. */
+	assert_true(address >= span->start + tcm_size_classes[size_class].first_object_offset);
+	assert_int_equal((span->start + span->npages * TCM_PAGE_BYTES - address) % object_bytes, 0);
 }
 
 /* Walks a chain of count objects, checks each, and stores them in out[].

@@ -78,9 +78,36 @@ static void size_class_byte_round_trips(void **state)
 		assert_ptr_equal(tcm_page_map_get(first + value), &span);
 	}
 	/* The span pointer and the class are independent entries. */
-	set_locked(first + 52, NULL, 52);
-	assert_null(tcm_page_map_get(first + 52));
+	static struct tcm_span other;
+	set_locked(first + 52, &other, 52);
+	assert_ptr_equal(tcm_page_map_get(first + 52), &other);
 	assert_int_equal(tcm_page_map_size_class(address_of(first + 52, 0)), 52);
+}
+
+/* The free path's lookup: the class and, for a small-object span, the exact
+ * distance from the address to the span's end, from any page of the span. */
+static void small_object_lookup_gives_distance_to_span_end(void **state)
+{
+	(void)state;
+	uintptr_t first = LEAF_FIRST_PAGE(HIGH_LEAF_INDEX(1)) + 3000;
+	static struct tcm_span span;
+	span.start = first << TCM_PAGE_SHIFT;
+	span.npages = 5;
+	assert_int_equal(tcm_page_map_ensure(first, span.npages), 0);
+	for (size_t page = 0; page < span.npages; page++)
+		set_locked(first + page, &span, 17);
+	uintptr_t end = span.start + span.npages * TCM_PAGE_BYTES;
+	uintptr_t addresses[] = { span.start, span.start + 16, span.start + TCM_PAGE_BYTES + 3, end - 640, end - 1 };
+	for (size_t i = 0; i < sizeof(addresses) / sizeof(addresses[0]); i++) {
+		uint64_t bytes_to_span_end = 0;
+		assert_int_equal(tcm_page_map_small_object((void *)addresses[i], &bytes_to_span_end), 17);
+		assert_int_equal(bytes_to_span_end, end - addresses[i]);
+	}
+	/* A large span's page (class 0) gives class 0 and leaves the distance alone. */
+	set_locked(first + 2, &span, 0);
+	uint64_t untouched = 12345;
+	assert_int_equal(tcm_page_map_small_object((void *)(span.start + 2 * TCM_PAGE_BYTES), &untouched), 0);
+	assert_int_equal(untouched, 12345);
 }
 
 static void unmapped_addresses_read_null(void **state)
@@ -210,6 +237,7 @@ static void concurrent_ensure_installs_one_leaf_each(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(set_get_round_trip),
 	cmocka_unit_test(size_class_byte_round_trips),
+	cmocka_unit_test(small_object_lookup_gives_distance_to_span_end),
 	cmocka_unit_test(unmapped_addresses_read_null),
 	cmocka_unit_test(addresses_beyond_48_bits_read_null),
 	cmocka_unit_test(ensure_across_leaf_boundary),

@@ -351,7 +351,7 @@ static void flush_self_empties_cache(void **state)
 	assert_int_equal(tcm_thread_cache_total_bytes(), 0);
 	assert_int_equal(tcm_central_cached_bytes(), central_before + cached);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
-		assert_int_equal(tcm_thread_cache_self.lists[size_class].count, 0);
+		assert_int_equal(tcm_thread_cache_list_count(&tcm_thread_cache_self.lists[size_class]), 0);
 		assert_null(tcm_thread_cache_self.lists[size_class].head);
 	}
 	/* Still ACTIVE and usable. */
