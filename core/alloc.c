@@ -151,12 +151,20 @@ static bool list_holds(const struct tcm_thread_cache_list *list, const void *obj
 	return false;
 }
 
-/* The fast test failed: object is not an object start, carries its list's
- * mark, or the cache is not active yet (its multipliers are 0). Settles which,
- * reports a bad pointer and ignores it, and frees anything else. */
+static void large_free(void *ptr, const char *function);
+
+/* The fast test failed: object is no small object (class 0), is not an
+ * object start, carries its list's mark, or the cache is not active yet (its
+ * multipliers are 0). Settles which, reports a bad pointer and ignores it,
+ * and frees anything else. */
 __attribute__((noinline, cold)) static void small_free_checked(struct tcm_thread_cache_list *list, void **object)
 {
 	unsigned size_class = tcm_thread_cache_class_of(list);
+	if (size_class == 0) {   /* not a small object: see tcm_core_free */
+		if (object != NULL)
+			large_free(object, "free");
+		return;
+	}
 	uint64_t bytes_to_span_end = 0;
 	tcm_page_map_small_object(object, &bytes_to_span_end);
 	if (bytes_to_span_end % tcm_size_classes[size_class].object_bytes != 0) {
@@ -288,14 +296,12 @@ void *tcm_core_zalloc(size_t size_bytes)
 
 void tcm_core_free(void *ptr)
 {
-	uint64_t bytes_to_span_end;
+	/* A large block, NULL, or a foreign pointer in a covered leaf reads class
+	 * 0: list 0 is never activated, so its zero multiplier sends them all to
+	 * small_free_checked, and the fast path has no test of its own for them. */
+	uint64_t bytes_to_span_end = 0;
 	unsigned size_class = tcm_page_map_small_object(ptr, &bytes_to_span_end);
-	if (TCM_LIKELY(size_class != 0)) {
-		small_free(size_class, bytes_to_span_end, ptr);
-		return;
-	}
-	if (ptr != NULL)
-		large_free(ptr, "free");
+	small_free(size_class, bytes_to_span_end, ptr);
 }
 
 size_t tcm_core_usable_size(const void *ptr)

@@ -56,9 +56,10 @@ static inline unsigned tcm_page_map_size_class(const void *addr)
 }
 
 /* The size class of the small-object span holding addr, as
- * tcm_page_map_size_class, and then (only when it is not 0) the bytes from
- * addr to the end of that span in *bytes_to_span_end: at most the span's
- * length, a few dozen pages, when addr is in an IN_USE small-object span. Lock-free; the free()
+ * tcm_page_map_size_class, and the bytes from addr to the end of that span in
+ * *bytes_to_span_end: at most the span's length, a few dozen pages, when addr
+ * is in an IN_USE small-object span; meaningless when the class is 0, and
+ * left alone when no leaf covers addr. Lock-free; the free()
  * fast path: one leaf lookup for both. */
 static inline unsigned tcm_page_map_small_object(const void *addr, uint64_t *bytes_to_span_end)
 {
@@ -67,11 +68,8 @@ static inline unsigned tcm_page_map_small_object(const void *addr, uint64_t *byt
 	if (leaf == NULL)
 		return 0;
 	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
-	unsigned size_class = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
-	if (size_class != 0)
-		*bytes_to_span_end = atomic_load_explicit(&leaf->span_end[index], memory_order_relaxed) -
-				     (uintptr_t)addr;
-	return size_class;
+	*bytes_to_span_end = atomic_load_explicit(&leaf->span_end[index], memory_order_relaxed) - (uintptr_t)addr;
+	return atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
 }
 
 /* The span recorded for page (may be stale for pages inside a free span). */

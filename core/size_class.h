@@ -54,12 +54,19 @@ void tcm_size_class_init(void);
  * the CPU had already started on. */
 #define TCM_SIZE_CLASS_TABLE_MAX_BYTES 1024
 extern const uint8_t tcm_size_class_by_16_bytes[TCM_SIZE_CLASS_TABLE_MAX_BYTES / 16 + 1];
+/* Then up to TCM_SIZE_CLASS_COARSE_TABLE_MAX_BYTES, indexed by (size - 1025) / 256:
+ * above 1 KiB classes are multiples of 256 B, and a table beats the formula's
+ * bit scan and shifts by half a dozen instructions. */
+#define TCM_SIZE_CLASS_COARSE_TABLE_MAX_BYTES (32 * 1024)
+extern const uint8_t tcm_size_class_above_1_kib[(TCM_SIZE_CLASS_COARSE_TABLE_MAX_BYTES - 1025) / 256 + 1];
 
 /* size_bytes <= TCM_SMALL_MAX_BYTES; 0 is served as 1. */
 static inline unsigned tcm_size_class_of(size_t size_bytes)
 {
 	if (__builtin_expect(size_bytes <= TCM_SIZE_CLASS_TABLE_MAX_BYTES, 1))
 		return tcm_size_class_by_16_bytes[(size_bytes + 15) >> 4];
+	if (size_bytes <= TCM_SIZE_CLASS_COARSE_TABLE_MAX_BYTES)
+		return tcm_size_class_above_1_kib[(size_bytes - 1025) >> 8];
 	/* (2^k, 2^(k+1)] splits in four classes of 2^(k-2) bytes each. */
 	unsigned power = 63u - (unsigned)__builtin_clzll((unsigned long long)(size_bytes - 1));
 	unsigned quarter = (unsigned)((size_bytes - 1) >> (power - 2)) & 3u;

@@ -16,6 +16,9 @@
  *   - in EXITING, thread exit drops the cache in O(1): the process is ending;
  *   - thread exit pushes each non-empty list to its central stack as one entry
  *     and does nothing else: O(size classes), no lock (DESIGN invariant 4);
+ *   - lists[0] stays all zeros: class 0 is no small object, and the free fast
+ *     path sends class 0 (large blocks, NULL, foreign pointers) to its slow
+ *     path through that list's zero multiplier;
  *   - the double-free mark: an object freed onto a list holds that list's
  *     address in its second word, and every object malloc hands out has had
  *     that word cleared, so a free that finds its list's address there is a

@@ -103,11 +103,13 @@ static void small_object_lookup_gives_distance_to_span_end(void **state)
 		assert_int_equal(tcm_page_map_small_object((void *)addresses[i], &bytes_to_span_end), 17);
 		assert_int_equal(bytes_to_span_end, end - addresses[i]);
 	}
-	/* A large span's page (class 0) gives class 0 and leaves the distance alone. */
+	/* A large span's page gives class 0; an address no leaf covers leaves the distance alone. */
 	set_locked(first + 2, &span, 0);
-	uint64_t untouched = 12345;
-	assert_int_equal(tcm_page_map_small_object((void *)(span.start + 2 * TCM_PAGE_BYTES), &untouched), 0);
-	assert_int_equal(untouched, 12345);
+	uint64_t bytes_to_span_end = 12345;
+	assert_int_equal(tcm_page_map_small_object((void *)(span.start + 2 * TCM_PAGE_BYTES), &bytes_to_span_end), 0);
+	bytes_to_span_end = 12345;
+	assert_int_equal(tcm_page_map_small_object((void *)(uintptr_t)4096, &bytes_to_span_end), 0);
+	assert_int_equal(bytes_to_span_end, 12345);
 }
 
 static void unmapped_addresses_read_null(void **state)
