@@ -339,17 +339,21 @@ static unsigned group_by_span(const struct central *central, void **chain, size_
  * most TCM_CENTRAL_OBJECTS_PER_HOLD objects, and only the splice of each span's
  * group and the span's list fix-up: everything that touches object memory or
  * the page map is done before the lock is taken. Emptied spans go to the page
- * heap after each hold. With may_wait false, a hold that finds the lock busy
- * pushes what is left on the stack instead (past its capacity). */
-static void return_to_spans(unsigned size_class, void *first, size_t count, bool may_wait)
+ * heap after each hold. A hold that finds the lock busy waits for it, pushes
+ * what is left on the stack (past its capacity), or, for a chain of one hold,
+ * gives up: then it returns false, the chain untouched but for its order. */
+enum when_busy { WAIT_FOR_LOCK, PUSH_ON_STACK, GIVE_UP };
+
+static bool return_to_spans(unsigned size_class, void *first, size_t count, enum when_busy when_busy)
 {
+	TCM_ASSERT(when_busy != GIVE_UP || count <= TCM_CENTRAL_OBJECTS_PER_HOLD);
 	struct central *central = &centrals[size_class];
 	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span *
 			    tcm_size_classes[size_class].object_bytes;
 	struct span_group groups[TCM_CENTRAL_OBJECTS_PER_HOLD];
 	while (count > 0) {
 		unsigned group_count = group_by_span(central, &first, &count, groups);
-		if (may_wait) {
+		if (when_busy == WAIT_FOR_LOCK) {
 			tcm_lock(&central->lock);
 		} else if (!tcm_lock_try(&central->lock)) {
 			for (unsigned i = 0; i < group_count; i++) {
@@ -357,8 +361,10 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 				first = groups[i].head;
 				count += groups[i].count;
 			}
+			if (when_busy == GIVE_UP)
+				return false;
 			tcm_batch_stack_push(&central->stack, first, (uint32_t)count);
-			return;
+			return true;
 		}
 		struct tcm_span *emptied = NULL;
 		int64_t emptied_bytes = 0;
@@ -385,6 +391,7 @@ static void return_to_spans(unsigned size_class, void *first, size_t count, bool
 			tcm_page_heap_free_spans(emptied);
 		}
 	}
+	return true;
 }
 
 /* Pops one stack entry, if the stack holds more than keep_entries, and
@@ -398,7 +405,7 @@ static size_t drain_entry(unsigned size_class, uint32_t keep_entries, bool may_w
 	void *first = tcm_batch_stack_pop(&central->stack, &count);
 	if (first == NULL)
 		return 0;
-	return_to_spans(size_class, first, count, may_wait);   /* still central's: no byte change */
+	return_to_spans(size_class, first, count, may_wait ? WAIT_FOR_LOCK : PUSH_ON_STACK);   /* still central's */
 	return count;
 }
 
@@ -417,14 +424,19 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 		tcm_batch_stack_push(&central->stack, first, count);
 		return;
 	}
-	return_to_spans(size_class, first, count, false);
+	return_to_spans(size_class, first, count, PUSH_ON_STACK);
 	drain_entry(size_class, central->capacity, false);
 }
 
-void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count)
+bool tcm_central_give_back_to_span(unsigned size_class, void *object)
 {
-	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
-	return_to_spans(size_class, first, count, false);
+	*(void **)object = NULL;
+	int64_t object_bytes = (int64_t)tcm_size_classes[size_class].object_bytes;
+	cached_bytes_add(object_bytes);
+	if (return_to_spans(size_class, object, 1, GIVE_UP))
+		return true;
+	cached_bytes_add(-object_bytes);
+	return false;
 }
 
 size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)

@@ -47,10 +47,11 @@ void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
  * REQUIRES: no tcm lock held. */
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
 
-/* Takes back a chain of count objects straight to their spans, past the
- * stack (which still takes them if the class lock is busy): for objects the
- * next refill should not be handed first. REQUIRES: no tcm lock held. */
-void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count);
+/* Takes back one object straight to its span, past the stack: for an object
+ * the next refill should not be handed first. When the class lock is busy it
+ * does not wait (DESIGN invariant 8) and takes nothing: false, the object
+ * still the caller's. REQUIRES: no tcm lock held. */
+bool tcm_central_give_back_to_span(unsigned size_class, void *object);
 
 /* When the stack holds more than keep_entries, pops one entry and returns its
  * objects to the spans (emptied spans go to the page heap); one bounded step

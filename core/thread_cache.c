@@ -196,6 +196,9 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache_list *list)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (cache->set_aside_object != NULL &&
+	    tcm_central_give_back_to_span(cache->set_aside_class, cache->set_aside_object))
+		cache->set_aside_object = NULL;
 	/* Slow start: each refill lets the list hold one more batch, while the
 	 * process is not shutting down. */
 	if (list->max_count < MAX_LIST_OBJECTS && tcm_state_get() == TCM_STATE_NORMAL)
@@ -227,8 +230,10 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache_list *list, void *object)
 				 * first refill would find it: reusing a handed-over
 				 * object keeps two threads writing one cache line
 				 * (passive false sharing: bench/false_sharing.c). */
-				*(void **)object = NULL;
-				tcm_central_give_back_to_spans(size_class, object, 1);
+				if (!tcm_central_give_back_to_span(size_class, object)) {
+					cache->set_aside_object = object;
+					cache->set_aside_class = (uint8_t)size_class;
+				}
 				return;
 			}
 		}
@@ -286,6 +291,11 @@ static void hand_off_all(struct tcm_thread_cache *cache, bool is_thread_exit)
 		tcm_central_give_back(size_class, list->head, count, is_thread_exit);
 		list->head = NULL;
 		list->room = (int16_t)list->max_count;
+	}
+	if (cache->set_aside_object != NULL) {
+		*(void **)cache->set_aside_object = NULL;
+		tcm_central_give_back(cache->set_aside_class, cache->set_aside_object, 1, is_thread_exit);
+		cache->set_aside_object = NULL;
 	}
 	cache->cached_bytes = 0;
 	report_bytes(cache);

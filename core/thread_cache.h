@@ -64,6 +64,12 @@ static inline uint32_t tcm_thread_cache_list_count(const struct tcm_thread_cache
 struct tcm_thread_cache {
 	struct tcm_thread_cache_list lists[TCM_SIZE_CLASS_COUNT];
 	size_t  cached_bytes;    /* bytes on all lists; over the budget it scavenges */
+	/* An object another thread malloc'd that this thread freed as its very
+	 * first call while its class lock was busy: it goes back to its span at
+	 * this thread's next refill, after that refill's fetch, and never to the
+	 * stack top, where the refill would find it (passive false sharing). */
+	void   *set_aside_object;
+	uint8_t set_aside_class;
 	int64_t reported_bytes;  /* part of cached_bytes already in the global gauge */
 	uint8_t state;           /* enum tcm_thread_cache_state */
 };

@@ -482,7 +482,7 @@ static uint32_t free_inside_spans(uint32_t free_mib, void ***kept)
 		if ((uintptr_t)objects[i] == span->start)
 			(*kept)[kept_count++] = objects[i];
 		else
-			tcm_central_give_back_to_spans(size_class, objects[i], 1);
+			assert_true(tcm_central_give_back_to_span(size_class, objects[i]));
 	}
 	assert_int_equal(kept_count, spans);
 	free(objects);
@@ -512,7 +512,7 @@ static void fresh_span_offsets_free_pages_inside_spans(void **state)
 	assert_non_null(first);
 	assert_int_equal(inside_span_released_bytes(), 0);
 	for (uint32_t i = 0; i < kept_count; i++)
-		tcm_central_give_back_to_spans(tcm_size_class_of(1024), kept[i], 1);
+		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
 	free(kept);
 
 	kept_count = free_inside_spans(12, &kept);   /* 12 MiB free of about 14 in use */
@@ -530,13 +530,13 @@ static void fresh_span_offsets_free_pages_inside_spans(void **state)
 	assert_true(inside_span_released_bytes() >= other_span_bytes);
 	assert_true(inside_span_released_bytes() < other_span_bytes + (size_t)64 * 1024);   /* one span's worth more at most */
 
-	tcm_central_give_back_to_spans(other_class, first, 1);
-	tcm_central_give_back_to_spans(other_class, second, 1);
-	tcm_central_give_back_to_spans(other_class, third, 1);
+	assert_true(tcm_central_give_back_to_span(other_class, first));
+	assert_true(tcm_central_give_back_to_span(other_class, second));
+	assert_true(tcm_central_give_back_to_span(other_class, third));
 	for (uint32_t i = 0; i < per_span - 2; i++)
-		tcm_central_give_back_to_spans(other_class, rest[i], 1);
+		assert_true(tcm_central_give_back_to_span(other_class, rest[i]));
 	for (uint32_t i = 0; i < kept_count; i++)
-		tcm_central_give_back_to_spans(tcm_size_class_of(1024), kept[i], 1);
+		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 	free(rest);
@@ -608,7 +608,7 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	assert_int_equal(start, before->start + TCM_PAGE_BYTES);
 	memset((void *)start, 0xa5, 16 * 4096);
 	for (int i = 1; i < 15; i++)
-		tcm_central_give_back_to_spans(size_class, objects[i], 1);
+		assert_true(tcm_central_give_back_to_span(size_class, objects[i]));
 	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
 
 	/* Bytes [8 KiB, 56 KiB) of the span: objects 2-13. */
@@ -619,8 +619,8 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	assert_bytes(start + 4096 + sizeof(void *), 4096 - sizeof(void *), 0xa5);        /* free, kept */
 	assert_bytes(start + 14 * 4096 + sizeof(void *), 4096 - sizeof(void *), 0xa5);   /* free, kept */
 
-	tcm_central_give_back_to_spans(size_class, objects[0], 1);
-	tcm_central_give_back_to_spans(size_class, objects[15], 1);
+	assert_true(tcm_central_give_back_to_span(size_class, objects[0]));
+	assert_true(tcm_central_give_back_to_span(size_class, objects[15]));
 	before->next = NULL;
 	tcm_page_heap_free_spans(before);
 	assert_int_equal(in_use_bytes(), 0);
@@ -641,7 +641,7 @@ static void kernel_without_populate_write_fresh_span_is_resident_before_carving(
 	struct tcm_span *span = fetch_fresh_span(tcm_size_class_of(4096), &object);
 	assert_true(span->npages >= 8);
 	assert_true(is_resident(span->start, span->npages * TCM_PAGE_BYTES));
-	tcm_central_give_back_to_spans(tcm_size_class_of(4096), object, 1);
+	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(4096), object));
 	assert_int_equal(in_use_bytes(), 0);
 }
 
@@ -667,8 +667,8 @@ static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 	assert_int_equal(second->start, head->start + KERNEL_64K * 2);
 	assert_true(is_resident(second->start, second->npages * TCM_PAGE_BYTES));
 	assert_true(is_resident(first->start, first->npages * TCM_PAGE_BYTES));
-	tcm_central_give_back_to_spans(tcm_size_class_of(4096), first_object, 1);
-	tcm_central_give_back_to_spans(tcm_size_class_of(2048), second_object, 1);
+	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(4096), first_object));
+	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(2048), second_object));
 	head->next = filler;
 	filler->next = NULL;
 	tcm_page_heap_free_spans(head);
@@ -695,19 +695,19 @@ static void span_with_pages_released_inside_is_resident_before_carving_again(voi
 	uintptr_t start = (uintptr_t)objects[0];
 	memset((void *)start, 0xa5, (size_t)per_span * 1024);
 	for (uint32_t i = 1; i + 1 < per_span; i++)
-		tcm_central_give_back_to_spans(size_class, objects[i], 1);
+		assert_true(tcm_central_give_back_to_span(size_class, objects[i]));
 	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
 	assert_true(tcm_central_release_inside_span(span, size_class, start, SIZE_MAX) > 0);
 	assert_false(is_resident(start, span_bytes));
-	tcm_central_give_back_to_spans(size_class, objects[0], 1);
-	tcm_central_give_back_to_spans(size_class, objects[per_span - 1], 1);
+	assert_true(tcm_central_give_back_to_span(size_class, objects[0]));
+	assert_true(tcm_central_give_back_to_span(size_class, objects[per_span - 1]));
 	assert_int_equal(in_use_bytes(), 0);
 
 	void *object;
 	span = fetch_fresh_span(size_class, &object);
 	assert_int_equal(span->start, start);   /* the committed span, not released memory */
 	assert_true(is_resident(start, span_bytes));
-	tcm_central_give_back_to_spans(size_class, object, 1);
+	assert_true(tcm_central_give_back_to_span(size_class, object));
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 	free(objects);
