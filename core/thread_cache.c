@@ -81,10 +81,17 @@ static void report_bytes(struct tcm_thread_cache *cache)
  * thread start or end corrects it. One that read NORMAL and stored after the
  * move to DRAINING stored a normal budget over the draining one, with no
  * later move to correct it: the state is read again after the store, and the
- * budget recomputed while it moved (it only moves forward: this ends). */
+ * budget recomputed while it moved (it only moves forward: this ends).
+ * That re-read needs a fence on both sides: the thread that moved the state
+ * runs this too, and without the first fence its budget store could become
+ * visible before its state change does (aarch64 lets a plain store pass the
+ * store half of the compare-and-swap); then a NORMAL store ordered after it
+ * could still re-read NORMAL. With both fences, C11's rules for seq_cst
+ * fences (7.17.3) make the later store's re-read see DRAINING. */
 static void recompute_budget(void)
 {
 	for (;;) {
+		atomic_thread_fence(memory_order_seq_cst);   /* a state change of ours before the store */
 		enum tcm_state state = tcm_state_get();
 		size_t budget = TCM_THREAD_CACHE_DRAINING_BYTES;
 		if (state == TCM_STATE_NORMAL) {

@@ -28,8 +28,11 @@ size_t tcm_malloc_usable_size(void *ptr);
 
 /* Returns free memory to the kernel: first the objects parked in the central
  * lists, then free page-heap spans, one madvise of at most 2 MiB at a time and
- * never while an allocator lock is held. Stops after max_bytes (SIZE_MAX: all).
- * Returns the bytes released. Other threads keep allocating meanwhile. */
+ * never while an allocator lock is held. Stops once max_bytes are released
+ * (SIZE_MAX: all); as madvise works in whole kernel pages, it may release up
+ * to one kernel page more (64 KiB on some aarch64 kernels), and nothing for a
+ * max_bytes below 8 KiB. Returns the bytes released. Other threads keep
+ * allocating meanwhile. */
 size_t tcm_release_free_memory(size_t max_bytes);
 
 /* One lock's counters. Times are nanoseconds of CLOCK_MONOTONIC. */
