@@ -52,6 +52,7 @@ static _Atomic unsigned testing_fail_every_nth;        /* 0: off */
 static _Atomic uint64_t testing_calls_since_nth_armed;
 static _Atomic uint64_t testing_map_calls;
 static _Atomic uint64_t testing_maps_refused;
+static void (*_Atomic testing_release_hook)(void *addr, size_t len_bytes);
 /* The emulated kernel: its page (0 until decided: the setter or the
  * environment, read once), and whether it has MADV_POPULATE_WRITE. */
 static _Atomic size_t testing_kernel_page_bytes;
@@ -77,6 +78,18 @@ uint64_t tcm_os_testing_map_calls(void)
 uint64_t tcm_os_testing_maps_refused(void)
 {
 	return atomic_load(&testing_maps_refused);
+}
+
+void tcm_os_testing_on_release(void (*hook)(void *addr, size_t len_bytes))
+{
+	atomic_store(&testing_release_hook, hook);
+}
+
+static void testing_before_release(void *addr, size_t len_bytes)
+{
+	void (*hook)(void *addr, size_t len_bytes) = atomic_load(&testing_release_hook);
+	if (hook != NULL)
+		hook(addr, len_bytes);
 }
 
 static bool after_bytes_fails(size_t len_bytes)
@@ -112,6 +125,12 @@ static bool testing_map_fails(size_t len_bytes)
 {
 	(void)len_bytes;
 	return false;
+}
+
+static void testing_before_release(void *addr, size_t len_bytes)
+{
+	(void)addr;
+	(void)len_bytes;
 }
 #endif
 
@@ -258,6 +277,7 @@ int tcm_os_release(void *addr, size_t len_bytes)
 {
 	tcm_lock_assert_none_held();
 	int saved_errno = errno;
+	testing_before_release(addr, len_bytes);
 	int err = kernel_madvise(addr, len_bytes, MADV_DONTNEED);
 	errno = saved_errno;
 	return err;

@@ -154,6 +154,11 @@ void tcm_os_testing_fail_every_nth_map(unsigned n);
 uint64_t tcm_os_testing_map_calls(void);
 uint64_t tcm_os_testing_maps_refused(void);
 
+/* Release hook: tcm_os_release calls hook (NULL: none) with its range right
+ * before its madvise, with no lock held, so that a test can hold a release
+ * there (tests/unit/fork_test.c forks meanwhile). */
+void tcm_os_testing_on_release(void (*hook)(void *addr, size_t len_bytes));
+
 /* Kernel emulation (DESIGN invariant 11 tested on x86_64): a kernel whose
  * page is page_bytes (a power of two; 0 or the real page size: the real
  * kernel's), as aarch64 kernels with 16 or 64 KiB pages behave:
