@@ -22,6 +22,7 @@ enum tcm_config_key {
 	TCM_CONFIG_EXIT_RELEASE_ON_SHUTDOWN,
 	TCM_CONFIG_RELEASE_RATE_MIB_S,
 	TCM_CONFIG_RELEASE_CHUNK_KIB,
+	TCM_CONFIG_RELEASE_WORKER_DUTY_PERCENT,
 	TCM_CONFIG_CACHE_THREAD_MAX_KIB,
 	TCM_CONFIG_CACHE_TOTAL_MAX_MIB,
 	TCM_CONFIG_NOTIFY_READY,
@@ -63,6 +64,7 @@ struct tcm_config {
 	struct {
 		int64_t rate_mib_s;           /* background release rate; 0 = none */
 		int64_t chunk_kib;            /* largest single madvise; multiple of 8 */
+		int64_t worker_duty_percent;  /* most of its time the release worker works, 1..100 */
 	} release;
 	struct {
 		int64_t thread_max_kib;       /* one thread cache's byte budget */

@@ -51,6 +51,10 @@ const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT] = {
 		8, 1048576, 8, 2048, "KiB",
 		"Largest range one madvise call releases; the deadline is checked between chunks. "
 		"A multiple of 8 (the allocator page)."),
+	INT_ROW(TCM_CONFIG_RELEASE_WORKER_DUTY_PERCENT, release, worker_duty_percent, RELEASE,
+		WORKER_DUTY_PERCENT, 1, 100, 1, 50, "percent",
+		"Most of its time the release worker spends working: it runs at the service's own "
+		"priority, in slices of about 1 ms, then sleeps, so it never takes a CPU for long."),
 	INT_ROW(TCM_CONFIG_CACHE_THREAD_MAX_KIB, cache, thread_max_kib, CACHE, THREAD_MAX_KIB,
 		64, 1048576, 1, 512, "KiB",
 		"Most free memory one thread's cache keeps."),

@@ -1,8 +1,8 @@
 /* core/os.c - the only file of the allocator that makes system calls.
  *
  * Beyond core/, its callers are the orchestrator's clock (tcm_os_now_ns,
- * tcm_os_sleep_ns, tcm_os_yield), release worker (tcm_os_set_idle_priority,
- * the tcm_os_wake_fd_* eventfd, tcm_os_close, tcm_os_block_signals), exit
+ * tcm_os_thread_cpu_ns, tcm_os_sleep_ns, tcm_os_yield), release worker (the tcm_os_wake_fd_*
+ * eventfd, tcm_os_close, tcm_os_block_signals), exit
  * report (tcm_os_open_for_writing, tcm_os_write, tcm_os_close), sd_notify's
  * main-process check (tcm_os_process_id), the SIGTERM interposition
  * (tcm_os_process_id_unchecked, tcm_os_block_signals; its sigaction calls
@@ -356,6 +356,14 @@ uint64_t tcm_os_now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+uint64_t tcm_os_thread_cpu_ns(void)
+{
+	tcm_lock_assert_none_held();
+	struct timespec used;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &used);
+	return (uint64_t)used.tv_sec * 1000000000u + (uint64_t)used.tv_nsec;
+}
+
 void tcm_os_write(int fd, const char *buf, size_t len_bytes)
 {
 	tcm_lock_assert_none_held();
@@ -391,15 +399,6 @@ void tcm_os_yield(void)
 {
 	tcm_lock_assert_none_held();
 	sched_yield();
-}
-
-void tcm_os_set_idle_priority(void)
-{
-	tcm_lock_assert_none_held();
-	int saved_errno = errno;
-	struct sched_param no_priority = { .sched_priority = 0 };
-	sched_setscheduler(0, SCHED_IDLE, &no_priority);
-	errno = saved_errno;
 }
 
 int tcm_os_wake_fd_create(int *fd_out)

@@ -75,6 +75,10 @@ void tcm_os_futex_wake(_Atomic uint32_t *word);
 /* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call on Linux). */
 uint64_t tcm_os_now_ns(void);
 
+/* CPU time the calling thread has used, in nanoseconds (CLOCK_THREAD_CPUTIME_ID:
+ * a system call). */
+uint64_t tcm_os_thread_cpu_ns(void);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 void tcm_os_write(int fd, const char *buf, size_t len_bytes);
 
@@ -87,10 +91,6 @@ void tcm_os_sleep_ns(uint64_t ns);
 
 /* Gives the CPU to any other runnable thread (sched_yield). */
 void tcm_os_yield(void);
-
-/* Moves the calling thread to SCHED_IDLE, so it only runs on a CPU nothing
- * else wants. Best effort: on failure the thread keeps its priority. */
-void tcm_os_set_idle_priority(void);
 
 /* Creates the worker's wake-up counter (a non-blocking close-on-exec eventfd)
  * into *fd_out. */

@@ -1,5 +1,6 @@
 /* orchestrator/clock.c - the real clock: core/os.c's CLOCK_MONOTONIC, yield and
- * sleep. Async-signal-safe reads (tcm_os_now_ns is). */
+ * sleep, and the thread's CPU clock. Async-signal-safe reads (tcm_os_now_ns
+ * and tcm_os_thread_cpu_ns are). */
 #include "clock.h"
 
 #include "../core/os.h"
@@ -19,8 +20,15 @@ static void monotonic_pause_ns(void *context, uint64_t ns)
 		tcm_os_sleep_ns(ns);
 }
 
+static uint64_t thread_work_ns(void *context)
+{
+	(void)context;
+	return tcm_os_thread_cpu_ns();
+}
+
 const struct tcm_clock tcm_clock_monotonic = {
 	.now_ns = monotonic_now_ns,
 	.pause_ns = monotonic_pause_ns,
+	.work_ns = thread_work_ns,
 	.context = NULL,
 };

@@ -15,6 +15,9 @@ struct tcm_clock {
 	/* Gives the CPU away for about ns (the real clock: sched_yield for 0,
 	 * else nanosleep). A fake clock advances its time instead. */
 	void (*pause_ns)(void *context, uint64_t ns);
+	/* CPU time the calling thread has used (the real clock: its CPU clock, so
+	 * that time spent preempted is no work); a fake clock may return now_ns. */
+	uint64_t (*work_ns)(void *context);
 	void *context;
 };
 
@@ -24,6 +27,11 @@ extern const struct tcm_clock tcm_clock_monotonic;
 static inline uint64_t tcm_clock_now_ns(const struct tcm_clock *clock)
 {
 	return clock->now_ns(clock->context);
+}
+
+static inline uint64_t tcm_clock_work_ns(const struct tcm_clock *clock)
+{
+	return clock->work_ns(clock->context);
 }
 
 #endif

@@ -2,6 +2,15 @@
  * stacks back to their spans, then release free page-heap memory chunk by
  * chunk, checking the deadline and yielding between chunks (DESIGN invariant
  * 3), until nothing is left or the stop point (deadline - margin) is reached.
+ * The pass keeps to a duty cycle: after each TCM_DRAIN_SLICE_NS of work (its
+ * thread's CPU time: on a busy host, time spent preempted is no work) it
+ * pauses long enough that its work is at most duty_percent of its time, so
+ * a worker at the service's own priority never takes a CPU for long. And it
+ * waits out a storm of frees: while the service frees faster than
+ * storm_bytes_per_ms (what is pending grows that fast, net of the pass's own
+ * releases), the pass only watches. A process in an exit storm ends sooner
+ * with the CPUs to itself, and what a service that drains frees in a burst is
+ * still there to release once the burst is over.
  *
  * The steps and the clock are injected, so the loop's deadline behaviour is
  * tested on a fake clock; production passes core/release and the monotonic
@@ -29,16 +38,27 @@ struct tcm_drain_progress {
 	uint64_t released_bytes;          /* returned to the kernel by this pass */
 	uint64_t release_steps;           /* madvise calls made */
 	uint64_t drained_objects;         /* objects moved from stacks to spans */
+	uint64_t storm_wait_ns;           /* time spent waiting out storms of frees */
 	bool     is_finished;             /* nothing was left to drain or release */
 	bool     hit_stop_point;          /* stopped at deadline - margin */
 };
 
 typedef void (*tcm_drain_report_fn)(void *context, const struct tcm_drain_progress *progress);
 
+#define TCM_DRAIN_SLICE_NS        (1 * TCM_NS_PER_MS)
+#define TCM_DRAIN_STORM_SAMPLE_NS (5 * TCM_NS_PER_MS)   /* how long one look at the inflow lasts */
+
+struct tcm_drain_pace {
+	size_t   chunk_bytes;          /* at most this much per release step */
+	unsigned duty_percent;         /* 1-100: the most of its time the pass works */
+	uint64_t storm_bytes_per_ms;   /* an inflow of frees this fast is a storm; 0: never wait */
+	uint64_t report_interval_ns;   /* between two calls of report */
+};
+
 /* Runs one pass; fills *progress. report (may be NULL) is called about every
- * report_interval_ns and once at the end. */
+ * pace->report_interval_ns and once at the end. */
 void tcm_drain_run(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
-		   const struct tcm_deadline *deadline, size_t chunk_bytes, uint64_t report_interval_ns,
+		   const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
 		   tcm_drain_report_fn report, void *report_context, struct tcm_drain_progress *progress);
 
 #endif

@@ -4,12 +4,14 @@
  * message is formatted into a stack buffer; the worker blocks every signal, so
  * the application's SIGTERM handler never runs on it; between two release
  * steps it checks the deadline and yields (DESIGN invariant 3). It runs at
- * normal priority until the shutdown's first messages are out (STOPPING=1,
- * EXTEND_TIMEOUT_USEC to the deadline, a first STATUS), so a busy host never
- * delays them, and at SCHED_IDLE from then on, so the drain only uses CPU the
- * application leaves idle: measured, a worker at normal priority took 4 ms
- * slices from the freeing threads of an exit storm on a 2-CPU machine. Its
- * system calls (the eventfd, SCHED_IDLE) are core/os.c's. */
+ * the priority of the thread that started it, the service's (DESIGN invariant
+ * 12): a worker below it would keep the class and page-heap locks it takes
+ * for as long as the scheduler leaves it off the CPU, which on a busy host is
+ * forever (SCHED_IDLE did that: 40 ms central holds, and nothing released,
+ * beside four CPU hogs on two CPUs). What keeps it from taking the service's
+ * CPU instead is its duty cycle (release.worker_duty_percent, drain.h): about
+ * 1 ms of work, then a sleep. Its system calls (the eventfd, sleeps) are
+ * core/os.c's. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -30,6 +32,10 @@
 #define DRAIN_REPASS_MS         10    /* DRAINING: look again for freed memory */
 #define REPORT_INTERVAL_NS      (100 * TCM_NS_PER_MS)
 #define EXTEND_INTERVAL_NS      (500 * TCM_NS_PER_MS)
+/* Frees arriving at 1 GiB/s or more are a storm (drain.h): an exit storm of a
+ * 2 GiB heap frees 4 MiB per ms; a service that keeps serving frees in one
+ * burst at SIGTERM, then slowly. */
+#define STORM_BYTES_PER_MS      ((uint64_t)1 << 20)
 
 static const struct tcm_config *config;   /* set before the thread starts */
 static _Atomic int wake_fd = -1;
@@ -126,16 +132,21 @@ static void drain_until_stop_point(void)
 	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");
 	send_extend(&report, now);
+	const struct tcm_drain_pace pace = {
+		.chunk_bytes = (size_t)config->release.chunk_kib << 10,
+		.duty_percent = (unsigned)config->release.worker_duty_percent,
+		.storm_bytes_per_ms = STORM_BYTES_PER_MS,
+		.report_interval_ns = REPORT_INTERVAL_NS,
+	};
 	struct tcm_drain_progress nothing_yet = { 0 };
 	on_drain_progress(&report, &nothing_yet);
-	tcm_os_set_idle_priority();   /* best effort: a failure leaves it at normal priority */
 	tcm_core_lock_maxima_reset();
 	tcm_timeline_mark_drain_started();
 	while (config->exit.release_on_shutdown && tcm_state_get() == TCM_STATE_DRAINING &&
 	       tcm_deadline_may_continue(&report.deadline, tcm_clock_now_ns(&tcm_clock_monotonic))) {
 		struct tcm_drain_progress progress;
-		tcm_drain_run(&core_steps, &tcm_clock_monotonic, &report.deadline, (size_t)config->release.chunk_kib << 10,
-			      REPORT_INTERVAL_NS, on_drain_progress, &report, &progress);
+		tcm_drain_run(&core_steps, &tcm_clock_monotonic, &report.deadline, &pace, on_drain_progress, &report,
+			      &progress);
 		report.released_before_bytes += progress.released_bytes;
 		tcm_timeline_add_release(progress.released_bytes, progress.release_steps);
 		if (progress.hit_stop_point)

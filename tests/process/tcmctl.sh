@@ -75,6 +75,7 @@ exit: {
 release: {
   rate_mib_s = 0;  # default
   chunk_kib = 2048;  # default
+  worker_duty_percent = 50;  # default
 };
 cache: {
   thread_max_kib = 512;  # default
@@ -126,6 +127,7 @@ exit: {
 release: {
   rate_mib_s = 0;  # default
   chunk_kib = 2048;  # default
+  worker_duty_percent = 50;  # default
 };
 cache: {
   thread_max_kib = 512;  # default

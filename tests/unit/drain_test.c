@@ -2,7 +2,8 @@
  * clock (no sleeping, no timing asserts): the stop point is deadline - margin;
  * a drain whose work is larger than the budget stops there, overrunning by at
  * most one step; work that runs out first finishes early; stack draining comes
- * before releasing; progress is reported at its interval and at the end. */
+ * before releasing; progress is reported at its interval and at the end; the
+ * pass keeps to its duty cycle and waits out a storm of frees. */
 #include "unit.h"
 
 #include "../../orchestrator/clock.h"
@@ -19,6 +20,11 @@ struct fake {
 	uint64_t largest_chunk_seen;
 	uint64_t releases_after_stop; /* steps started at or after the stop point */
 	uint64_t stop_ns;
+	uint64_t inflow_bytes_per_ms; /* the service's frees, until inflow_end_ns */
+	uint64_t inflow_end_ns;
+	uint64_t inflow_start_ns;
+	uint64_t inflow_added_bytes;  /* inflow already in release_left_bytes */
+	uint64_t first_release_ns;    /* 0: none yet */
 	unsigned reports;
 	bool     released_before_drained;
 };
@@ -36,9 +42,23 @@ static size_t fake_drain_step(void *context)
 	return 32;
 }
 
+/* Moves what the service freed up to now into the work left. */
+static void accrue_inflow(struct fake *fake)
+{
+	uint64_t until = fake->now_ns < fake->inflow_end_ns ? fake->now_ns : fake->inflow_end_ns;
+	if (until <= fake->inflow_start_ns)
+		return;
+	uint64_t total = (until - fake->inflow_start_ns) * fake->inflow_bytes_per_ms / TCM_NS_PER_MS;
+	fake->release_left_bytes += total - fake->inflow_added_bytes;
+	fake->inflow_added_bytes = total;
+}
+
 static size_t fake_release_step(void *context, size_t chunk_bytes)
 {
 	struct fake *fake = context;
+	accrue_inflow(fake);
+	if (fake->first_release_ns == 0 && fake->release_left_bytes != 0)
+		fake->first_release_ns = fake->now_ns;
 	if (fake->drain_entries_left != 0)
 		fake->released_before_drained = true;
 	if (fake->now_ns >= fake->stop_ns)
@@ -55,6 +75,7 @@ static size_t fake_release_step(void *context, size_t chunk_bytes)
 static uint64_t fake_pending(void *context)
 {
 	struct fake *fake = context;
+	accrue_inflow(fake);
 	return fake->release_left_bytes;
 }
 
@@ -64,15 +85,24 @@ static void count_report(void *context, const struct tcm_drain_progress *progres
 	((struct fake *)context)->reports++;
 }
 
-static void run(struct fake *fake, uint64_t budget_ms, uint64_t margin_ms, size_t chunk_bytes,
-		struct tcm_drain_progress *progress)
+static void run_paced(struct fake *fake, uint64_t budget_ms, uint64_t margin_ms, size_t chunk_bytes,
+		      unsigned duty_percent, uint64_t storm_bytes_per_ms, struct tcm_drain_progress *progress)
 {
-	struct tcm_clock clock = { .now_ns = fake_now, .pause_ns = fake_pause, .context = fake };
+	struct tcm_clock clock = { .now_ns = fake_now, .pause_ns = fake_pause, .work_ns = fake_now, .context = fake };
 	struct tcm_drain_steps steps = { fake_drain_step, fake_release_step, fake_pending, fake };
 	struct tcm_deadline deadline;
 	tcm_deadline_start(&deadline, fake->now_ns, budget_ms, margin_ms);
 	fake->stop_ns = deadline.stop_ns;
-	tcm_drain_run(&steps, &clock, &deadline, chunk_bytes, 100 * TCM_NS_PER_MS, count_report, fake, progress);
+	struct tcm_drain_pace pace = { .chunk_bytes = chunk_bytes, .duty_percent = duty_percent,
+				       .storm_bytes_per_ms = storm_bytes_per_ms, .report_interval_ns = 100 * TCM_NS_PER_MS };
+	tcm_drain_run(&steps, &clock, &deadline, &pace, count_report, fake, progress);
+}
+
+/* A pass that may work all of its time. */
+static void run(struct fake *fake, uint64_t budget_ms, uint64_t margin_ms, size_t chunk_bytes,
+		struct tcm_drain_progress *progress)
+{
+	run_paced(fake, budget_ms, margin_ms, chunk_bytes, 100, 0, progress);
 }
 
 /* ---- tests ------------------------------------------------------------------ */
@@ -148,6 +178,65 @@ static void no_budget_does_no_work(void **state)
 	assert_int_equal(progress.drained_objects, 0);
 }
 
+/* At 25%, 1 ms release steps are each followed by a 3 ms pause: a quarter of
+ * the steps fit before the stop point, and the last pause ends at it. */
+static void duty_cycle_pauses_between_slices(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = UINT64_MAX };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 25, 0, &progress);
+	assert_true(progress.hit_stop_point);
+	uint64_t work_ns = progress.release_steps * fake.step_cost_ns;
+	uint64_t elapsed_ns = fake.now_ns - 1;
+	assert_true(work_ns * 100 <= elapsed_ns * 25 + TCM_DRAIN_SLICE_NS * 100);
+	assert_true(progress.release_steps >= 237 && progress.release_steps <= 238);
+	assert_int_equal(fake.releases_after_stop, 0);
+	assert_true(fake.now_ns >= fake.stop_ns && fake.now_ns <= fake.stop_ns + TCM_NS_PER_MS);
+}
+
+/* Cheap steps add up: 5000 stack entries of 1 us each are 5 ms of work, paid
+ * for at 50% by as much pause, a slice at a time. */
+static void duty_cycle_counts_many_small_steps(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = 0, .drain_entries_left = 5000, .release_left_bytes = 0 };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 50, 0, &progress);
+	assert_true(progress.is_finished);
+	assert_int_equal(progress.drained_objects, 5000 * 32);
+	uint64_t elapsed_ns = fake.now_ns - 1;
+	assert_true(elapsed_ns >= 10 * TCM_NS_PER_MS - TCM_DRAIN_SLICE_NS && elapsed_ns <= 10 * TCM_NS_PER_MS);
+}
+
+/* A storm of frees (4 MiB per ms for 200 ms, against a 1 MiB per ms storm
+ * rate) is watched, not competed with: no release before it ends, all of it
+ * released after. */
+static void storm_of_frees_is_waited_out(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = 100 * TCM_NS_PER_US, .inflow_bytes_per_ms = 4 << 20,
+			     .inflow_start_ns = 1, .inflow_end_ns = 200 * TCM_NS_PER_MS + 1 };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 100, 1 << 20, &progress);
+	assert_true(progress.is_finished);
+	assert_true(fake.first_release_ns >= 200 * TCM_NS_PER_MS);
+	assert_true(progress.storm_wait_ns >= 195 * TCM_NS_PER_MS);
+	assert_int_equal(progress.released_bytes, (uint64_t)800 << 20);
+}
+
+/* Frees at half the storm rate are no storm: the pass starts after one look. */
+static void slow_inflow_is_no_storm(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = 100 * TCM_NS_PER_US, .inflow_bytes_per_ms = 512 << 10,
+			     .inflow_start_ns = 1, .inflow_end_ns = 200 * TCM_NS_PER_MS + 1 };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 100, 1 << 20, &progress);
+	assert_true(fake.first_release_ns != 0 && fake.first_release_ns <= TCM_DRAIN_STORM_SAMPLE_NS + 1);
+	assert_true(progress.storm_wait_ns <= TCM_DRAIN_STORM_SAMPLE_NS);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -156,6 +245,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(work_smaller_than_budget_finishes_early),
 		cmocka_unit_test(stacks_drain_before_release),
 		cmocka_unit_test(no_budget_does_no_work),
+		cmocka_unit_test(duty_cycle_pauses_between_slices),
+		cmocka_unit_test(duty_cycle_counts_many_small_steps),
+		cmocka_unit_test(storm_of_frees_is_waited_out),
+		cmocka_unit_test(slow_inflow_is_no_storm),
 	};
 	return unit_main(argc, argv, "drain", tests, sizeof(tests) / sizeof(tests[0]));
 }
