@@ -40,6 +40,7 @@ __attribute__((noinline, cold)) static void bootstrap_slow(void)
 {
 	int expected = 0;
 	if (atomic_compare_exchange_strong(&bootstrap_state, &expected, 1)) {
+		tcm_os_ticks_calibration_start();
 		tcm_size_class_init();
 		tcm_central_init();
 		tcm_thread_cache_bootstrap();

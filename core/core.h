@@ -45,9 +45,9 @@ size_t tcm_core_release_free_memory(size_t max_bytes);
 bool tcm_core_enter_draining(void);
 bool tcm_core_enter_exiting(void);
 
-/* Zeroes every lock's max hold and max wait, so that the next reading covers
- * the time since (the shutdown timeline's "during the drain"). */
-void tcm_core_lock_maxima_reset(void);
+/* Starts every lock's since-T0 maxima (struct tcm_lock_stats): the move to
+ * DRAINING calls it. Async-signal-safe. */
+void tcm_core_lock_stats_start_t0_window(void);
 
 /* Budgets of the thread caches in bytes (tcm.conf cache.*). */
 void tcm_core_set_thread_cache_budget(size_t thread_max_bytes, size_t total_max_bytes);

@@ -42,7 +42,7 @@ static void counter_add(_Atomic uint64_t *counter)
 			      memory_order_relaxed);
 }
 
-void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns)
+void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ticks)
 {
 #if TCM_DEBUG >= 2
 	for (int rank = lock->rank; rank < TCM_LOCK_RANK_COUNT; rank++)
@@ -51,18 +51,21 @@ void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns)
 	held_per_rank[lock->rank]++;
 	held_count++;
 #endif
-	uint64_t now = tcm_os_now_ns();
-	lock->acquired_at_ns = now;
+	uint64_t now = tcm_os_ticks();
+	lock->acquired_at_ticks = now;
 	counter_add(&lock->acquisitions);
-	if (wait_start_ns != 0) {
+	if (wait_start_ticks != 0) {
 		counter_add(&lock->contended);
-		update_max(&lock->wait_ns_max, now - wait_start_ns);
+		update_max(&lock->wait_ticks_max, now - wait_start_ticks);
+		update_max(&lock->wait_ticks_max_since_t0, now - wait_start_ticks);
 	}
 }
 
 void tcm_lock_note_released(struct tcm_lock *lock)
 {
-	update_max(&lock->hold_ns_max, tcm_os_now_ns() - lock->acquired_at_ns);
+	uint64_t held = tcm_os_ticks() - lock->acquired_at_ticks;
+	update_max(&lock->hold_ticks_max, held);
+	update_max(&lock->hold_ticks_max_since_t0, held);
 #if TCM_DEBUG >= 2
 	if (held_per_rank[lock->rank] == 0)
 		tcm_fatal("released a lock that is not held");
@@ -75,13 +78,13 @@ void tcm_lock_acquire_slow(struct tcm_lock *lock)
 {
 	if (tcm_lock_is_fork_holder)
 		return;   /* held already, for the fork (lock.h) */
-	uint64_t wait_start_ns = tcm_os_now_ns();
+	uint64_t wait_start_ticks = tcm_os_ticks();
 	for (int spin = 0; spin < TCM_LOCK_SPINS; spin++) {
 		uint32_t expected = 0;
 		if (atomic_load_explicit(&lock->word, memory_order_relaxed) == 0 &&
 		    atomic_compare_exchange_weak_explicit(&lock->word, &expected, 1,
 				memory_order_acquire, memory_order_relaxed)) {
-			tcm_lock_note_acquired(lock, wait_start_ns);
+			tcm_lock_note_acquired(lock, wait_start_ticks);
 			return;
 		}
 		cpu_relax();
@@ -92,7 +95,7 @@ void tcm_lock_acquire_slow(struct tcm_lock *lock)
 		atomic_fetch_add_explicit(&lock->sleeps, 1, memory_order_relaxed);
 		tcm_os_futex_wait(&lock->word, 2);
 	}
-	tcm_lock_note_acquired(lock, wait_start_ns);
+	tcm_lock_note_acquired(lock, wait_start_ticks);
 }
 
 void tcm_lock_release_slow(struct tcm_lock *lock)
@@ -115,6 +118,12 @@ void tcm_lock_give_back_after_fork(struct tcm_lock *lock)
 void tcm_lock_reset_in_child(struct tcm_lock *lock)
 {
 	atomic_store_explicit(&lock->word, 0, memory_order_relaxed);
+}
+
+void tcm_lock_start_t0_window(struct tcm_lock *lock)
+{
+	atomic_store_explicit(&lock->hold_ticks_max_since_t0, 0, memory_order_relaxed);
+	atomic_store_explicit(&lock->wait_ticks_max_since_t0, 0, memory_order_relaxed);
 }
 
 void tcm_lock_set_fork_holder(bool is_holder)

@@ -40,12 +40,16 @@ enum tcm_lock_rank {
 struct tcm_lock {
 	_Atomic uint32_t word;                 /* 0 free, 1 held, 2 held and a waiter may sleep */
 	uint8_t          rank;                 /* enum tcm_lock_rank; fixed */
-	uint64_t         acquired_at_ns;       /* holder only */
+	uint64_t         acquired_at_ticks;    /* holder only; tcm_os_ticks */
 	_Atomic uint64_t acquisitions;         /* holder only; read by stats */
 	_Atomic uint64_t contended;            /* holder only; acquisitions that had to wait */
 	_Atomic uint64_t sleeps;               /* waiters: futex waits */
-	_Atomic uint64_t hold_ns_max;          /* holder only */
-	_Atomic uint64_t wait_ns_max;          /* holder only */
+	/* Longest hold and wait in tcm_os_ticks, holder only: over the process's
+	 * life, and since the shutdown began (T0, tcm_lock_start_t0_window). */
+	_Atomic uint64_t hold_ticks_max;
+	_Atomic uint64_t wait_ticks_max;
+	_Atomic uint64_t hold_ticks_max_since_t0;
+	_Atomic uint64_t wait_ticks_max_since_t0;
 };
 
 #define TCM_LOCK_INITIALIZER(lock_rank) { .rank = (lock_rank) }
@@ -53,7 +57,7 @@ struct tcm_lock {
 void tcm_lock_init(struct tcm_lock *lock, enum tcm_lock_rank rank);
 void tcm_lock_acquire_slow(struct tcm_lock *lock);
 void tcm_lock_release_slow(struct tcm_lock *lock);
-void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ns);
+void tcm_lock_note_acquired(struct tcm_lock *lock, uint64_t wait_start_ticks);
 void tcm_lock_note_released(struct tcm_lock *lock);
 
 /* True on the thread that holds every lock for a fork (core/fork.c), from
@@ -113,6 +117,9 @@ void tcm_lock_take_for_fork(struct tcm_lock *lock);
 void tcm_lock_give_back_after_fork(struct tcm_lock *lock);
 void tcm_lock_reset_in_child(struct tcm_lock *lock);
 void tcm_lock_set_fork_holder(bool is_holder);
+
+/* Zeroes lock's since-T0 maxima: the shutdown has begun. Async-signal-safe. */
+void tcm_lock_start_t0_window(struct tcm_lock *lock);
 
 /* TCM_DEBUG >= 2: fails loudly if the calling thread holds any tcm lock. */
 void tcm_lock_assert_none_held(void);

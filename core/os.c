@@ -356,6 +356,54 @@ uint64_t tcm_os_now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+static _Atomic uint64_t calibration_start_ticks;
+static _Atomic uint64_t calibration_start_ns;   /* 0: not started */
+
+/* CLOCK_MONOTONIC and the counter read together: the counter on both sides of
+ * the clock, again until the two reads are close (not preempted between). */
+static void read_clock_and_ticks(uint64_t *ns, uint64_t *ticks)
+{
+	uint64_t before, after;
+	do {
+		before = tcm_os_ticks();
+		*ns = tcm_os_now_ns();
+		after = tcm_os_ticks();
+	} while (after - before > 10000);   /* a few microseconds at any TSC rate */
+	*ticks = before + (after - before) / 2;
+}
+
+void tcm_os_ticks_calibration_start(void)
+{
+	if (atomic_load_explicit(&calibration_start_ns, memory_order_acquire) != 0)
+		return;
+	uint64_t ns, ticks;
+	read_clock_and_ticks(&ns, &ticks);
+	atomic_store_explicit(&calibration_start_ticks, ticks, memory_order_relaxed);
+	uint64_t expected = 0;
+	atomic_compare_exchange_strong_explicit(&calibration_start_ns, &expected, ns,
+						memory_order_release, memory_order_relaxed);
+}
+
+uint64_t tcm_os_ticks_to_ns(uint64_t ticks)
+{
+#if defined(__aarch64__)
+	uint64_t frequency;
+	__asm__ __volatile__("mrs %0, cntfrq_el0" : "=r"(frequency));
+	return frequency == 0 ? ticks : (uint64_t)((unsigned __int128)ticks * 1000000000u / frequency);
+#elif defined(__x86_64__)
+	tcm_os_ticks_calibration_start();
+	uint64_t start_ns = atomic_load_explicit(&calibration_start_ns, memory_order_acquire);
+	uint64_t start_ticks = atomic_load_explicit(&calibration_start_ticks, memory_order_relaxed);
+	uint64_t now_ns, now_ticks;
+	do   /* at most 1 ms, once in the process's life: a rate over less is too coarse */
+		read_clock_and_ticks(&now_ns, &now_ticks);
+	while (now_ns - start_ns < 1000000u || now_ticks <= start_ticks);
+	return (uint64_t)((unsigned __int128)ticks * (now_ns - start_ns) / (now_ticks - start_ticks));
+#else
+	return ticks;
+#endif
+}
+
 uint64_t tcm_os_thread_cpu_ns(void)
 {
 	tcm_lock_assert_none_held();

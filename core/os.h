@@ -75,6 +75,32 @@ void tcm_os_futex_wake(_Atomic uint32_t *word);
 /* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call on Linux). */
 uint64_t tcm_os_now_ns(void);
 
+/* A counter that only moves forward, cheap enough to read twice per lock
+ * hold: the TSC on x86_64, CNTVCT_EL0 on aarch64 (an instruction, not a
+ * clock call); CLOCK_MONOTONIC nanoseconds elsewhere. Only differences mean
+ * anything; tcm_os_ticks_to_ns converts them. */
+static inline uint64_t tcm_os_ticks(void)
+{
+#if defined(__x86_64__)
+	return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+	uint64_t ticks;
+	__asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(ticks));
+	return ticks;
+#else
+	return tcm_os_now_ns();
+#endif
+}
+
+/* Starts the TSC's calibration against CLOCK_MONOTONIC (core's bootstrap
+ * calls it; later calls do nothing). */
+void tcm_os_ticks_calibration_start(void);
+
+/* A difference of tcm_os_ticks in nanoseconds: at CNTFRQ_EL0 on aarch64, at
+ * the TSC rate measured since the calibration started on x86_64 (waiting
+ * until 1 ms has passed since then, if it has not). Never allocates. */
+uint64_t tcm_os_ticks_to_ns(uint64_t ticks);
+
 /* CPU time the calling thread has used, in nanoseconds (CLOCK_THREAD_CPUTIME_ID:
  * a system call). */
 uint64_t tcm_os_thread_cpu_ns(void);

@@ -83,6 +83,7 @@ bool tcm_core_enter_draining(void)
 {
 	if (!tcm_state_advance(TCM_STATE_DRAINING))
 		return false;
+	tcm_core_lock_stats_start_t0_window();
 	tcm_thread_cache_enter_draining();
 	return true;
 }

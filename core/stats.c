@@ -12,17 +12,26 @@
 #include "size_class.h"
 #include "thread_cache.h"
 
+static atomic_bool has_t0_window;   /* the shutdown has begun: since-T0 maxima mean something */
+
+static void raise_to(uint64_t *max, const _Atomic uint64_t *ticks)
+{
+	uint64_t ns = tcm_os_ticks_to_ns(atomic_load_explicit(ticks, memory_order_relaxed));
+	if (ns > *max)
+		*max = ns;
+}
+
 static void read_lock(struct tcm_lock *lock, struct tcm_lock_stats *out)
 {
 	out->acquisitions += atomic_load_explicit(&lock->acquisitions, memory_order_relaxed);
 	out->contended += atomic_load_explicit(&lock->contended, memory_order_relaxed);
 	out->sleeps += atomic_load_explicit(&lock->sleeps, memory_order_relaxed);
-	uint64_t hold = atomic_load_explicit(&lock->hold_ns_max, memory_order_relaxed);
-	uint64_t wait = atomic_load_explicit(&lock->wait_ns_max, memory_order_relaxed);
-	if (hold > out->hold_ns_max)
-		out->hold_ns_max = hold;
-	if (wait > out->wait_ns_max)
-		out->wait_ns_max = wait;
+	raise_to(&out->hold_ns_max, &lock->hold_ticks_max);
+	raise_to(&out->wait_ns_max, &lock->wait_ticks_max);
+	if (atomic_load_explicit(&has_t0_window, memory_order_acquire)) {
+		raise_to(&out->hold_ns_max_since_t0, &lock->hold_ticks_max_since_t0);
+		raise_to(&out->wait_ns_max_since_t0, &lock->wait_ticks_max_since_t0);
+	}
 }
 
 void tcm_core_stats(struct tcm_stats *out)
@@ -50,18 +59,13 @@ void tcm_core_stats(struct tcm_stats *out)
 		read_lock(tcm_central_lock(size_class), &out->central_lock);
 }
 
-static void reset_maxima(struct tcm_lock *lock)
+void tcm_core_lock_stats_start_t0_window(void)
 {
-	atomic_store_explicit(&lock->hold_ns_max, 0, memory_order_relaxed);
-	atomic_store_explicit(&lock->wait_ns_max, 0, memory_order_relaxed);
-}
-
-void tcm_core_lock_maxima_reset(void)
-{
-	reset_maxima(tcm_page_heap_lock());
-	reset_maxima(tcm_metadata_lock());
+	tcm_lock_start_t0_window(tcm_page_heap_lock());
+	tcm_lock_start_t0_window(tcm_metadata_lock());
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		reset_maxima(tcm_central_lock(size_class));
+		tcm_lock_start_t0_window(tcm_central_lock(size_class));
+	atomic_store_explicit(&has_t0_window, true, memory_order_release);
 }
 
 static void line_mib(struct tcm_text *text, const char *label, uint64_t bytes)
@@ -85,7 +89,15 @@ static void line_lock(struct tcm_text *text, const char *label, const struct tcm
 	tcm_text_u64(text, lock->hold_ns_max / 1000);
 	tcm_text_str(text, " us, max wait ");
 	tcm_text_u64(text, lock->wait_ns_max / 1000);
-	tcm_text_str(text, " us\n");
+	tcm_text_str(text, " us (process life)");
+	if (atomic_load_explicit(&has_t0_window, memory_order_acquire)) {
+		tcm_text_str(text, "; since T0: max hold ");
+		tcm_text_u64(text, lock->hold_ns_max_since_t0 / 1000);
+		tcm_text_str(text, " us, max wait ");
+		tcm_text_u64(text, lock->wait_ns_max_since_t0 / 1000);
+		tcm_text_str(text, " us");
+	}
+	tcm_text_str(text, "\n");
 }
 
 void tcm_core_stats_print(int fd)

@@ -27,7 +27,7 @@ static int format_timeline(char *buffer, size_t size, const struct tcm_shutdown_
 {
 	return snprintf(buffer, size,
 		"tcm shutdown: trigger %s, T0 -> T1 %.1f ms, released %.1f MiB in %llu madvise calls, "
-		"max lock hold %llu us, max lock wait %llu us during the drain\n",
+		"max lock hold %llu us, max lock wait %llu us since T0\n",
 		trigger_name(shutdown->trigger),
 		shutdown->t1_ns > shutdown->t0_ns ? (double)(shutdown->t1_ns - shutdown->t0_ns) / TCM_NS_PER_MS : 0.0,
 		(double)shutdown->released_bytes / (1 << 20), (unsigned long long)shutdown->release_steps,
@@ -54,6 +54,10 @@ static int format_json(char *buffer, size_t size, const struct tcm_stats *stats,
 		"  \"lock.page_heap.wait_ns_max\": %llu,\n"
 		"  \"lock.central.hold_ns_max\": %llu,\n"
 		"  \"lock.central.wait_ns_max\": %llu,\n"
+		"  \"lock.page_heap.hold_ns_max_since_t0\": %llu,\n"
+		"  \"lock.page_heap.wait_ns_max_since_t0\": %llu,\n"
+		"  \"lock.central.hold_ns_max_since_t0\": %llu,\n"
+		"  \"lock.central.wait_ns_max_since_t0\": %llu,\n"
 		"  \"shutdown.trigger\": \"%s\",\n"
 		"  \"shutdown.t0_ns\": %llu,\n"
 		"  \"shutdown.t1_ns\": %llu,\n"
@@ -69,6 +73,10 @@ static int format_json(char *buffer, size_t size, const struct tcm_stats *stats,
 		(unsigned long long)stats->released_total_bytes, (unsigned long long)stats->release_calls,
 		(unsigned long long)stats->page_heap_lock.hold_ns_max, (unsigned long long)stats->page_heap_lock.wait_ns_max,
 		(unsigned long long)stats->central_lock.hold_ns_max, (unsigned long long)stats->central_lock.wait_ns_max,
+		(unsigned long long)stats->page_heap_lock.hold_ns_max_since_t0,
+		(unsigned long long)stats->page_heap_lock.wait_ns_max_since_t0,
+		(unsigned long long)stats->central_lock.hold_ns_max_since_t0,
+		(unsigned long long)stats->central_lock.wait_ns_max_since_t0,
 		trigger_name(shutdown->trigger), (unsigned long long)shutdown->t0_ns, (unsigned long long)shutdown->t1_ns,
 		(unsigned long long)shutdown->released_bytes, (unsigned long long)shutdown->release_steps,
 		(unsigned long long)shutdown->lock_hold_ns_max, (unsigned long long)shutdown->lock_wait_ns_max);

@@ -33,10 +33,10 @@ void tcm_timeline_set_t1(uint64_t now_ns)
 	atomic_store(&t1_ns, now_ns);
 }
 
-void tcm_timeline_add_release(uint64_t bytes, uint64_t steps)
+void tcm_timeline_set_release(uint64_t bytes, uint64_t steps)
 {
-	atomic_fetch_add(&released_bytes, bytes);
-	atomic_fetch_add(&release_steps, steps);
+	atomic_store(&released_bytes, bytes);
+	atomic_store(&release_steps, steps);
 }
 
 static atomic_bool has_drain_started;
@@ -60,8 +60,10 @@ void tcm_timeline_record_lock_maxima(void)
 {
 	struct tcm_stats stats;
 	tcm_core_stats(&stats);
-	atomic_store(&lock_hold_ns_max, larger(stats.page_heap_lock.hold_ns_max, stats.central_lock.hold_ns_max));
-	atomic_store(&lock_wait_ns_max, larger(stats.page_heap_lock.wait_ns_max, stats.central_lock.wait_ns_max));
+	atomic_store(&lock_hold_ns_max, larger(stats.page_heap_lock.hold_ns_max_since_t0,
+					       stats.central_lock.hold_ns_max_since_t0));
+	atomic_store(&lock_wait_ns_max, larger(stats.page_heap_lock.wait_ns_max_since_t0,
+					       stats.central_lock.wait_ns_max_since_t0));
 }
 
 void tcm_timeline_read(struct tcm_shutdown_stats *out)

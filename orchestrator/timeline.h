@@ -18,10 +18,13 @@ bool tcm_timeline_begin(enum tcm_shutdown_trigger trigger, uint64_t now_ns);
 
 uint64_t tcm_timeline_t0_ns(void);
 void tcm_timeline_set_t1(uint64_t now_ns);
-void tcm_timeline_add_release(uint64_t bytes, uint64_t steps);
-/* The worker zeroed core's lock maxima when its drain began; from then on
- * tcm_timeline_record_lock_maxima copies core's maxima (the longest hold and
- * wait of any allocator lock since) into the timeline. Neither allocates. */
+/* What the drain has released since T0, so far (the worker updates it with
+ * every progress report, so that an exit in the middle of a pass still
+ * reports it). */
+void tcm_timeline_set_release(uint64_t bytes, uint64_t steps);
+/* Once the worker's drain has begun, tcm_timeline_record_lock_maxima copies
+ * core's since-T0 lock maxima (the longest hold and wait of any allocator
+ * lock since the move to DRAINING) into the timeline. Neither allocates. */
 void tcm_timeline_mark_drain_started(void);
 bool tcm_timeline_has_drain_started(void);
 void tcm_timeline_record_lock_maxima(void);

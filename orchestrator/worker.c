@@ -85,6 +85,7 @@ static const struct tcm_drain_steps core_steps = {
 struct drain_report {
 	struct tcm_deadline deadline;
 	uint64_t released_before_bytes;   /* by earlier passes */
+	uint64_t release_steps_before;    /* madvise calls of earlier passes */
 	uint64_t next_extend_ns;
 	uint64_t last_status_released_mib; /* what the last STATUS said: repeat nothing */
 	uint64_t last_status_total_mib;
@@ -108,6 +109,7 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 	/* "of M MiB": what is released plus what is free now (the service keeps
 	 * freeing while the drain runs). */
 	uint64_t released_bytes = report->released_before_bytes + progress->released_bytes;
+	tcm_timeline_set_release(released_bytes, report->release_steps_before + progress->release_steps);
 	uint64_t released_mib = released_bytes >> 20;
 	uint64_t total_mib = (released_bytes + tcm_release_pending_bytes()) >> 20;
 	if (config->notify.status &&
@@ -140,7 +142,6 @@ static void drain_until_stop_point(void)
 	};
 	struct tcm_drain_progress nothing_yet = { 0 };
 	on_drain_progress(&report, &nothing_yet);
-	tcm_core_lock_maxima_reset();
 	tcm_timeline_mark_drain_started();
 	while (config->exit.release_on_shutdown && tcm_state_get() == TCM_STATE_DRAINING &&
 	       tcm_deadline_may_continue(&report.deadline, tcm_clock_now_ns(&tcm_clock_monotonic))) {
@@ -148,7 +149,7 @@ static void drain_until_stop_point(void)
 		tcm_drain_run(&core_steps, &tcm_clock_monotonic, &report.deadline, &pace, on_drain_progress, &report,
 			      &progress);
 		report.released_before_bytes += progress.released_bytes;
-		tcm_timeline_add_release(progress.released_bytes, progress.release_steps);
+		report.release_steps_before += progress.release_steps;
 		if (progress.hit_stop_point)
 			break;
 		/* Everything free is released; the service may still be freeing. */

@@ -40,8 +40,10 @@ struct tcm_lock_stats {
 	uint64_t acquisitions;         /* successful acquisitions */
 	uint64_t contended;            /* acquisitions that had to spin or sleep */
 	uint64_t sleeps;               /* futex waits */
-	uint64_t hold_ns_max;          /* longest time the lock was held */
-	uint64_t wait_ns_max;          /* longest wait to acquire it */
+	uint64_t hold_ns_max;          /* longest time the lock was held, in the process's life */
+	uint64_t wait_ns_max;          /* longest wait to acquire it, in the process's life */
+	uint64_t hold_ns_max_since_t0; /* the same two since the shutdown began (T0); 0 before */
+	uint64_t wait_ns_max_since_t0;
 };
 
 /* The last shutdown, as the orchestrator saw it. Times are CLOCK_MONOTONIC
@@ -59,7 +61,7 @@ struct tcm_shutdown_stats {
 	uint64_t t1_ns;                /* exit() reached tcm: core went EXITING */
 	uint64_t released_bytes;       /* madvised by the drain */
 	uint64_t release_steps;        /* madvise calls of the drain */
-	uint64_t lock_hold_ns_max;     /* longest hold of any allocator lock during the drain */
+	uint64_t lock_hold_ns_max;     /* longest hold of any allocator lock since T0 */
 	uint64_t lock_wait_ns_max;     /* longest wait for one */
 };
 

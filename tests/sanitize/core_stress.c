@@ -350,7 +350,6 @@ static void *release_main(void *arg)
 				fail("tcm_core_enter_draining moved twice");
 			if (tcm_state_get() != TCM_STATE_DRAINING)
 				fail("state %d after entering DRAINING", (int)tcm_state_get());
-			tcm_core_lock_maxima_reset();
 			is_draining = true;
 		}
 		if (!is_draining || round % 8 == 0) {

@@ -87,6 +87,40 @@ static void counters_and_held_count_single_thread(void **state)
 	tcm_lock_assert_none_held();   /* returns: nothing held */
 }
 
+/* Holds lock for at least hold_ns, spinning on the monotonic clock (no
+ * system call may be made with a tcm lock held). */
+static void hold_for(struct tcm_lock *lock, uint64_t hold_ns)
+{
+	tcm_lock(lock);
+	uint64_t start = tcm_os_now_ns();
+	while (tcm_os_now_ns() - start < hold_ns)
+		;
+	tcm_unlock(lock);
+}
+
+/* The maxima are kept twice: over the process's life, and since T0 (the
+ * window the move to DRAINING starts). Lower bounds only: a hold spun for
+ * 2 ms is at least 2 ms however loaded the machine (less 5% for the counter's
+ * rate, which is measured). */
+static void hold_maxima_cover_life_and_since_t0(void **state)
+{
+	(void)state;
+	tcm_os_ticks_calibration_start();
+	struct tcm_lock lock;
+	tcm_lock_init(&lock, TCM_LOCK_RANK_PAGE_HEAP);
+	hold_for(&lock, 2 * 1000 * 1000);
+	uint64_t life_ticks = atomic_load(&lock.hold_ticks_max);
+	assert_true(tcm_os_ticks_to_ns(life_ticks) >= 1900 * 1000);
+	tcm_lock_start_t0_window(&lock);
+	assert_int_equal(atomic_load(&lock.hold_ticks_max_since_t0), 0);
+	assert_int_equal(atomic_load(&lock.wait_ticks_max_since_t0), 0);
+	assert_int_equal(atomic_load(&lock.hold_ticks_max), life_ticks);   /* the life's stays */
+	hold_for(&lock, 3 * 1000 * 1000);
+	uint64_t since_t0_ticks = atomic_load(&lock.hold_ticks_max_since_t0);
+	assert_true(tcm_os_ticks_to_ns(since_t0_ticks) >= 2850 * 1000);
+	assert_true(atomic_load(&lock.hold_ticks_max) >= since_t0_ticks);
+}
+
 static void nested_locks_in_rank_order(void **state)
 {
 	(void)state;
@@ -299,6 +333,7 @@ static void syscall_under_lock_aborts(void **state)
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(mutual_exclusion_under_threads),
 	cmocka_unit_test(counters_and_held_count_single_thread),
+	cmocka_unit_test(hold_maxima_cover_life_and_since_t0),
 	cmocka_unit_test(nested_locks_in_rank_order),
 	cmocka_unit_test(waiter_sleeps_and_is_woken),
 	cmocka_unit_test(control_child_exits_cleanly),
