@@ -88,6 +88,26 @@ static void report_bytes(struct tcm_thread_cache *cache)
  * store half of the compare-and-swap); then a NORMAL store ordered after it
  * could still re-read NORMAL. With both fences, C11's rules for seq_cst
  * fences (7.17.3) make the later store's re-read see DRAINING. */
+#ifdef TCM_TESTING
+static void (*_Atomic testing_budget_hook)(void);
+
+void tcm_thread_cache_testing_on_budget_computed(void (*hook)(void))
+{
+	atomic_store(&testing_budget_hook, hook);
+}
+
+static void testing_budget_computed(void)
+{
+	void (*hook)(void) = atomic_load(&testing_budget_hook);
+	if (hook != NULL)
+		hook();
+}
+#else
+static void testing_budget_computed(void)
+{
+}
+#endif
+
 static void recompute_budget(void)
 {
 	for (;;) {
@@ -104,6 +124,7 @@ static void recompute_budget(void)
 			if (budget > own_max)
 				budget = own_max;
 		}
+		testing_budget_computed();
 		atomic_store_explicit(&tcm_thread_cache_budget_bytes, budget, memory_order_relaxed);
 		atomic_thread_fence(memory_order_seq_cst);   /* the store before the second read */
 		if (tcm_state_get() == state)

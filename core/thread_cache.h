@@ -119,6 +119,13 @@ void tcm_thread_cache_flush_self(void);
 uint64_t tcm_thread_cache_total_bytes(void);
 uint64_t tcm_thread_cache_live_threads(void);
 
+#ifdef TCM_TESTING
+/* Testing hook: called by every budget recomputation between its read of the
+ * state and its store of the budget (NULL: none), so that a test can hold a
+ * recomputation there while the state moves. */
+void tcm_thread_cache_testing_on_budget_computed(void (*hook)(void));
+#endif
+
 /* In a fork child: only the calling thread exists. */
 void tcm_thread_cache_after_fork_in_child(void);
 

@@ -17,6 +17,7 @@
 #include "thread_cache.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 
 static void bootstrap_core(void)
@@ -191,6 +192,63 @@ static void total_budget_is_shared_among_live_threads(void **state)
 	run_threads(SHARE_THREADS, share_worker);
 	pthread_barrier_destroy(&share_barrier);
 	assert_int_equal(tcm_thread_cache_live_threads(), 0);
+}
+
+/* Issue 11, defect 10c: a thread starting (its recomputation read NORMAL and
+ * computed a normal budget) while the SIGTERM hook moves to DRAINING must not
+ * leave the normal budget in place of the draining one. The thread is held
+ * between its read of the state and its store while the state moves. */
+static sem_t budget_computed, budget_state_moved, budget_thread_started, budget_thread_may_end;
+static atomic_bool budget_hold_armed;
+
+static void hold_budget_store(void)
+{
+	if (!atomic_exchange(&budget_hold_armed, false))
+		return;   /* only the starting thread's first recomputation is held */
+	sem_post(&budget_computed);
+	while (sem_wait(&budget_state_moved) != 0)
+		;
+}
+
+static void *starting_thread(void *unused)
+{
+	(void)unused;
+	void *object = tcm_core_malloc(64);   /* activates the cache: a recomputation */
+	UNIT_THREAD_CHECK(object != NULL);
+	tcm_core_free(object);
+	/* Alive until main has looked: its exit recomputes the budget again. */
+	sem_post(&budget_thread_started);
+	while (sem_wait(&budget_thread_may_end) != 0)
+		;
+	return NULL;
+}
+
+static void budget_stored_after_the_move_to_draining_is_corrected(void **state)
+{
+	(void)state;
+	bootstrap_core();
+	tcm_core_set_thread_cache_budget((size_t)4 << 20, (size_t)64 << 20);
+	assert_true(atomic_load(&tcm_thread_cache_budget_bytes) > TCM_THREAD_CACHE_DRAINING_BYTES);
+	sem_init(&budget_computed, 0, 0);
+	sem_init(&budget_state_moved, 0, 0);
+	sem_init(&budget_thread_started, 0, 0);
+	sem_init(&budget_thread_may_end, 0, 0);
+	atomic_store(&budget_hold_armed, true);
+	tcm_thread_cache_testing_on_budget_computed(hold_budget_store);
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, starting_thread, NULL), 0);
+	while (sem_wait(&budget_computed) != 0)
+		;
+	assert_true(tcm_core_enter_draining());   /* stores the draining budget meanwhile */
+	assert_int_equal(atomic_load(&tcm_thread_cache_budget_bytes), TCM_THREAD_CACHE_DRAINING_BYTES);
+	sem_post(&budget_state_moved);
+	while (sem_wait(&budget_thread_started) != 0)
+		;
+	size_t budget = atomic_load(&tcm_thread_cache_budget_bytes);   /* the thread is alive */
+	sem_post(&budget_thread_may_end);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	tcm_thread_cache_testing_on_budget_computed(NULL);
+	assert_int_equal(budget, TCM_THREAD_CACHE_DRAINING_BYTES);
 }
 
 /* ---- thread exit ------------------------------------------------------------------------ */
@@ -402,6 +460,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(tiny_budget_holds_after_every_free),
 	cmocka_unit_test(free_phase_from_empty_cache_stays_within_budget),
 	cmocka_unit_test(total_budget_is_shared_among_live_threads),
+	cmocka_unit_test(budget_stored_after_the_move_to_draining_is_corrected),
 	cmocka_unit_test(thread_exit_hands_everything_back),
 	cmocka_unit_test(malloc_in_later_key_destructor_after_death),
 	cmocka_unit_test(flush_self_empties_cache),
