@@ -8,6 +8,7 @@
 # service freed went back before exit() (1 - (rss_exit - live_pages) / (hwm - live_pages)),
 # malloc p99.9 and max; for the storm, SIGTERM to reaped and the longest free(); for tcm, the
 # exit report's lock maxima since T0 (TCM_STATS_ON_EXIT=stderr). Prints a Markdown table.
+# The last figures are in bench/BUSY_HOST.md.
 # Usage: bench/busy_host.sh [--rounds N] [--build-dir DIR] [--hogs N] [--busy-ms B --idle-ms I]
 #   defaults: 3 rounds, build/ (tools/build's), 4 hogs, 40/3 ms.
 set -euo pipefail
