@@ -10,12 +10,14 @@
 # exit report's lock maxima since T0 (TCM_STATS_ON_EXIT=stderr). Prints a Markdown table.
 # The last figures are in bench/BUSY_HOST.md.
 # Usage: bench/busy_host.sh [--rounds N] [--build-dir DIR] [--hogs N] [--busy-ms B --idle-ms I]
-#   defaults: 3 rounds, build/ (tools/build's), 4 hogs, 40/3 ms.
+#                           [--allocators tcm,jemalloc,...] [--baseline LIBTCM]
+#   defaults: 3 rounds, build/ (tools/build's), 4 hogs, 40/3 ms, all five allocators;
+#   --baseline adds another build of libtcm.so as "tcm-baseline" (before and after, one run).
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 BUILD_DIR=$REPO/build
-ROUNDS=3 HOGS=4 BUSY_MS=40 IDLE_MS=3
+ROUNDS=3 HOGS=4 BUSY_MS=40 IDLE_MS=3 ALLOCATORS=tcm,glibc,gperftools,jemalloc,mimalloc BASELINE=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--rounds) ROUNDS=${2:?}; shift ;;
@@ -23,7 +25,9 @@ while [ $# -gt 0 ]; do
 	--hogs) HOGS=${2:?}; shift ;;
 	--busy-ms) BUSY_MS=${2:?}; shift ;;
 	--idle-ms) IDLE_MS=${2:?}; shift ;;
-	-h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--allocators) ALLOCATORS=${2:?}; shift ;;
+	--baseline) BASELINE=$(realpath -m "${2:?}"); shift ;;
+	-h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "busy_host.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -31,7 +35,9 @@ done
 for f in libtcm.so bench/drain_service bench/exit_storm bench/cpu_hog; do
 	[ -e "$BUILD_DIR/$f" ] || { echo "busy_host.sh: $BUILD_DIR/$f missing (run tools/build)" >&2; exit 1; }
 done
+[ -z "$BASELINE" ] || [ -e "$BASELINE" ] || { echo "busy_host.sh: $BASELINE missing" >&2; exit 1; }
 export BH_BUILD_DIR=$BUILD_DIR BH_ROUNDS=$ROUNDS BH_HOGS=$HOGS BH_BUSY=$BUSY_MS BH_IDLE=$IDLE_MS
+export BH_ALLOCATORS=$ALLOCATORS BH_BASELINE=$BASELINE
 export BH_LIBDIR=/usr/lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)
 exec python3 - <<'PY'
 import os, re, signal, statistics, subprocess, sys, time
@@ -39,13 +45,19 @@ BD = os.environ["BH_BUILD_DIR"]; ROUNDS = int(os.environ["BH_ROUNDS"]); LIBDIR =
 HOGS, BUSY, IDLE = int(os.environ["BH_HOGS"]), os.environ["BH_BUSY"], os.environ["BH_IDLE"]
 ALLOC = {"tcm": f"{BD}/libtcm.so", "glibc": "", "gperftools": f"{LIBDIR}/libtcmalloc_minimal.so.4",
          "jemalloc": f"{LIBDIR}/libjemalloc.so.2", "mimalloc": f"{LIBDIR}/libmimalloc.so.2"}
-ALLOC = {k: v for k, v in ALLOC.items() if v == "" or os.path.exists(v)}
+if os.environ["BH_BASELINE"]:
+    ALLOC["tcm-baseline"] = os.environ["BH_BASELINE"]
+wanted = os.environ["BH_ALLOCATORS"].split(",") + (["tcm-baseline"] if os.environ["BH_BASELINE"] else [])
+unknown = [a for a in wanted if a not in ALLOC]
+if unknown:
+    sys.exit(f"busy_host.sh: unknown allocator(s) {','.join(unknown)} (tcm, glibc, gperftools, jemalloc, mimalloc)")
+ALLOC = {k: v for k, v in ALLOC.items() if k in wanted and (v == "" or os.path.exists(v))}
 
 def run(alloc, argv, extra_env):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TCM_", "BH_", "LD_PRELOAD"))}
     if ALLOC[alloc]:
         env["LD_PRELOAD"] = ALLOC[alloc]
-    if alloc == "tcm":
+    if alloc.startswith("tcm"):
         env.update({"TCM_EXIT_DEADLINE_MS": "3000", "TCM_STATS_ON_EXIT": "stderr"})
     env.update(extra_env)
     hogs = [subprocess.Popen([f"{BD}/bench/cpu_hog", BUSY, IDLE]) for _ in range(HOGS)]
@@ -84,7 +96,7 @@ for a in ALLOC:
     d, s = drain[a], storm[a]
     back = [1 - (int(x["rss_exit_kib"]) - int(x["live_pages_kib"])) / max(1, int(x["hwm_kib"]) - int(x["live_pages_kib"])) for x in d]
     locks = "-"
-    if a == "tcm":
+    if a.startswith("tcm"):
         locks = f"{med([int(x.get('hold_us', 0)) for x in d]):.0f} / {med([int(x.get('wait_us', 0)) for x in d]):.0f}; " \
                 f"{med([int(x.get('hold_us', 0)) for x in s]):.0f} / {med([int(x.get('wait_us', 0)) for x in s]):.0f}"
     print(f"| {a} | {med([int(x['rss_exit_kib']) for x in d]) / 1024:.0f} | {100 * med(back):.0f}% | "

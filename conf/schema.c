@@ -49,7 +49,8 @@ const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT] = {
 		"Background release of free memory while the service runs; 0 turns it off."),
 	INT_ROW(TCM_CONFIG_RELEASE_CHUNK_KIB, release, chunk_kib, RELEASE, CHUNK_KIB,
 		8, 1048576, 8, 2048, "KiB",
-		"Largest range one madvise call releases; the deadline is checked between chunks. "
+		"Most bytes one release step gives back, in one system call where the kernel batches; "
+		"the deadline is checked between steps. "
 		"A multiple of 8 (the allocator page)."),
 	INT_ROW(TCM_CONFIG_RELEASE_WORKER_DUTY_PERCENT, release, worker_duty_percent, RELEASE,
 		WORKER_DUTY_PERCENT, 1, 100, 1, 50, "percent",

@@ -269,6 +269,7 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		span->carve_end = span->start + span_bytes;
 		span->allocated_after_page_release = UINT32_MAX;
 		span->is_releasing_inside = 0;
+		atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
 		span->stranded_objects = 0;
 		span->listed_objects = 0;
 		cached_bytes_add((int64_t)info->objects_per_span * (int64_t)object_bytes);
@@ -375,6 +376,8 @@ static bool return_to_spans(unsigned size_class, void *first, size_t count, enum
 			span->free_objects = groups[i].head;
 			span->listed_objects |= groups[i].listed;
 			span->allocated_objects -= groups[i].count;
+			if (central->keeps_listed_map && span->allocated_objects < span->allocated_after_page_release)
+				atomic_store_explicit(&span->may_release_inside, 1, memory_order_relaxed);
 			if (span->allocated_objects == 0 && !span->is_releasing_inside) {
 				if (is_listed(span))
 					list_remove(central, span);
@@ -544,18 +547,101 @@ static uint64_t listed_map_of(const struct central *central, uintptr_t span_star
 	return map;
 }
 
-size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
-				       size_t max_bytes)
+/* One span's release inside it, from hold 1 to hold 2: what stays listed
+ * (kept, linked from kept_head to kept_tail with no lock held), what becomes
+ * stranded, and its runs of free kernel pages in the batch's ranges. */
+struct inside_release {
+	struct tcm_span *span;
+	unsigned         size_class;
+	uint64_t         kept, stranded;
+	void            *kept_head, *kept_tail;
+	size_t           first_range, range_count;
+	bool             is_cut_short;   /* the batch's max_bytes left free pages out */
+};
+
+/* Spans released inside together: their ranges go to the kernel in one
+ * tcm_os_release_ranges (one system call where the kernel allows it). */
+#define INSIDE_BATCH_SPANS 32
+struct inside_batch {
+	struct inside_release spans[INSIDE_BATCH_SPANS];
+	size_t                span_count;
+	struct tcm_os_range   ranges[TCM_OS_RELEASE_RANGES_MAX];
+	size_t                range_count;
+	size_t                planned_bytes;
+};
+
+/* The most runs of free kernel pages a span of size_class can have. */
+static size_t max_runs_of(unsigned size_class)
+{
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t kernel_pages = (size_t)info->span_pages * TCM_PAGE_BYTES / tcm_os_kernel_page_bytes();
+	return (kernel_pages + 1) / 2;
+}
+
+/* Whether the batch has no room for one more span of size_class. */
+static bool is_batch_full(const struct inside_batch *batch, unsigned size_class, size_t max_bytes)
+{
+	return batch->span_count == INSIDE_BATCH_SPANS ||
+	       batch->range_count + max_runs_of(size_class) > TCM_OS_RELEASE_RANGES_MAX ||
+	       batch->planned_bytes + tcm_os_kernel_page_bytes() > max_bytes;
+}
+
+/* Hold 2: splices the kept objects back and notes the stranded ones (a fetch
+ * may have claimed earlier ones meanwhile); the span leaves central if it
+ * emptied, and goes to the page heap after the lock is dropped. */
+static void put_back_after_release(const struct inside_release *release)
+{
+	struct tcm_span *span = release->span;
+	struct central *central = &centrals[release->size_class];
+	tcm_lock(&central->lock);
+	if (release->kept_head != NULL) {
+		*(void **)release->kept_tail = span->free_objects;
+		span->free_objects = release->kept_head;
+	}
+	span->listed_objects |= release->kept;
+	span->stranded_objects |= release->stranded;
+	span->is_releasing_inside = 0;
+	span->taken_out_objects = 0;
+	clear_releasing_slot(span);
+	if (!release->is_cut_short) {
+		span->allocated_after_page_release = span->allocated_objects;
+		atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
+	}
+	bool is_emptied = span->allocated_objects == 0;
+	if (is_emptied) {
+		if (is_listed(span))
+			list_remove(central, span);
+	} else if (span_has_free(span) && !is_listed(span)) {
+		list_push(central, span);
+	}
+	tcm_unlock(&central->lock);
+	if (is_emptied) {
+		span->next = NULL;
+		cached_bytes_add(-(int64_t)tcm_size_classes[release->size_class].objects_per_span *
+				 (int64_t)tcm_size_classes[release->size_class].object_bytes);
+		tcm_page_heap_free_spans(span);
+	}
+}
+
+/* Adds the span (an in-use span of an eligible size_class that starts at
+ * span_start, as read lock-free from the page map) to the batch if it has
+ * whole free kernel pages inside, within what is left of max_bytes: hold 1
+ * takes its free list out, and with no lock held the pages are worked out and
+ * the objects to keep are linked. A span with none is put back at once.
+ * Returns whether the span joined the batch. */
+static bool add_to_batch(struct inside_batch *batch, struct tcm_span *span, unsigned size_class,
+			 uintptr_t span_start, size_t max_bytes)
 {
 	struct central *central = &centrals[size_class];
 	size_t object_bytes = tcm_size_classes[size_class].object_bytes;
-	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span * object_bytes;
 	size_t kernel_page = tcm_os_kernel_page_bytes();
 	struct span_kernel_pages kernel = {
 		.first = ((span_start + kernel_page - 1) & ~(uintptr_t)(kernel_page - 1)) - span_start,
 		.bytes = kernel_page,
 	};
 	TCM_ASSERT(tcm_central_may_release_inside_spans(size_class));
+	if (is_batch_full(batch, size_class, max_bytes))
+		return false;
 
 	/* Hold 1: take the span's free list out. Until hold 2 no one else frees
 	 * the span, even if its last allocated object comes back, and no second
@@ -565,11 +651,16 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	 * held: the record may have been freed and reused since the walk read it
 	 * (span.h, on_list_class), so that is checked before anything else. */
 	if (atomic_load_explicit(&span->on_list_class, memory_order_relaxed) != size_class ||
-	    span->start != span_start || span->size_class != size_class ||
-	    span->is_releasing_inside || span->free_objects == NULL ||
-	    span->allocated_objects >= span->allocated_after_page_release || !claim_releasing_slot(span)) {
+	    span->start != span_start || span->size_class != size_class || span->is_releasing_inside) {
 		tcm_unlock(&central->lock);
-		return 0;
+		return false;
+	}
+	if (span->free_objects == NULL || span->allocated_objects >= span->allocated_after_page_release ||
+	    !claim_releasing_slot(span)) {
+		if (span->free_objects == NULL || span->allocated_objects >= span->allocated_after_page_release)
+			atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
+		tcm_unlock(&central->lock);
+		return false;
 	}
 	void *taken = span->free_objects;
 	uint64_t is_free = span->listed_objects;
@@ -589,27 +680,34 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 	 * again from their bits, stores that do not wait on one another: all
 	 * before madvise zeroes any link. */
 	TCM_ASSERT(listed_map_of(central, span_start, taken) == is_free);
+	(void)taken;
 	uint64_t pages = free_kernel_pages(is_free, object_bytes, central->first_object_offset, carved_bytes,
-					   kernel, max_bytes);
-	uint64_t stranded = 0;
+					   kernel, max_bytes - batch->planned_bytes);
+	struct inside_release *release = &batch->spans[batch->span_count];
+	*release = (struct inside_release){
+		.span = span, .size_class = size_class, .first_range = batch->range_count,
+		.is_cut_short = pages != free_kernel_pages(is_free, object_bytes, central->first_object_offset,
+							   carved_bytes, kernel, SIZE_MAX),
+	};
 	for (unsigned k = 0; k < 64; k++)
 		if ((pages >> k) & 1)
-			stranded |= objects_overlapping(object_bytes, central->first_object_offset,
-							kernel.first + k * kernel_page,
-							kernel.first + (k + 1) * kernel_page);
-	uint64_t kept = is_free & ~stranded;
-	void *head = NULL, *tail = NULL;
-	for (uint64_t rest = kept; rest != 0; rest &= rest - 1) {
+			release->stranded |= objects_overlapping(object_bytes, central->first_object_offset,
+								 kernel.first + k * kernel_page,
+								 kernel.first + (k + 1) * kernel_page);
+	release->kept = is_free & ~release->stranded;
+	for (uint64_t rest = release->kept; rest != 0; rest &= rest - 1) {
 		void *object = (void *)(first_object_of(central, span_start) +
 					(uintptr_t)__builtin_ctzll(rest) * object_bytes);
-		*(void **)object = head;
-		head = object;
-		if (tail == NULL)
-			tail = object;
+		*(void **)object = release->kept_head;
+		release->kept_head = object;
+		if (release->kept_tail == NULL)
+			release->kept_tail = object;
 	}
-	/* One madvise per run of free pages. A failed one leaves its objects
-	 * stranded but resident: they are handed out like the others. */
-	size_t released = 0;
+	if (pages == 0) {
+		put_back_after_release(release);
+		return false;
+	}
+	/* One range per run of free pages. */
 	for (unsigned k = 0; k < 64;) {
 		if (((pages >> k) & 1) == 0) {
 			k++;
@@ -619,41 +717,40 @@ size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_clas
 		while (run_end < 64 && ((pages >> run_end) & 1))
 			run_end++;
 		size_t run_bytes = (run_end - k) * kernel_page;
-		if (tcm_os_release((void *)(span_start + kernel.first + k * kernel_page), run_bytes) == 0) {
-			released += run_bytes;
-			atomic_fetch_add_explicit(&inside_span_release_calls, 1, memory_order_relaxed);
-		}
+		batch->ranges[batch->range_count++] = (struct tcm_os_range){
+			(void *)(span_start + kernel.first + k * kernel_page), run_bytes };
+		batch->planned_bytes += run_bytes;
 		k = run_end;
 	}
-	atomic_fetch_add_explicit(&inside_span_released_bytes, released, memory_order_relaxed);
+	release->range_count = batch->range_count - release->first_range;
+	batch->span_count++;
+	return true;
+}
 
-	/* Hold 2: splice back and note the stranded objects (a fetch may have
-	 * claimed earlier ones meanwhile); the span leaves central if it emptied. */
-	tcm_lock(&central->lock);
-	if (head != NULL) {
-		*(void **)tail = span->free_objects;
-		span->free_objects = head;
-	}
-	span->listed_objects |= kept;
-	span->stranded_objects |= stranded;
-	span->is_releasing_inside = 0;
-	span->taken_out_objects = 0;
-	clear_releasing_slot(span);
-	span->allocated_after_page_release = span->allocated_objects;
-	bool is_emptied = span->allocated_objects == 0;
-	if (is_emptied) {
-		if (is_listed(span))
-			list_remove(central, span);
-	} else if (span_has_free(span) && !is_listed(span)) {
-		list_push(central, span);
-	}
-	tcm_unlock(&central->lock);
-	if (is_emptied) {
-		span->next = NULL;
-		cached_bytes_add(-(int64_t)span_bytes);
-		tcm_page_heap_free_spans(span);
-	}
+/* Releases the batch's ranges with no lock held and puts every span back (a
+ * failed range leaves its objects stranded but resident: they are handed out
+ * like the others). Returns the bytes released. */
+static size_t release_batch(struct inside_batch *batch)
+{
+	if (batch->span_count == 0)
+		return 0;
+	unsigned calls = tcm_os_release_ranges(batch->ranges, batch->range_count);
+	size_t released = 0;
+	for (size_t i = 0; i < batch->range_count; i++)
+		released += batch->ranges[i].bytes;
+	for (size_t i = 0; i < batch->span_count; i++)
+		put_back_after_release(&batch->spans[i]);
+	atomic_fetch_add_explicit(&inside_span_release_calls, calls, memory_order_relaxed);
+	atomic_fetch_add_explicit(&inside_span_released_bytes, released, memory_order_relaxed);
 	return released;
+}
+
+size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
+				       size_t max_bytes)
+{
+	struct inside_batch batch = { .span_count = 0 };
+	add_to_batch(&batch, span, size_class, span_start, max_bytes);
+	return release_batch(&batch);
 }
 
 void tcm_central_after_fork_in_child(void)
@@ -696,6 +793,7 @@ size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walke
 	const uintptr_t root_entries = (uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS;
 	uintptr_t page = atomic_load_explicit(&inside_span_cursor, memory_order_relaxed);
 	size_t walked = 0;
+	struct inside_batch batch = { .span_count = 0 };
 	while ((page >> TCM_PAGE_MAP_LEAF_BITS) < root_entries) {
 		struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 		if (leaf == NULL) {
@@ -709,7 +807,7 @@ size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walke
 				continue;   /* a byte each: cheap, and not counted */
 			if (walked++ == max_pages_walked) {
 				atomic_store_explicit(&inside_span_cursor, page, memory_order_relaxed);
-				return 0;
+				return release_batch(&batch);
 			}
 			if (!centrals[size_class].keeps_listed_map)
 				continue;   /* not eligible (tcm_central_may_release_inside_spans) */
@@ -717,15 +815,21 @@ size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walke
 			uintptr_t span_start = page << TCM_PAGE_SHIFT;
 			if (span == NULL || span->start != span_start)
 				continue;   /* not the span's first page (or a stale entry) */
-			size_t released = tcm_central_release_inside_span(span, size_class, span_start, max_bytes);
-			if (released != 0) {
-				atomic_store_explicit(&inside_span_cursor, page + 1, memory_order_relaxed);
-				return released;
+			/* Checked again under the lock; most spans stop here without it. */
+			if (!atomic_load_explicit(&span->may_release_inside, memory_order_relaxed) ||
+			    atomic_load_explicit(&span->on_list_class, memory_order_relaxed) != size_class)
+				continue;
+			if (add_to_batch(&batch, span, size_class, span_start, max_bytes))
+				continue;
+			if (batch.span_count != 0 && is_batch_full(&batch, size_class, max_bytes)) {
+				/* This span waits for the next walk, which starts here. */
+				atomic_store_explicit(&inside_span_cursor, page, memory_order_relaxed);
+				return release_batch(&batch);
 			}
 		}
 	}
 	atomic_store_explicit(&inside_span_cursor, 0, memory_order_relaxed);   /* next walk from the start */
-	return 0;
+	return release_batch(&batch);
 }
 
 void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls)

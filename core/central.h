@@ -76,25 +76,27 @@ bool tcm_central_may_release_inside_spans(unsigned size_class);
  * not necessarily on a kernel page) that hold only free objects, at most
  * max_bytes in all; a kernel page shared with a neighbour span is never
  * released. The span's free list is taken out under the class lock, the
- * pages are worked out and madvised with no lock held, and the objects on
+ * pages are worked out and released with no lock held, and the objects on
  * kept pages are linked back under the lock. Objects on released pages become
- * the span's stranded objects: a
- * fetch hands them out (faulting their pages back in) once the span has no
- * other free object, and a span that empties goes back to the page heap whole
- * (where its released pages count as committed). A span whose
- * allocated_objects did not drop since its last release is skipped.
- * Returns the bytes released; 0 when the span was not eligible any more or
- * had no whole free page. REQUIRES: no tcm lock held. */
+ * the span's stranded objects: a fetch hands them out (faulting their pages
+ * back in) once the span has no other free object, and a span that empties
+ * goes back to the page heap whole (where its released pages count as
+ * committed). A span whose allocated_objects did not drop since its last
+ * release is skipped. Returns the bytes released; 0 when the span was not
+ * eligible any more or had no whole free page. REQUIRES: no tcm lock held. */
 size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
 				       size_t max_bytes);
 
-/* Walks the page map, lock-free, from where the last walk stopped, to the
- * next span of an eligible class with whole free kernel pages inside, and
- * releases them (tcm_central_release_inside_span, at most max_bytes).
- * Returns the bytes released; 0 when the walk looked at max_pages_walked
- * pages of small-object spans (the next one goes on from there) or reached
- * the end of the map (the next one starts over) without releasing anything.
- * REQUIRES: no tcm lock held. */
+/* Walks the page map, lock-free, from where the last walk stopped, taking
+ * the free lists of spans of eligible classes with whole free kernel pages
+ * inside out as tcm_central_release_inside_span does, until they come to
+ * max_bytes, 32 spans or TCM_OS_RELEASE_RANGES_MAX runs of pages, and
+ * releases them together: one system call where the kernel allows it
+ * (core/os.h; one madvise per run cost 60 us a run on a two-CPU guest, most
+ * of a drain's CPU). Returns the bytes released; 0 when the walk looked at
+ * max_pages_walked pages of small-object spans (the next one goes on from
+ * there) or reached the end of the map (the next one starts over) without
+ * finding any. REQUIRES: no tcm lock held. */
 size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walked);
 
 /* In a fork child, after the locks are reset: the free objects of spans a
@@ -102,7 +104,7 @@ size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walke
  * spans' stranded objects (that thread does not exist in the child). */
 void tcm_central_after_fork_in_child(void);
 
-/* Bytes and madvise calls of tcm_central_release_inside_span since start. */
+/* Bytes released inside spans, and the system calls that released them, since start. */
 void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls);
 
 /* The stack's capacity in entries (fixed after init). */

@@ -36,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,9 +55,9 @@ static _Atomic uint64_t testing_map_calls;
 static _Atomic uint64_t testing_maps_refused;
 static void (*_Atomic testing_release_hook)(void *addr, size_t len_bytes);
 /* The emulated kernel: its page (0 until decided: the setter or the
- * environment, read once), and whether it has MADV_POPULATE_WRITE. */
+ * environment, read once), and what it has (TCM_OS_TESTING_*). */
 static _Atomic size_t testing_kernel_page_bytes;
-static atomic_bool testing_kernel_lacks_populate_write;
+static _Atomic unsigned testing_kernel_features;
 
 void tcm_os_testing_fail_maps_after(size_t after_bytes)
 {
@@ -150,17 +151,25 @@ static size_t mmu_page_bytes(void)
 	return page;
 }
 
-/* Whether the kernel has MADV_POPULATE_WRITE (kernel_has_populate_write):
+/* Whether the kernel has MADV_POPULATE_WRITE (kernel_has_populate_write) and
+ * process_madvise on the calling process (kernel_has_batched_release):
  * 0 not probed yet (again after an emulation change), 1 has it, -1 lacks it. */
 static _Atomic int populate_write_support;
+static _Atomic int batched_release_support;
 
 #ifdef TCM_TESTING
-void tcm_os_testing_emulate_kernel(size_t page_bytes, bool has_populate_write)
+void tcm_os_testing_emulate_kernel(size_t page_bytes, unsigned features)
 {
 	size_t mmu_page = mmu_page_bytes();
 	atomic_store(&testing_kernel_page_bytes, page_bytes > mmu_page ? page_bytes : mmu_page);
-	atomic_store(&testing_kernel_lacks_populate_write, !has_populate_write);
+	atomic_store(&testing_kernel_features, features);
 	atomic_store(&populate_write_support, 0);
+	atomic_store(&batched_release_support, 0);
+}
+
+static bool testing_kernel_has(unsigned feature)
+{
+	return (atomic_load(&testing_kernel_features) & feature) != 0;
 }
 
 size_t tcm_os_kernel_page_bytes(void)
@@ -170,10 +179,16 @@ size_t tcm_os_kernel_page_bytes(void)
 		/* getenv allocates nothing; the variables are the test's, not tcm.conf's. */
 		const char *page_kib = getenv("TCM_TESTING_KERNEL_PAGE_KIB");
 		const char *populate_write = getenv("TCM_TESTING_KERNEL_POPULATE_WRITE");
+		const char *batched_release = getenv("TCM_TESTING_KERNEL_BATCHED_RELEASE");
 		size_t emulated = page_kib != NULL ? (size_t)strtoul(page_kib, NULL, 10) << 10 : 0;
 		if (emulated != 0 && (emulated & (emulated - 1)) != 0)
 			tcm_fatal("TCM_TESTING_KERNEL_PAGE_KIB is not a power of two");
-		tcm_os_testing_emulate_kernel(emulated, populate_write == NULL || strcmp(populate_write, "0") != 0);
+		unsigned features = 0;
+		if (populate_write == NULL || strcmp(populate_write, "0") != 0)
+			features |= TCM_OS_TESTING_POPULATE_WRITE;
+		if (batched_release == NULL || strcmp(batched_release, "0") != 0)
+			features |= TCM_OS_TESTING_BATCHED_RELEASE;
+		tcm_os_testing_emulate_kernel(emulated, features);
 		page = atomic_load_explicit(&testing_kernel_page_bytes, memory_order_relaxed);
 	}
 	return page;
@@ -199,7 +214,7 @@ static int kernel_madvise(void *addr, size_t len_bytes, int advice)
 	size_t page = tcm_os_kernel_page_bytes();
 	if ((uintptr_t)addr % page != 0 || round_up_to(len_bytes, page) < len_bytes)
 		return EINVAL;
-	if (advice == MADV_POPULATE_WRITE && atomic_load(&testing_kernel_lacks_populate_write))
+	if (advice == MADV_POPULATE_WRITE && !testing_kernel_has(TCM_OS_TESTING_POPULATE_WRITE))
 		return EINVAL;   /* an advice the emulated kernel does not know */
 	len_bytes = round_up_to(len_bytes, page);
 #endif
@@ -273,14 +288,131 @@ void tcm_os_unmap(void *addr, size_t len_bytes)
 	errno = saved_errno;
 }
 
-int tcm_os_release(void *addr, size_t len_bytes)
+/* ---- releasing many ranges in one call --------------------------------------- */
+
+#ifdef SYS_process_madvise
+/* PIDFD_SELF_THREAD of <linux/pidfd.h> (Linux 6.15; Debian 12's headers lack
+ * it): the calling thread, with no descriptor to open, keep, lose to an
+ * application that closes every descriptor, or carry into a fork child.
+ * Kernels without it fail with EBADF: the probe says "lacks it". */
+#define PIDFD_SELF_THREAD_VALUE (-10000)
+
+/* Whether process_madvise(MADV_DONTNEED) works on the calling process, asked
+ * once with an empty vector: the kernel checks the descriptor, the advice and
+ * the target before it looks at the vector, so only a kernel that has it all
+ * answers 0 (ENOSYS before 5.10, EBADF before 6.15, EINVAL for the advice
+ * before 6.13). Called only by an unfiltered thread (thread_is_unfiltered). */
+static bool kernel_has_batched_release(void)
+{
+	int support = atomic_load_explicit(&batched_release_support, memory_order_relaxed);
+	if (support == 0) {
+		support = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_VALUE, NULL, 0, MADV_DONTNEED, 0) == 0
+			? 1 : -1;
+#ifdef TCM_TESTING
+		if (!testing_kernel_has(TCM_OS_TESTING_BATCHED_RELEASE))
+			support = -1;
+#endif
+		atomic_store_explicit(&batched_release_support, support, memory_order_relaxed);
+	}
+	return support > 0;
+}
+
+/* Whether the calling thread runs under no seccomp filter: "Seccomp:\t0" in
+ * /proc/thread-self/status, read afresh for every batch (a filter is per
+ * thread, and a program may install one at any time: tor's sandbox, sshd's
+ * privilege separation, systemd's SystemCallFilter= before exec). A filter
+ * that does not list process_madvise may kill the process for it; madvise is
+ * on every list a program that allocates can live with. Anything unreadable
+ * counts as filtered. What is left is the window between this read and the
+ * call: a filter installed by another thread with SECCOMP_FILTER_FLAG_TSYNC
+ * in those few microseconds. */
+static bool thread_is_unfiltered(void)
+{
+	int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char status[4096];
+	ssize_t length = read(fd, status, sizeof(status) - 1);
+	close(fd);
+	if (length <= 0)
+		return false;
+	status[length] = '\0';
+	const char *line = strstr(status, "\nSeccomp:");
+	if (line == NULL)
+		return false;
+	line += strlen("\nSeccomp:");
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return line[0] == '0' && (line[1] == '\n' || line[1] == '\0');
+}
+
+/* One process_madvise over the ranges from the first (counted in *calls):
+ * returns how many of them it released whole (0 when the call failed before
+ * the first). In the testing build a range the emulated kernel would refuse
+ * ends the batch there. */
+static size_t release_batched(const struct tcm_os_range *ranges, size_t count, unsigned *calls)
+{
+	struct iovec vector[TCM_OS_RELEASE_RANGES_MAX];
+	size_t length = 0;
+	for (; length < count; length++) {
+		vector[length].iov_base = ranges[length].start;
+		vector[length].iov_len = ranges[length].bytes;
+#ifdef TCM_TESTING
+		size_t page = tcm_os_kernel_page_bytes();
+		if ((uintptr_t)ranges[length].start % page != 0 || round_up_to(ranges[length].bytes, page) < ranges[length].bytes)
+			break;
+		vector[length].iov_len = round_up_to(ranges[length].bytes, page);
+#endif
+	}
+	if (length < 2)
+		return 0;
+	++*calls;
+	ssize_t advised = syscall(SYS_process_madvise, PIDFD_SELF_THREAD_VALUE, vector, length, MADV_DONTNEED, 0);
+	/* On an error the kernel returns the bytes of the ranges it did before. */
+	size_t released = 0;
+	for (size_t bytes = 0; released < length && advised > 0 &&
+			       bytes + vector[released].iov_len <= (size_t)advised; released++)
+		bytes += vector[released].iov_len;
+	return released;
+}
+#else
+static bool kernel_has_batched_release(void)
+{
+	return false;
+}
+
+static bool thread_is_unfiltered(void)
+{
+	return false;
+}
+
+static size_t release_batched(const struct tcm_os_range *ranges, size_t count, unsigned *calls)
+{
+	(void)ranges;
+	(void)count;
+	(void)calls;
+	return 0;
+}
+#endif
+
+unsigned tcm_os_release_ranges(struct tcm_os_range *ranges, size_t count)
 {
 	tcm_lock_assert_none_held();
+	TCM_ASSERT(count <= TCM_OS_RELEASE_RANGES_MAX);
 	int saved_errno = errno;
-	testing_before_release(addr, len_bytes);
-	int err = kernel_madvise(addr, len_bytes, MADV_DONTNEED);
+	for (size_t i = 0; i < count; i++)
+		testing_before_release(ranges[i].start, ranges[i].bytes);
+	unsigned calls = 0;
+	size_t done = 0;
+	if (count >= 2 && thread_is_unfiltered() && kernel_has_batched_release())
+		done = release_batched(ranges, count, &calls);
+	for (size_t i = done; i < count; i++) {
+		if (kernel_madvise(ranges[i].start, ranges[i].bytes, MADV_DONTNEED) != 0)
+			ranges[i].bytes = 0;
+		calls++;
+	}
 	errno = saved_errno;
-	return err;
+	return calls;
 }
 
 /* Whether the kernel knows MADV_POPULATE_WRITE (Linux 5.14), asked once with

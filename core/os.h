@@ -43,12 +43,31 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes);
  * whose bookkeeping failed): no pointer into it may exist (invariant 9). */
 void tcm_os_unmap(void *addr, size_t len_bytes);
 
-/* Returns the pages to the kernel with MADV_DONTNEED: the range stays mapped
- * and reads back as zeros, so no pointer into it can fault (invariant 9).
- * The range must be whole kernel pages that hold no live byte: the kernel
- * fails an unaligned addr with EINVAL, and rounds len_bytes up to its page,
- * zeroing whatever lies past the range up to the next kernel page. */
-int tcm_os_release(void *addr, size_t len_bytes);
+/* A range of whole kernel pages that hold no live byte (the layout of struct
+ * iovec: tcm_os_release_ranges hands the array to the kernel as it is). */
+struct tcm_os_range {
+	void  *start;
+	size_t bytes;
+};
+
+/* The most ranges one tcm_os_release_ranges call takes. */
+#define TCM_OS_RELEASE_RANGES_MAX 64
+
+/* Returns the pages of ranges[0..count) (count 1..TCM_OS_RELEASE_RANGES_MAX)
+ * to the kernel with MADV_DONTNEED: each range stays mapped and reads back as
+ * zeros, so no pointer into it can fault (invariant 9). The kernel fails an
+ * unaligned start with EINVAL and rounds a length up to its page, zeroing
+ * whatever lies past the range up to the next kernel page. Two or more ranges
+ * go to the kernel in one process_madvise call where it takes one on the
+ * calling process (Linux 6.13; from 6.16 it flushes the TLB once for all of
+ * them, where each madvise flushes it once: about 60 us a call on a two-CPU
+ * guest, whatever its length) and the calling thread runs under no seccomp
+ * filter (a filter that does not know process_madvise may kill the process
+ * for trying it); otherwise, and for what such a call left, one madvise per
+ * range. Unlike the rest of this file, returns the system calls it made that
+ * released memory, and reports failures in place: a range it could not release
+ * comes back with bytes 0, the others are released. */
+unsigned tcm_os_release_ranges(struct tcm_os_range *ranges, size_t count);
 
 /* Makes the range resident and writable now, with no lock held, so that no
  * later critical section takes a page fault on it (DESIGN invariants 2, 11):
@@ -180,26 +199,34 @@ void tcm_os_testing_fail_every_nth_map(unsigned n);
 uint64_t tcm_os_testing_map_calls(void);
 uint64_t tcm_os_testing_maps_refused(void);
 
-/* Release hook: tcm_os_release calls hook (NULL: none) with its range right
- * before its madvise, with no lock held, so that a test can hold a release
- * there (tests/unit/fork_test.c forks meanwhile). */
+/* Release hook: tcm_os_release_ranges calls hook (NULL: none) with each of
+ * its ranges right before its system call, with no lock held, so that a test
+ * can hold a release there (tests/unit/fork_test.c forks meanwhile). */
 void tcm_os_testing_on_release(void (*hook)(void *addr, size_t len_bytes));
 
 /* Kernel emulation (DESIGN invariant 11 tested on x86_64): a kernel whose
  * page is page_bytes (a power of two; 0 or the real page size: the real
  * kernel's), as aarch64 kernels with 16 or 64 KiB pages behave:
  * tcm_os_kernel_page_bytes returns it; tcm_os_map aligns to it and maps
- * whole pages of it; tcm_os_unmap, and the madvise of tcm_os_release and
+ * whole pages of it; tcm_os_unmap, and the madvise of tcm_os_release_ranges and
  * tcm_os_populate, fail with EINVAL on a start not aligned to it and round
  * the length up to it, so a wrong length zeroes the bytes past the range as
- * the kernel would. Without has_populate_write, MADV_POPULATE_WRITE fails
- * with EINVAL, as before Linux 5.14 (5.10 was the incident's kernel).
- * Call before core's first use (tcm_os_kernel_page_bytes is read once by
- * some layers). Without a call, the environment decides, read once:
- * TCM_TESTING_KERNEL_PAGE_KIB (e.g. 16 or 64) and
- * TCM_TESTING_KERNEL_POPULATE_WRITE=0, so whole suites run per kernel
- * (tests/pages). */
-void tcm_os_testing_emulate_kernel(size_t page_bytes, bool has_populate_write);
+ * the kernel would; so does a range of a batched release, which stops there.
+ * features says what the emulated kernel has beyond that: without
+ * TCM_OS_TESTING_POPULATE_WRITE, MADV_POPULATE_WRITE fails with EINVAL, as
+ * before Linux 5.14 (5.10 was the incident's kernel); without
+ * TCM_OS_TESTING_BATCHED_RELEASE, tcm_os_release_ranges makes one madvise per
+ * range, as before Linux 6.13 (also what a real kernel without it, or a
+ * seccomp filter, gets). Call before core's first use (tcm_os_kernel_page_bytes
+ * is read once by some layers). Without a call, the environment decides, read
+ * once: TCM_TESTING_KERNEL_PAGE_KIB (e.g. 16 or 64),
+ * TCM_TESTING_KERNEL_POPULATE_WRITE=0 and TCM_TESTING_KERNEL_BATCHED_RELEASE=0,
+ * so whole suites run per kernel (tests/pages). The real kernel may lack what
+ * the emulated one has: then the real kernel's answer stands. */
+#define TCM_OS_TESTING_POPULATE_WRITE  1u
+#define TCM_OS_TESTING_BATCHED_RELEASE 2u
+#define TCM_OS_TESTING_MODERN_KERNEL   (TCM_OS_TESTING_POPULATE_WRITE | TCM_OS_TESTING_BATCHED_RELEASE)
+void tcm_os_testing_emulate_kernel(size_t page_bytes, unsigned features);
 #endif
 
 #endif

@@ -6,7 +6,7 @@
  *     page inside, sliver_set those without one (on kernels with pages larger
  *     than tcm's), released_set the RELEASED ones; each set's pages counter is
  *     the sum of its spans;
- *   - a madvise covers only whole kernel pages inside one free committed span
+ *   - a released range covers only whole kernel pages inside one free committed span
  *     (DESIGN invariant 11): the kernel pages at its edges may be shared with
  *     a neighbour in use, so they stay committed as spans of their own, and a
  *     RELEASED span is exactly a madvised (or never touched) range;
@@ -230,6 +230,7 @@ static void clear_record(struct tcm_span *record)
 	record->size_class = 0;
 	atomic_store_explicit(&record->on_list_class, 0, memory_order_relaxed);
 	record->is_releasing_inside = 0;
+	atomic_store_explicit(&record->may_release_inside, 0, memory_order_relaxed);
 	record->allocated_objects = 0;
 	record->free_objects = NULL;
 	record->carve_next = record->carve_end = 0;
@@ -583,29 +584,27 @@ static void releasing_unlink_locked(struct tcm_span *span)
 	span->next = span->prev = NULL;
 }
 
-/* The release step: of the largest free committed span with a whole kernel
- * page inside, the last whole kernel pages, at most max_bytes of them, if
- * they come to min_bytes. What lies before and after them (the kernel pages
- * shared with neighbours, and what max_bytes leaves) stays committed. */
-static size_t release_largest(size_t max_bytes, size_t min_bytes)
+/* Under the lock, of the largest free committed span with a whole kernel page
+ * inside, its last whole kernel pages, at most max_bytes of them, if they
+ * come to min_bytes: split off (what lies before and after them, the kernel
+ * pages shared with neighbours and what max_bytes leaves, stays committed),
+ * marked RELEASING and returned; NULL when there is none. One span pick per
+ * hold (DESIGN invariant 2). */
+static struct tcm_span *take_for_release(size_t max_bytes, size_t min_bytes)
 {
-	size_t max_release = max_bytes & ~(release_unit_bytes() - 1);
-	if (max_release == 0)
-		return 0;
-	free_deferred(true);
 	if (lock_with_records(2) != 0)   /* a head and a tail may split off */
-		return 0;
+		return NULL;
 	struct tcm_span *chunk = set_find_largest(&committed_set);
 	uintptr_t first = 0, end = 0;
 	if (chunk != NULL) {
 		kernel_pages_inside(chunk, &first, &end);
 		TCM_ASSERT(first < end);   /* what committed_set holds */
-		if (end - first > max_release)
-			first = end - max_release;
+		if (end - first > max_bytes)
+			first = end - max_bytes;
 	}
 	if (chunk == NULL || end - first < min_bytes) {
 		tcm_unlock(&page_heap_lock);
-		return 0;
+		return NULL;
 	}
 	set_remove(&committed_set, chunk);
 	split_tail_to_free_locked(chunk, (end - chunk->start) / TCM_PAGE_BYTES);
@@ -613,17 +612,45 @@ static size_t release_largest(size_t max_bytes, size_t min_bytes)
 	chunk->state = TCM_SPAN_RELEASING;   /* on no free set: nobody merges it */
 	releasing_link_locked(chunk);
 	tcm_unlock(&page_heap_lock);
-	size_t bytes = chunk->npages * TCM_PAGE_BYTES;
-	int err = tcm_os_release((void *)chunk->start, bytes);
-	tcm_lock(&page_heap_lock);
-	releasing_unlink_locked(chunk);
-	insert_free_locked(chunk, err == 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
-	tcm_unlock(&page_heap_lock);
-	if (err != 0)
+	return chunk;
+}
+
+/* The release step: spans taken one by one (take_for_release, each the
+ * largest left), each at least min_bytes, at most max_bytes in all and
+ * TCM_OS_RELEASE_RANGES_MAX of them, released together with no lock held
+ * (one system call where the kernel allows it: core/os.h), then put back as
+ * released, or as committed where their release failed. */
+static size_t release_largest(size_t max_bytes, size_t min_bytes)
+{
+	size_t left = max_bytes & ~(release_unit_bytes() - 1);
+	if (left == 0)
 		return 0;
-	atomic_fetch_add_explicit(&released_total_bytes, bytes, memory_order_relaxed);
-	atomic_fetch_add_explicit(&release_calls, 1, memory_order_relaxed);
-	return bytes;
+	free_deferred(true);
+	struct tcm_span *chunks[TCM_OS_RELEASE_RANGES_MAX];
+	struct tcm_os_range ranges[TCM_OS_RELEASE_RANGES_MAX];
+	size_t count = 0;
+	while (count < TCM_OS_RELEASE_RANGES_MAX && left >= min_bytes && left != 0) {
+		struct tcm_span *chunk = take_for_release(left, min_bytes);
+		if (chunk == NULL)
+			break;
+		chunks[count] = chunk;
+		ranges[count] = (struct tcm_os_range){ (void *)chunk->start, chunk->npages * TCM_PAGE_BYTES };
+		left -= ranges[count++].bytes;
+	}
+	if (count == 0)
+		return 0;
+	unsigned calls = tcm_os_release_ranges(ranges, count);
+	size_t released = 0;
+	for (size_t i = 0; i < count; i++) {
+		tcm_lock(&page_heap_lock);
+		releasing_unlink_locked(chunks[i]);
+		insert_free_locked(chunks[i], ranges[i].bytes != 0 ? TCM_SPAN_RELEASED : TCM_SPAN_FREE_COMMITTED);
+		tcm_unlock(&page_heap_lock);
+		released += ranges[i].bytes;
+	}
+	atomic_fetch_add_explicit(&released_total_bytes, released, memory_order_relaxed);
+	atomic_fetch_add_explicit(&release_calls, calls, memory_order_relaxed);
+	return released;
 }
 
 /* Keeps largest_large_pages up to date: the allowance of offset_fresh_pages. */
@@ -639,7 +666,7 @@ static void note_large_request(size_t npages)
 /* A span is about to be faulted in from released memory while free committed
  * memory, too fragmented to hold it, stays resident. Past an allowance, release
  * that much of it (pieces of at least OFFSET_MIN_BYTES, at most
- * OFFSET_MAX_CALLS madvise calls), so that the resident set does not keep
+ * OFFSET_MAX_CALLS release steps), so that the resident set does not keep
  * growing with fragments; within the allowance they stay, for reuse without
  * page faults. The allowance is a quarter of the memory in use, or room for two
  * of the largest large blocks asked for (at most OFFSET_ROOM_MAX_BYTES), whichever

@@ -77,9 +77,10 @@ bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages);
 bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages);
 
 /* Returns at most max_bytes (rounded down to whole kernel pages, and to
- * whole tcm pages) of free committed memory to the kernel with one madvise:
- * the whole kernel pages inside one free span, the span's edges staying
- * committed. The lock covers the pick and the put-back only. Returns the
+ * whole tcm pages) of free committed memory to the kernel in one
+ * tcm_os_release_ranges: the whole kernel pages inside the largest free
+ * spans, up to TCM_OS_RELEASE_RANGES_MAX of them, the spans' edges staying
+ * committed. The lock covers each pick and each put-back only. Returns the
  * bytes released; 0 when no free committed span holds a whole kernel page,
  * when max_bytes is below one, or on error. REQUIRES: no tcm lock held. */
 size_t tcm_page_heap_release_step(size_t max_bytes);

@@ -39,6 +39,11 @@ struct tcm_span {
 	                                      else it read of the span without the page-heap lock */
 	uint8_t          is_releasing_inside; /* small spans: its free list is out for a release of
 	                                         the free pages inside; the releaser frees it if it empties */
+	_Atomic uint8_t  may_release_inside; /* small spans of eligible classes: objects came back
+	                                        since its last release inside (allocated_objects below
+	                                        allocated_after_page_release), or that release was cut
+	                                        short; written under central[size_class], read without
+	                                        it by the walk, which checks again under the lock */
 	/* Small-object spans only, guarded by central[size_class]: */
 	uint32_t         allocated_objects; /* objects out of the span (caches, stacks, program) */
 	void            *free_objects;      /* objects given back, linked through their first word */

@@ -42,7 +42,7 @@ static bool is_mapped(uintptr_t address)
 static void map_returns_whole_aligned_kernel_pages(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	assert_int_equal(tcm_os_kernel_page_bytes(), KERNEL_64K);
 	for (int i = 0; i < 8; i++) {
 		uintptr_t start = (uintptr_t)tcm_os_map(TCM_PAGE_BYTES, TCM_PAGE_BYTES);
@@ -58,12 +58,14 @@ static void map_returns_whole_aligned_kernel_pages(void **state)
 static void release_refuses_a_start_off_a_kernel_page(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	char *region = tcm_os_map(4 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
 	memset(region, 0x5a, 4 * KERNEL_64K);
 	errno = 1234;
-	assert_int_equal(tcm_os_release(region + TCM_PAGE_BYTES, KERNEL_64K - TCM_PAGE_BYTES), EINVAL);
+	struct tcm_os_range range = { region + TCM_PAGE_BYTES, KERNEL_64K - TCM_PAGE_BYTES };
+	assert_int_equal(tcm_os_release_ranges(&range, 1), 1);
+	assert_int_equal(range.bytes, 0);   /* refused */
 	assert_int_equal(errno, 1234);
 	for (size_t i = 0; i < 4 * KERNEL_64K; i += 512)
 		assert_int_equal(region[i], 0x5a);
@@ -73,11 +75,13 @@ static void release_refuses_a_start_off_a_kernel_page(void **state)
 static void release_rounds_the_length_up_to_kernel_pages(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	char *region = tcm_os_map(2 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
 	memset(region, 0x5a, 2 * KERNEL_64K);
-	assert_int_equal(tcm_os_release(region, TCM_PAGE_BYTES), 0);
+	struct tcm_os_range range = { region, TCM_PAGE_BYTES };
+	tcm_os_release_ranges(&range, 1);
+	assert_int_equal(range.bytes, TCM_PAGE_BYTES);
 	for (size_t i = 0; i < KERNEL_64K; i++)
 		if (region[i] != 0)
 			fail_msg("byte %zu of the released kernel page is 0x%02x", i, (unsigned char)region[i]);
@@ -85,12 +89,41 @@ static void release_rounds_the_length_up_to_kernel_pages(void **state)
 		assert_int_equal(region[i], 0x5a);
 }
 
+/* Several ranges in one call (where the real kernel batches them) are rounded
+ * and refused one by one as one madvise each would be: a short range zeroes
+ * its whole kernel page, and a start off a kernel page is refused (bytes 0)
+ * while the ranges before it are released. */
+static void batched_release_rounds_and_refuses_range_by_range(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
+	char *region = tcm_os_map(6 * KERNEL_64K, TCM_PAGE_BYTES);
+	assert_non_null(region);
+	memset(region, 0x5a, 6 * KERNEL_64K);
+	struct tcm_os_range ranges[] = {
+		{ region, TCM_PAGE_BYTES },
+		{ region + 4 * KERNEL_64K, KERNEL_64K },
+		{ region + 2 * KERNEL_64K + TCM_PAGE_BYTES, KERNEL_64K - TCM_PAGE_BYTES },
+	};
+	tcm_os_release_ranges(ranges, 3);
+	assert_int_equal(ranges[0].bytes, TCM_PAGE_BYTES);
+	assert_int_equal(ranges[1].bytes, KERNEL_64K);
+	assert_int_equal(ranges[2].bytes, 0);
+	for (size_t page = 0; page < 6; page++) {
+		char expected = page == 0 || page == 4 ? 0 : 0x5a;
+		for (size_t i = 0; i < KERNEL_64K; i += 512)
+			if (region[page * KERNEL_64K + i] != expected)
+				fail_msg("kernel page %zu byte %zu is 0x%02x", page, i,
+					 (unsigned char)region[page * KERNEL_64K + i]);
+	}
+}
+
 /* Linux 5.10: no MADV_POPULATE_WRITE. A range that starts and ends off kernel
  * pages is resident afterwards all the same (touched), its bytes unchanged. */
 static void populate_without_populate_write_touches_every_page(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, false);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_BATCHED_RELEASE);
 	char *region = tcm_os_map(4 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
 	region[TCM_PAGE_BYTES + 100] = 0x77;
@@ -105,7 +138,7 @@ static void populate_without_populate_write_touches_every_page(void **state)
 static void populate_off_a_kernel_page_keeps_populate_write(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	char *region = tcm_os_map(8 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
 	tcm_os_populate(region + TCM_PAGE_BYTES, 2 * KERNEL_64K);
@@ -128,6 +161,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(map_returns_whole_aligned_kernel_pages),
 	cmocka_unit_test(release_refuses_a_start_off_a_kernel_page),
 	cmocka_unit_test(release_rounds_the_length_up_to_kernel_pages),
+	cmocka_unit_test(batched_release_rounds_and_refuses_range_by_range),
 	cmocka_unit_test(populate_without_populate_write_touches_every_page),
 	cmocka_unit_test(populate_off_a_kernel_page_keeps_populate_write),
 	cmocka_unit_test(environment_picks_the_kernel),

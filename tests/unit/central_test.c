@@ -590,7 +590,7 @@ static struct tcm_span *fetch_fresh_span(unsigned size_class, void **object)
 static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_16K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_16K, TCM_OS_TESTING_MODERN_KERNEL);
 	bootstrap_core();
 	unsigned size_class = tcm_size_class_of(4096);
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
@@ -635,7 +635,7 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 static void kernel_without_populate_write_fresh_span_is_resident_before_carving(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, false);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_BATCHED_RELEASE);
 	bootstrap_core();
 	void *object;
 	struct tcm_span *span = fetch_fresh_span(tcm_size_class_of(4096), &object);
@@ -651,7 +651,7 @@ static void kernel_without_populate_write_fresh_span_is_resident_before_carving(
 static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	bootstrap_core();
 	bool is_zeroed;
 	struct tcm_span *head = tcm_page_heap_alloc(1, 0, &is_zeroed);
@@ -683,7 +683,7 @@ static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 static void span_with_pages_released_inside_is_resident_before_carving_again(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(0, true);   /* the real kernel's pages */
+	tcm_os_testing_emulate_kernel(0, TCM_OS_TESTING_MODERN_KERNEL);   /* the real kernel's pages */
 	bootstrap_core();
 	unsigned size_class = tcm_size_class_of(1024);
 	uint32_t per_span = tcm_size_classes[size_class].objects_per_span;
@@ -713,6 +713,72 @@ static void span_with_pages_released_inside_is_resident_before_carving_again(voi
 	free(objects);
 }
 
+/* Spans of 1 KiB objects with their first object kept on the real kernel's
+ * pages: the bytes of whole free kernel pages each holds, one run of them. */
+static size_t free_kernel_bytes_per_span(void)
+{
+	unsigned size_class = tcm_size_class_of(1024);
+	size_t span_bytes = (size_t)tcm_size_classes[size_class].span_pages * TCM_PAGE_BYTES;
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	assert_int_equal(tcm_size_classes[size_class].first_object_offset, 0);
+	return span_bytes - kernel_page;
+}
+
+static uint64_t inside_span_release_calls(void)
+{
+	uint64_t bytes, calls;
+	tcm_central_inside_span_release_stats(&bytes, &calls);
+	return calls;
+}
+
+/* One step of the walk takes the free pages of many spans (up to 32) and
+ * releases them together: one system call where the kernel batches, one
+ * madvise per span where it does not (before, one madvise per span always:
+ * 60 us each on this guest). */
+static void release_inside_spans_releases_many_spans_in_one_call(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(0, TCM_OS_TESTING_MODERN_KERNEL);   /* the real kernel's pages */
+	bootstrap_core();
+	void **kept;
+	uint32_t spans = free_inside_spans(1, &kept);
+	assert_true(spans >= 8);
+	size_t step_spans = spans < 32 ? spans : 32;
+	size_t released = tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX);
+	assert_int_equal(released, step_spans * free_kernel_bytes_per_span());
+	assert_int_equal(inside_span_release_calls(), unit_kernel_batches_release() ? 1 : step_spans);
+	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
+		;
+	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
+	for (uint32_t i = 0; i < spans; i++)
+		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
+	free(kept);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A span whose free pages did not all fit in a step's max_bytes is taken up
+ * again by a later step (before, it counted as released and was skipped until
+ * more of its objects came back). */
+static void release_inside_spans_goes_on_with_a_span_cut_short(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(0, TCM_OS_TESTING_MODERN_KERNEL);
+	bootstrap_core();
+	void **kept;
+	uint32_t spans = free_inside_spans(1, &kept);
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	assert_true(free_kernel_bytes_per_span() >= 2 * kernel_page);
+	assert_int_equal(tcm_central_release_inside_spans(kernel_page, SIZE_MAX), kernel_page);
+	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
+		;
+	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
+	for (uint32_t i = 0; i < spans; i++)
+		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
+	free(kept);
+	assert_int_equal(in_use_bytes(), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(fetch_returns_distinct_objects_of_class),
 	cmocka_unit_test(fetch_of_one_object),
@@ -728,6 +794,8 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(kernel_without_populate_write_fresh_span_is_resident_before_carving),
 	cmocka_unit_test(kernel_64k_unaligned_populate_leaves_populate_on),
 	cmocka_unit_test(span_with_pages_released_inside_is_resident_before_carving_again),
+	cmocka_unit_test(release_inside_spans_releases_many_spans_in_one_call),
+	cmocka_unit_test(release_inside_spans_goes_on_with_a_span_cut_short),
 };
 
 UNIT_MAIN("central", tests)

@@ -1,6 +1,6 @@
 /* tests/unit/fork_test.c - fork() while another thread is inside a release
  * (defect 10b). A release step runs on a thread of its own and is held in
- * tcm_os_release, right before its madvise (os.c's release hook), while the
+ * tcm_os_release_ranges, right before its system call (os.c's release hook), while the
  * main thread forks through tcm's fork handlers; in the child, where the
  * releasing thread does not exist, no page may be lost: a page heap span
  * being madvised (RELEASING) is free committed memory again, and a span whose

@@ -258,7 +258,11 @@ static void take_in_order_and_release(void)
 	tcm_unlock(&heap);
 	tcm_unlock(&central);
 	void *page = tcm_os_map(TCM_PAGE_BYTES, TCM_PAGE_BYTES);
-	if (page == NULL || tcm_os_release(page, TCM_PAGE_BYTES) != 0)
+	if (page == NULL)
+		_exit(3);
+	struct tcm_os_range range = { page, TCM_PAGE_BYTES };
+	tcm_os_release_ranges(&range, 1);
+	if (range.bytes == 0)
 		_exit(3);
 }
 
@@ -275,7 +279,8 @@ static void os_release_under_lock(void)
 	if (page == NULL)
 		_exit(3);
 	tcm_lock(&lock);
-	tcm_os_release(page, TCM_PAGE_BYTES);
+	struct tcm_os_range range = { page, TCM_PAGE_BYTES };
+	tcm_os_release_ranges(&range, 1);
 }
 
 static void os_map_under_lock(void)

@@ -727,7 +727,7 @@ static void assert_bytes(uintptr_t start, size_t len, unsigned char byte)
 static void kernel_64k_release_takes_whole_kernel_pages_inside(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	struct tcm_span *left = alloc_span(1, NULL);
 	struct tcm_span *span = alloc_span(32, NULL);
 	struct tcm_span *right = alloc_span(1, NULL);
@@ -793,7 +793,7 @@ static void kernel_64k_release_takes_whole_kernel_pages_inside(void **state)
 static void kernel_64k_release_never_zeroes_a_live_neighbour(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	struct tcm_span *first = alloc_span(1, NULL);
 	struct tcm_span *live = alloc_span(7, NULL);
 	assert_int_equal(first->start % KERNEL_64K, 0);
@@ -821,7 +821,7 @@ static void kernel_64k_release_never_zeroes_a_live_neighbour(void **state)
 static void kernel_16k_release_takes_whole_kernel_pages_inside(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_16K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_16K, TCM_OS_TESTING_MODERN_KERNEL);
 	struct tcm_span *left = alloc_span(1, NULL);
 	struct tcm_span *span = alloc_span(5, NULL);
 	struct tcm_span *right = alloc_span(1, NULL);
@@ -851,7 +851,7 @@ static void kernel_16k_release_takes_whole_kernel_pages_inside(void **state)
 static void kernel_64k_fresh_span_offset_releases_whole_kernel_pages(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	enum { SPANS = 40, SPAN_PAGES = 63 };   /* 504 KiB: the holes start and end off kernel pages */
 	struct tcm_span *spans[SPANS];
 	for (int i = 0; i < SPANS; i++) {

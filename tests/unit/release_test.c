@@ -251,7 +251,7 @@ static uint64_t whole_kernel_page_bytes(const char *start, size_t len)
 static void kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	enum { BLOCKS = 10 };
 	size_t block_bytes = 33 * TCM_PAGE_BYTES;   /* large; not a kernel page multiple */
 	char *blocks[BLOCKS];
@@ -285,7 +285,7 @@ static void kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks(vo
 static void kernel_64k_release_step_below_a_kernel_page_releases_one(void **state)
 {
 	(void)state;
-	tcm_os_testing_emulate_kernel(KERNEL_64K, true);
+	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	size_t block_bytes = 33 * TCM_PAGE_BYTES;
 	char *block = tcm_core_malloc(block_bytes);
 	char *live = tcm_core_malloc(block_bytes);

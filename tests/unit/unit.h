@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +40,26 @@ static _Atomic unsigned long unit_thread_failures __attribute__((unused));
 			atomic_fetch_add(&unit_thread_failures, 1);                      \
 		}                                                                        \
 	} while (0)
+
+/* Whether the kernel under the test releases many ranges in one system call
+ * for the calling thread (core/os.h, tcm_os_release_ranges), asked the test's
+ * own way: process_madvise(MADV_DONTNEED) on PIDFD_SELF_THREAD answers an
+ * empty call, and /proc/thread-self/status says "Seccomp: 0". */
+static inline bool unit_kernel_batches_release(void)
+{
+	if (syscall(SYS_process_madvise, -10000 /* PIDFD_SELF_THREAD */, NULL, 0, 4 /* MADV_DONTNEED */, 0) != 0)
+		return false;
+	FILE *status = fopen("/proc/thread-self/status", "r");
+	if (status == NULL)
+		return false;
+	char line[256];
+	bool is_unfiltered = false;
+	while (fgets(line, sizeof(line), status) != NULL)
+		if (strncmp(line, "Seccomp:", 8) == 0)
+			is_unfiltered = strtol(line + 8, NULL, 10) == 0;
+	fclose(status);
+	return is_unfiltered;
+}
 
 static inline int unit_run_one(const char *group, const struct CMUnitTest *tests, size_t count,
 				const char *name)
