@@ -328,12 +328,14 @@ static bool kernel_has_batched_release(void)
  * in those few microseconds. */
 static bool thread_is_unfiltered(void)
 {
-	int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+	/* Straight to the kernel: an open or read interposed by another library
+	 * (fakeroot, a tracer) may allocate. */
+	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	char status[4096];
-	ssize_t length = read(fd, status, sizeof(status) - 1);
-	close(fd);
+	long length = syscall(SYS_read, (int)fd, status, sizeof(status) - 1);
+	syscall(SYS_close, (int)fd);
 	if (length <= 0)
 		return false;
 	status[length] = '\0';
