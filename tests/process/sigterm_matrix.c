@@ -110,10 +110,26 @@ static bool main_thread_is_sleeping(void)
 	return end != NULL && end[1] == ' ' && end[2] == 'S';
 }
 
+static volatile sig_atomic_t is_about_to_read;
+
+/* The main thread is blocked in its read: it said it was about to read, and
+ * it has slept through five looks 2 ms apart (one look was not enough under
+ * qemu, where the thread may sleep in the emulator's own locks on its way to
+ * the read, so the signal came before the read and the read then got the
+ * byte). */
+static void wait_until_main_thread_reads(void)
+{
+	while (!is_about_to_read)
+		sleep_ms(1);
+	for (int asleep = 0; asleep < 5;) {
+		asleep = main_thread_is_sleeping() ? asleep + 1 : 0;
+		sleep_ms(2);
+	}
+}
+
 static void *interrupt_then_write(void *main_thread)
 {
-	while (!main_thread_is_sleeping())
-		sleep_ms(1);
+	wait_until_main_thread_reads();
 	pthread_kill(*(pthread_t *)main_thread, SIGTERM);
 	while (calls == 0)
 		sleep_ms(1);
@@ -130,6 +146,7 @@ static void run_restart(bool want_restart)
 	pthread_t self = pthread_self(), helper;
 	pthread_create(&helper, NULL, interrupt_then_write, &self);
 	char byte;
+	is_about_to_read = 1;
 	ssize_t got = read(restart_pipe[0], &byte, 1);
 	int read_errno = errno;
 	pthread_join(helper, NULL);
