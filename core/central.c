@@ -518,22 +518,28 @@ struct span_kernel_pages {
 };
 
 /* Bit k set: kernel page k lies inside the carved part, holds objects, and
- * every object on it is free; at most max_bytes of them. Bounded: a span of an eligible class
+ * every object on it is free; the first such pages, at most max_bytes of them
+ * (*is_cut_short: more were left out). Bounded: a span of an eligible class
  * has at most 64 kernel pages (tcm_central_may_release_inside_spans). */
 static uint64_t free_kernel_pages(uint64_t is_free, size_t object_bytes, uintptr_t first_object_offset,
-				  uintptr_t carved_bytes, struct span_kernel_pages kernel, size_t max_bytes)
+				  uintptr_t carved_bytes, struct span_kernel_pages kernel, size_t max_bytes,
+				  bool *is_cut_short)
 {
 	uint64_t pages = 0;
 	size_t released = 0;
-	for (unsigned k = 0; kernel.first + (k + 1) * kernel.bytes <= carved_bytes &&
-			     released + kernel.bytes <= max_bytes; k++) {
+	*is_cut_short = false;
+	for (unsigned k = 0; kernel.first + (k + 1) * kernel.bytes <= carved_bytes; k++) {
 		uint64_t on_page = objects_overlapping(object_bytes, first_object_offset,
 						       kernel.first + k * kernel.bytes,
 						       kernel.first + (k + 1) * kernel.bytes);
-		if (on_page != 0 && (on_page & ~is_free) == 0) {   /* not the slack alone: never used */
-			pages |= (uint64_t)1 << k;
-			released += kernel.bytes;
+		if (on_page == 0 || (on_page & ~is_free) != 0)
+			continue;   /* the slack alone (never used), or a live object on it */
+		if (released + kernel.bytes > max_bytes) {
+			*is_cut_short = true;
+			break;
 		}
+		pages |= (uint64_t)1 << k;
+		released += kernel.bytes;
 	}
 	return pages;
 }
@@ -681,14 +687,11 @@ static bool add_to_batch(struct inside_batch *batch, struct tcm_span *span, unsi
 	 * before madvise zeroes any link. */
 	TCM_ASSERT(listed_map_of(central, span_start, taken) == is_free);
 	(void)taken;
-	uint64_t pages = free_kernel_pages(is_free, object_bytes, central->first_object_offset, carved_bytes,
-					   kernel, max_bytes - batch->planned_bytes);
 	struct inside_release *release = &batch->spans[batch->span_count];
-	*release = (struct inside_release){
-		.span = span, .size_class = size_class, .first_range = batch->range_count,
-		.is_cut_short = pages != free_kernel_pages(is_free, object_bytes, central->first_object_offset,
-							   carved_bytes, kernel, SIZE_MAX),
-	};
+	*release = (struct inside_release){ .span = span, .size_class = size_class,
+					    .first_range = batch->range_count };
+	uint64_t pages = free_kernel_pages(is_free, object_bytes, central->first_object_offset, carved_bytes,
+					   kernel, max_bytes - batch->planned_bytes, &release->is_cut_short);
 	for (unsigned k = 0; k < 64; k++)
 		if ((pages >> k) & 1)
 			release->stranded |= objects_overlapping(object_bytes, central->first_object_offset,

@@ -724,6 +724,15 @@ static size_t free_kernel_bytes_per_span(void)
 	return span_bytes - kernel_page;
 }
 
+/* Gives back the objects free_inside_spans kept: the heap is empty again. */
+static void give_back_kept(void **kept, uint32_t spans)
+{
+	for (uint32_t i = 0; i < spans; i++)
+		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
+	free(kept);
+	assert_int_equal(in_use_bytes(), 0);
+}
+
 static uint64_t inside_span_release_calls(void)
 {
 	uint64_t bytes, calls;
@@ -750,10 +759,7 @@ static void release_inside_spans_releases_many_spans_in_one_call(void **state)
 	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
 		;
 	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
-	for (uint32_t i = 0; i < spans; i++)
-		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
-	free(kept);
-	assert_int_equal(in_use_bytes(), 0);
+	give_back_kept(kept, spans);
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
@@ -773,10 +779,7 @@ static void release_inside_spans_goes_on_with_a_span_cut_short(void **state)
 	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
 		;
 	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
-	for (uint32_t i = 0; i < spans; i++)
-		assert_true(tcm_central_give_back_to_span(tcm_size_class_of(1024), kept[i]));
-	free(kept);
-	assert_int_equal(in_use_bytes(), 0);
+	give_back_kept(kept, spans);
 }
 
 static const struct CMUnitTest tests[] = {
