@@ -6,7 +6,7 @@
 # and mimalloc, allocators rotated within each round, hogs restarted for every run.
 # Reports, per allocator (medians over rounds): for the drain, VmRSS at exit, how much of what the
 # service freed went back before exit() (1 - (rss_exit - live_pages) / (hwm - live_pages)),
-# malloc p99.9 and max; for the storm, SIGTERM to reaped and the longest free(); for tcm, the
+# malloc p99.9 and max, free p99.9 and max (the service loop's); for the storm, SIGTERM to reaped and the longest free(); for tcm, the
 # exit report's lock maxima since T0 (TCM_STATS_ON_EXIT=stderr). Prints a Markdown table.
 # The last figures are in bench/BUSY_HOST.md.
 # Usage: bench/busy_host.sh [--rounds N] [--build-dir DIR] [--hogs N] [--busy-ms B --idle-ms I]
@@ -51,7 +51,11 @@ wanted = os.environ["BH_ALLOCATORS"].split(",") + (["tcm-baseline"] if os.enviro
 unknown = [a for a in wanted if a not in ALLOC]
 if unknown:
     sys.exit(f"busy_host.sh: unknown allocator(s) {','.join(unknown)} (tcm, glibc, gperftools, jemalloc, mimalloc)")
-ALLOC = {k: v for k, v in ALLOC.items() if k in wanted and (v == "" or os.path.exists(v))}
+missing = [k for k in wanted if ALLOC[k] and not os.path.exists(ALLOC[k])]
+if missing:
+    sys.exit(f"busy_host.sh: {', '.join(ALLOC[k] for k in missing)} missing (apt-get install libtcmalloc-minimal4 "
+             f"libjemalloc2 libmimalloc2.0, or leave them out with --allocators)")
+ALLOC = {k: v for k, v in ALLOC.items() if k in wanted}
 
 def run(alloc, argv, extra_env):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TCM_", "BH_", "LD_PRELOAD"))}
@@ -90,8 +94,8 @@ for r in range(ROUNDS):
 
 med = lambda xs: statistics.median(xs) if xs else float("nan")
 print(f"Beside {HOGS} CPU hogs ({BUSY} ms busy / {IDLE} ms idle), {os.cpu_count()} CPUs, medians of {ROUNDS} rounds.\n")
-print("| allocator | drain: RSS at exit (MiB) | freed memory back | malloc p99.9 (us) | malloc max (us) | storm: SIGTERM to reaped (ms) | longest free (us) | tcm locks since T0: max hold / max wait (us), drain; storm |")
-print("|---|---:|---:|---:|---:|---:|---:|---|")
+print("| allocator | drain: RSS at exit (MiB) | freed memory back | malloc p99.9 (us) | malloc max (us) | free p99.9 (us) | free max (us) | storm: SIGTERM to reaped (ms) | storm: longest free (us) | tcm locks since T0: max hold / max wait (us), drain; storm |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for a in ALLOC:
     d, s = drain[a], storm[a]
     back = [1 - (int(x["rss_exit_kib"]) - int(x["live_pages_kib"])) / max(1, int(x["hwm_kib"]) - int(x["live_pages_kib"])) for x in d]
@@ -101,5 +105,6 @@ for a in ALLOC:
                 f"{med([int(x.get('hold_us', 0)) for x in s]):.0f} / {med([int(x.get('wait_us', 0)) for x in s]):.0f}"
     print(f"| {a} | {med([int(x['rss_exit_kib']) for x in d]) / 1024:.0f} | {100 * med(back):.0f}% | "
           f"{med([float(x['lat_p999_us']) for x in d]):.1f} | {med([float(x['lat_max_us']) for x in d]):.0f} | "
+          f"{med([float(x['free_p999_us']) for x in d]):.1f} | {med([float(x['free_max_us']) for x in d]):.0f} | "
           f"{1000 * med([x['reaped_s'] for x in s]):.0f} | {med([float(x['free_max_us']) for x in s]):.0f} | {locks} |")
 PY

@@ -2,13 +2,15 @@
  * 255 in 256 objects in 16-1024 B, 1 in 256 in 4-256 KiB) of total_mib together and serve
  * (malloc/free of small objects in a window of live slots, in paced batches). On SIGTERM each
  * thread frees nine objects in ten of its heap and keeps serving for drain_ms (from the signal),
- * timing every malloc of the service loop; then the threads exit, main reads its own VmRSS and
+ * timing every malloc and free of the service loop; then the threads exit, main reads its own VmRSS and
  * prints one result line and returns 0. bench/drain.sh samples VmRSS from outside meanwhile.
  * Usage: drain_service threads total_mib drain_ms
  * Protocol: prints "ready" (flushed) once the heap is built; after the drain prints
  *   result workload=drain threads=.. total_mib=.. drain_ms=.. heap_freed_s=.. exit_after_sig_s=..
  *          live_kib=.. live_pages_kib=.. rss_exit_kib=.. hwm_kib=.. mallocs=.. lat_p50_us=.. lat_p99_us=..
- *          lat_p999_us=.. lat_max_us=.. mallocs_over_100us=.. malloc_from=.. free_from=..
+ *          lat_p999_us=.. lat_max_us=.. mallocs_over_100us=.. free_p999_us=.. free_max_us=..
+ *          frees_over_100us=.. malloc_from=.. free_from=..
+ * lat_*: the service loop's mallocs; free_*: its frees (an allocator may do work in free).
  * heap_freed_s: SIGTERM to the last thread done freeing its heap. rss_exit_kib: VmRSS read just
  * before main returns (after the last join). live_kib: bytes the program still holds then;
  * live_pages_kib: the kernel pages those bytes touch (what no allocator can give back). */
@@ -40,6 +42,8 @@ struct worker {
 	size_t live_bytes;             /* bytes held after the drain's frees (owner thread) */
 	uint32_t *lat_ns;              /* one sample per timed malloc (owner thread); mmap'd */
 	size_t nlat;
+	uint32_t *free_lat_ns;         /* one sample per timed free (owner thread); mmap'd */
+	size_t nfree_lat;
 	uint64_t freed_ns;             /* monotonic time this thread finished freeing its heap */
 };
 
@@ -130,7 +134,12 @@ static void *worker_main(void *arg)
 		for (unsigned op = 0; op < BATCH_OPS; op++) {
 			unsigned slot = (unsigned)(bench_rand(&rng) >> 52) % WINDOW_SLOTS;
 			window_bytes -= obj_check(window[slot]);
+			uint64_t free_t0 = now_ns();
 			free(window[slot]);
+			uint64_t free_dt = now_ns() - free_t0;
+			if (timed && self->nfree_lat < LAT_CAP)
+				self->free_lat_ns[self->nfree_lat++] =
+					free_dt > UINT32_MAX ? UINT32_MAX : (uint32_t)free_dt;
 			uint32_t size = SMALL_MIN_BYTES + (uint32_t)(bench_rand(&rng) >> 40) % (SMALL_MAX_BYTES - SMALL_MIN_BYTES + 1);
 			uint64_t t0 = now_ns();
 			unsigned char *p = malloc(size);
@@ -220,6 +229,33 @@ static int cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Every thread's samples of one kind (the service loop's frees, or its mallocs) pooled and
+ * sorted; *count gets their number and *over_100us those above 100 us. */
+static uint32_t *pooled_sorted(bool frees, size_t *count, size_t *over_100us)
+{
+	*count = 0;
+	*over_100us = 0;
+	for (unsigned i = 0; i < thread_count; i++)
+		*count += frees ? workers[i].nfree_lat : workers[i].nlat;
+	uint32_t *all = map_or_die((*count + 1) * sizeof(uint32_t));
+	size_t k = 0;
+	for (unsigned i = 0; i < thread_count; i++) {
+		const uint32_t *samples = frees ? workers[i].free_lat_ns : workers[i].lat_ns;
+		size_t n = frees ? workers[i].nfree_lat : workers[i].nlat;
+		for (size_t j = 0; j < n; j++) {
+			all[k++] = samples[j];
+			*over_100us += samples[j] > 100000u;
+		}
+	}
+	qsort(all, *count, sizeof *all, cmp_u32);
+	return all;
+}
+
+static double percentile_us(const uint32_t *sorted, size_t count, double quantile)
+{
+	return count ? (double)sorted[(size_t)((double)(count - 1) * quantile)] / 1000.0 : 0.0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
@@ -257,6 +293,7 @@ int main(int argc, char **argv)
 		workers[i].obj = map_or_die(cap * sizeof(void *));
 		workers[i].window = map_or_die(WINDOW_SLOTS * sizeof(void *));
 		workers[i].lat_ns = map_or_die(LAT_CAP * sizeof(uint32_t));
+		workers[i].free_lat_ns = map_or_die(LAT_CAP * sizeof(uint32_t));
 		int err = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (err != 0) {
 			errno = err;
@@ -280,33 +317,26 @@ int main(int argc, char **argv)
 	uint64_t t_exit = now_ns();
 	size_t live_pages = live_pages_kib();
 
-	/* Latencies: all threads' samples into the first array (it has room: LAT_CAP each, and the
-	 * arrays are contiguous only per thread, so copy). */
-	size_t total = 0, live = 0;
+	size_t live = 0;
 	uint64_t freed_last = 0;
 	for (unsigned i = 0; i < thread_count; i++) {
-		total += workers[i].nlat;
 		live += workers[i].live_bytes;
 		if (workers[i].freed_ns > freed_last)
 			freed_last = workers[i].freed_ns;
 	}
-	uint32_t *all = map_or_die((total + 1) * sizeof(uint32_t));
-	size_t k = 0, over_100us = 0;
-	for (unsigned i = 0; i < thread_count; i++)
-		for (size_t j = 0; j < workers[i].nlat; j++) {
-			all[k++] = workers[i].lat_ns[j];
-			over_100us += workers[i].lat_ns[j] > 100000u;
-		}
-	qsort(all, total, sizeof *all, cmp_u32);
-#define PCT(q) (total ? (double)all[(size_t)((double)(total - 1) * (q))] / 1000.0 : 0.0)
+	size_t total, over_100us, frees, frees_over_100us;
+	uint32_t *all = pooled_sorted(false, &total, &over_100us);
+	uint32_t *free_all = pooled_sorted(true, &frees, &frees_over_100us);
 	printf("result workload=%s threads=%u total_mib=%llu drain_ms=%llu heap_freed_s=%.6f "
 	       "exit_after_sig_s=%.6f live_kib=%zu live_pages_kib=%zu rss_exit_kib=%ld hwm_kib=%ld mallocs=%zu "
 	       "lat_p50_us=%.3f lat_p99_us=%.3f lat_p999_us=%.3f lat_max_us=%.3f mallocs_over_100us=%zu "
-	       "malloc_from=%s free_from=%s\n",
+	       "free_p999_us=%.3f free_max_us=%.3f frees_over_100us=%zu malloc_from=%s free_from=%s\n",
 	       WORKLOAD, thread_count, total_mib, drain_ms, (double)(freed_last - sig_ns) * 1e-9,
-	       (double)(t_exit - sig_ns) * 1e-9, live / 1024, live_pages, rss_exit_kib, hwm_kib, total, PCT(0.5),
-	       PCT(0.99), PCT(0.999), total ? (double)all[total - 1] / 1000.0 : 0.0, over_100us,
-	       bench_symbol_from("malloc"), bench_symbol_from("free"));
+	       (double)(t_exit - sig_ns) * 1e-9, live / 1024, live_pages, rss_exit_kib, hwm_kib, total,
+	       percentile_us(all, total, 0.5), percentile_us(all, total, 0.99), percentile_us(all, total, 0.999),
+	       percentile_us(all, total, 1.0), over_100us, percentile_us(free_all, frees, 0.999),
+	       percentile_us(free_all, frees, 1.0), frees_over_100us, bench_symbol_from("malloc"),
+	       bench_symbol_from("free"));
 	fflush(stdout);
 	return 0;
 }

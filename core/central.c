@@ -431,6 +431,12 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 	drain_entry(size_class, central->capacity, false);
 }
 
+void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count)
+{
+	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
+	return_to_spans(size_class, first, count, PUSH_ON_STACK);
+}
+
 bool tcm_central_give_back_to_span(unsigned size_class, void *object)
 {
 	*(void **)object = NULL;

@@ -47,6 +47,13 @@ void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count);
  * REQUIRES: no tcm lock held. */
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit);
 
+/* A thread helping the drain (core/release.h) takes back a chain of count
+ * objects straight to their spans, past the stack, so that the spans it
+ * empties reach the page heap now; emptied spans go there. When the class lock
+ * is busy it does not wait (DESIGN invariant 8): the chain goes on the stack.
+ * REQUIRES: no tcm lock held. */
+void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count);
+
 /* Takes back one object straight to its span, past the stack: for an object
  * the next refill should not be handed first. When the class lock is busy it
  * does not wait (DESIGN invariant 8) and takes nothing: false, the object

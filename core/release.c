@@ -54,6 +54,46 @@ size_t tcm_release_step(size_t chunk_bytes)
 	return released;
 }
 
+/* How far a helping thread walks the page map for spans with free pages
+ * inside, at most: 32 MiB of small-object spans. */
+#define HELP_WALK_PAGES 4096
+
+static _Atomic size_t help_chunk_bytes;
+
+void tcm_release_ask_for_help(size_t chunk_bytes)
+{
+	atomic_store_explicit(&help_chunk_bytes, chunk_bytes, memory_order_relaxed);
+}
+
+size_t tcm_release_help_chunk_bytes(void)
+{
+	size_t chunk_bytes = atomic_load_explicit(&help_chunk_bytes, memory_order_relaxed);
+	return chunk_bytes != 0 && tcm_state_get() == TCM_STATE_DRAINING ? chunk_bytes : 0;
+}
+
+void tcm_release_help(size_t *credit_bytes)
+{
+	size_t chunk_bytes = tcm_release_help_chunk_bytes();
+	if (chunk_bytes == 0 || *credit_bytes < TCM_RELEASE_HELP_CREDIT_BYTES) {
+		*credit_bytes = chunk_bytes == 0 ? 0 : *credit_bytes;   /* no help wanted: no debt */
+		return;
+	}
+	*credit_bytes -= TCM_RELEASE_HELP_CREDIT_BYTES;
+	if (tcm_page_heap_release_step(chunk_bytes) == 0 &&
+	    tcm_central_release_inside_spans(chunk_bytes, HELP_WALK_PAGES) == 0)
+		*credit_bytes = 0;   /* nothing found: no debt to carry */
+}
+
+void tcm_release_totals(uint64_t *released_bytes, uint64_t *release_calls)
+{
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	uint64_t inside_span_bytes, inside_span_calls;
+	tcm_central_inside_span_release_stats(&inside_span_bytes, &inside_span_calls);
+	*released_bytes = heap.released_total_bytes + inside_span_bytes;
+	*release_calls = heap.release_calls + inside_span_calls;
+}
+
 uint64_t tcm_release_pending_bytes(void)
 {
 	struct tcm_page_heap_stats heap;

@@ -27,6 +27,40 @@ size_t tcm_release_drain_step(bool keep_capacity);
  * bytes released; 0 when nothing more can be released. */
 size_t tcm_release_step(size_t chunk_bytes);
 
+/* Help from the service's threads. A release worker at the service's priority
+ * gets a CPU share of one thread among the service's and the host's: on a busy
+ * host that is too little to give back in time what a draining service frees.
+ * So while a drain pass runs outside a storm of frees (orchestrator/drain.c
+ * says when), the threads that free help: each batch a thread cache gives
+ * back goes straight to its spans, and a free that finds its thread has given
+ * back TCM_RELEASE_HELP_CREDIT_BYTES or more since it last helped ends with
+ * one release step of at most the chunk asked for: free page-heap memory, or
+ * failing that, free pages inside spans found within HELP_WALK_PAGES of the
+ * page map (release.c). No lock is held across its system call and a free
+ * makes at most one (DESIGN invariants 1-3). The work so scales with the
+ * service's own share of the CPUs. In a storm nobody helps: a process about
+ * to exit ends sooner when the kernel frees its pages at exit than when
+ * madvise does (bench/EXIT_STORM.md).
+ *
+ * tcm_release_ask_for_help sets the chunk (0: no help wanted); help is given
+ * only while core is DRAINING. */
+#define TCM_RELEASE_HELP_CREDIT_BYTES ((size_t)256 << 10)
+void tcm_release_ask_for_help(size_t chunk_bytes);
+
+/* The chunk a helping thread releases; 0 when no help is wanted. */
+size_t tcm_release_help_chunk_bytes(void);
+
+/* Pays TCM_RELEASE_HELP_CREDIT_BYTES of a thread's credit (*credit_bytes: what
+ * it gave back while helping) with one release step of the chunk asked for.
+ * Drops the credit when help is no longer wanted or nothing was found to
+ * release. REQUIRES: no tcm lock held. */
+void tcm_release_help(size_t *credit_bytes);
+
+/* What has been given back to the kernel since the process began, by anyone
+ * (the worker, helping threads, tcm_release_free_memory), and the system
+ * calls made for it. */
+void tcm_release_totals(uint64_t *released_bytes, uint64_t *release_calls);
+
 /* Free bytes a full drain and release could still return: the page heap's free
  * committed bytes plus the objects held in central lists (an upper bound: an
  * object returns to the kernel only with the rest of its span). */

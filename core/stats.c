@@ -49,10 +49,7 @@ void tcm_core_stats(struct tcm_stats *out)
 	uint64_t cached = out->central_cached_bytes + out->thread_cached_bytes;
 	out->allocated_bytes = out->large_allocated_bytes + (small_span_bytes > cached ? small_span_bytes - cached : 0);
 	out->metadata_bytes = tcm_metadata_bytes();
-	uint64_t inside_span_bytes, inside_span_calls;
-	tcm_central_inside_span_release_stats(&inside_span_bytes, &inside_span_calls);
-	out->released_total_bytes = heap.released_total_bytes + inside_span_bytes;
-	out->release_calls = heap.release_calls + inside_span_calls;
+	tcm_release_totals(&out->released_total_bytes, &out->release_calls);
 	out->threads_live = tcm_thread_cache_live_threads();
 	read_lock(tcm_page_heap_lock(), &out->page_heap_lock);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)

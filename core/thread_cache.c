@@ -9,6 +9,7 @@
 #include "central.h"
 #include "debug.h"
 #include "os.h"
+#include "release.h"
 #include "core.h"
 #include "state.h"
 
@@ -180,8 +181,15 @@ static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint1
 {
 	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	void *chain = cut_head(list, count);
-	cache->cached_bytes -= (size_t)count * tcm_size_classes[size_class].object_bytes;
-	tcm_central_give_back(size_class, chain, count, false);
+	size_t bytes = (size_t)count * tcm_size_classes[size_class].object_bytes;
+	cache->cached_bytes -= bytes;
+	if (TCM_LIKELY(tcm_release_help_chunk_bytes() == 0)) {
+		tcm_central_give_back(size_class, chain, count, false);
+		return;
+	}
+	/* Helping the drain (release.h): paid for at the end of the free. */
+	tcm_central_give_back_to_spans(size_class, chain, count);
+	cache->release_credit_bytes += bytes;
 }
 
 /* The heap could not give a class a span. The objects in the central stacks
@@ -282,6 +290,9 @@ void tcm_thread_cache_overflow(struct tcm_thread_cache_list *list, void *object)
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
 		scavenge(cache);
+	/* One release step per free at most, however much a scavenge gave back. */
+	if (TCM_UNLIKELY(cache->release_credit_bytes >= TCM_RELEASE_HELP_CREDIT_BYTES))
+		tcm_release_help(&cache->release_credit_bytes);
 }
 
 static void scavenge(struct tcm_thread_cache *cache)

@@ -72,6 +72,7 @@ struct tcm_thread_cache {
 	uint8_t set_aside_class;
 	int64_t reported_bytes;  /* part of cached_bytes already in the global gauge */
 	uint8_t state;           /* enum tcm_thread_cache_state */
+	size_t  release_credit_bytes;  /* given back while helping the drain, not yet paid for (release.h) */
 };
 
 extern __thread struct tcm_thread_cache tcm_thread_cache_self

@@ -24,27 +24,45 @@ static bool is_storm(const struct tcm_drain_pace *pace, uint64_t inflow_bytes, u
 	       inflow_bytes * TCM_NS_PER_MS >= pace->storm_bytes_per_ms * elapsed_ns;
 }
 
+/* What the service has freed so far, as far as the drain can see it: what is
+ * pending plus what anyone has released. Its growth is the inflow. */
+static uint64_t freed_so_far(const struct tcm_drain_steps *steps)
+{
+	return steps->pending_bytes(steps->context) + steps->released_bytes(steps->context);
+}
+
 /* Watches the inflow TCM_DRAIN_STORM_SAMPLE_NS at a time until a sample is no
  * storm or the stop point comes. */
-static void wait_out_storm(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
-			   const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
-			   struct tcm_drain_progress *progress)
+static void watch_inflow(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
+			 const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
+			 struct tcm_drain_progress *progress)
 {
-	if (pace->storm_bytes_per_ms == 0)
-		return;
 	for (;;) {
 		uint64_t start_ns = tcm_clock_now_ns(clock);
 		if (!tcm_deadline_may_continue(deadline, start_ns))
 			return;
-		uint64_t before = steps->pending_bytes(steps->context);
+		uint64_t before = freed_so_far(steps);
 		uint64_t left_ns = deadline->stop_ns - start_ns;
 		clock->pause_ns(clock->context, left_ns < TCM_DRAIN_STORM_SAMPLE_NS ? left_ns : TCM_DRAIN_STORM_SAMPLE_NS);
-		uint64_t after = steps->pending_bytes(steps->context);
+		uint64_t after = freed_so_far(steps);
 		uint64_t elapsed_ns = tcm_clock_now_ns(clock) - start_ns;
 		progress->storm_wait_ns += elapsed_ns;
 		if (after <= before || !is_storm(pace, after - before, elapsed_ns))
 			return;
 	}
+}
+
+/* Watches the inflow TCM_DRAIN_STORM_SAMPLE_NS at a time until a sample is no
+ * storm or the stop point comes, with no help from the freeing threads; then
+ * asks for it. */
+static void wait_out_storm(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
+			   const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
+			   struct tcm_drain_progress *progress)
+{
+	steps->ask_for_help(steps->context, 0);
+	if (pace->storm_bytes_per_ms != 0)
+		watch_inflow(steps, clock, deadline, pace, progress);
+	steps->ask_for_help(steps->context, pace->chunk_bytes);
 }
 
 /* The pass's current slice: about TCM_DRAIN_SLICE_NS of steps (wall time,
@@ -56,18 +74,15 @@ struct slice {
 	uint64_t stepped_ns;        /* wall time in steps so far */
 	uint64_t work_start_ns;     /* the thread's CPU clock when the slice began */
 	uint64_t mark_ns;           /* when the inflow was last measured... */
-	uint64_t mark_pending;      /* ...what was pending then... */
-	uint64_t mark_released;     /* ...and what the pass had released by then */
+	uint64_t mark_freed;        /* ...and what had been freed by then (freed_so_far) */
 };
 
-static void begin_slice(struct slice *slice, const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
-			const struct tcm_drain_progress *progress)
+static void begin_slice(struct slice *slice, const struct tcm_drain_steps *steps, const struct tcm_clock *clock)
 {
 	slice->stepped_ns = 0;
 	slice->work_start_ns = tcm_clock_work_ns(clock);
 	slice->mark_ns = tcm_clock_now_ns(clock);
-	slice->mark_pending = steps->pending_bytes(steps->context);
-	slice->mark_released = progress->released_bytes;
+	slice->mark_freed = freed_so_far(steps);
 }
 
 /* Ends the slice if it is long enough: pauses so that its work is at most
@@ -87,12 +102,11 @@ static void maybe_end_slice(struct slice *slice, const struct tcm_drain_steps *s
 		uint64_t left_ns = deadline->stop_ns > now ? deadline->stop_ns - now : 0;
 		clock->pause_ns(clock->context, pause_ns < left_ns ? pause_ns : left_ns);
 	}
-	uint64_t pending = steps->pending_bytes(steps->context);
-	uint64_t arrived = pending + (progress->released_bytes - slice->mark_released);
-	if (arrived > slice->mark_pending &&
-	    is_storm(pace, arrived - slice->mark_pending, tcm_clock_now_ns(clock) - slice->mark_ns))
+	uint64_t freed = freed_so_far(steps);
+	if (freed > slice->mark_freed &&
+	    is_storm(pace, freed - slice->mark_freed, tcm_clock_now_ns(clock) - slice->mark_ns))
 		wait_out_storm(steps, clock, deadline, pace, progress);
-	begin_slice(slice, steps, clock, progress);
+	begin_slice(slice, steps, clock);
 }
 
 void tcm_drain_run(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
@@ -103,7 +117,7 @@ void tcm_drain_run(const struct tcm_drain_steps *steps, const struct tcm_clock *
 	uint64_t next_report_ns = 0;
 	wait_out_storm(steps, clock, deadline, pace, progress);
 	struct slice slice;
-	begin_slice(&slice, steps, clock, progress);
+	begin_slice(&slice, steps, clock);
 	for (;;) {
 		uint64_t step_start_ns = tcm_clock_now_ns(clock);
 		if (!tcm_deadline_may_continue(deadline, step_start_ns)) {
@@ -131,6 +145,7 @@ void tcm_drain_run(const struct tcm_drain_steps *steps, const struct tcm_clock *
 		else
 			maybe_end_slice(&slice, steps, clock, deadline, pace, progress);
 	}
+	steps->ask_for_help(steps->context, 0);
 	if (report != NULL)
 		report(report_context, progress);
 }

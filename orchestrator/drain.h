@@ -10,7 +10,10 @@
  * storm_bytes_per_ms (what is pending grows that fast, net of the pass's own
  * releases), the pass only watches. A process in an exit storm ends sooner
  * with the CPUs to itself, and what a service that drains frees in a burst is
- * still there to release once the burst is over.
+ * still there to release once the burst is over. Outside storm waits the pass
+ * asks the service's freeing threads to help (core/release.h: on a busy host
+ * one worker's CPU share is too small); when it ends, or waits, it stops
+ * asking.
  *
  * The steps and the clock are injected, so the loop's deadline behaviour is
  * tested on a fake clock; production passes core/release and the monotonic
@@ -30,6 +33,8 @@ struct tcm_drain_steps {
 	size_t   (*drain_step)(void *context);                      /* objects moved; 0: stacks empty */
 	size_t   (*release_step)(void *context, size_t chunk_bytes); /* bytes released; 0: nothing free */
 	uint64_t (*pending_bytes)(void *context);                   /* what could still be released */
+	uint64_t (*released_bytes)(void *context);                  /* given back so far, by anyone */
+	void     (*ask_for_help)(void *context, size_t chunk_bytes); /* freeing threads release too; 0: stop */
 	void      *context;
 };
 
@@ -52,6 +57,8 @@ struct tcm_drain_pace {
 	size_t   chunk_bytes;          /* at most this much per release step */
 	unsigned duty_percent;         /* 1-100: the most of its time the pass works */
 	uint64_t storm_bytes_per_ms;   /* an inflow of frees this fast is a storm; 0: never wait */
+	                               /* (inflow: growth of pending + released, so that releases by
+	                                * helping threads do not hide it) */
 	uint64_t report_interval_ns;   /* between two calls of report */
 };
 

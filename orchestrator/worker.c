@@ -74,18 +74,34 @@ static uint64_t pending_bytes(void *context)
 	return tcm_release_pending_bytes();
 }
 
+static uint64_t released_bytes(void *context)
+{
+	(void)context;
+	uint64_t bytes, calls;
+	tcm_release_totals(&bytes, &calls);
+	return bytes;
+}
+
+static void ask_for_help(void *context, size_t chunk_bytes)
+{
+	(void)context;
+	tcm_release_ask_for_help(chunk_bytes);
+}
+
 static const struct tcm_drain_steps core_steps = {
 	.drain_step = drain_step,
 	.release_step = release_step,
 	.pending_bytes = pending_bytes,
+	.released_bytes = released_bytes,
+	.ask_for_help = ask_for_help,
 };
 
 /* ---- DRAINING ------------------------------------------------------------- */
 
 struct drain_report {
 	struct tcm_deadline deadline;
-	uint64_t released_before_bytes;   /* by earlier passes */
-	uint64_t release_steps_before;    /* madvise calls of earlier passes */
+	uint64_t released_at_start_bytes; /* tcm_release_totals when the drain began */
+	uint64_t release_calls_at_start;
 	uint64_t next_extend_ns;
 	uint64_t last_status_released_mib; /* what the last STATUS said: repeat nothing */
 	uint64_t last_status_total_mib;
@@ -102,14 +118,19 @@ static void send_extend(struct drain_report *report, uint64_t now_ns)
 	report->next_extend_ns = now_ns + EXTEND_INTERVAL_NS;
 }
 
+/* Progress is what everybody released since the drain began: the worker's
+ * passes and the threads that helped them (core/release.h). */
 static void on_drain_progress(void *context, const struct tcm_drain_progress *progress)
 {
+	(void)progress;
 	struct drain_report *report = context;
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
+	uint64_t total_bytes, total_calls;
+	tcm_release_totals(&total_bytes, &total_calls);
 	/* "of M MiB": what is released plus what is free now (the service keeps
 	 * freeing while the drain runs). */
-	uint64_t released_bytes = report->released_before_bytes + progress->released_bytes;
-	tcm_timeline_set_release(released_bytes, report->release_steps_before + progress->release_steps);
+	uint64_t released_bytes = total_bytes - report->released_at_start_bytes;
+	tcm_timeline_set_release(released_bytes, total_calls - report->release_calls_at_start);
 	uint64_t released_mib = released_bytes >> 20;
 	uint64_t total_mib = (released_bytes + tcm_release_pending_bytes()) >> 20;
 	if (config->notify.status &&
@@ -128,6 +149,7 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 static void drain_until_stop_point(void)
 {
 	struct drain_report report = { 0 };
+	tcm_release_totals(&report.released_at_start_bytes, &report.release_calls_at_start);
 	uint64_t t0 = tcm_timeline_t0_ns();
 	tcm_deadline_start(&report.deadline, t0, (uint64_t)config->exit.deadline_ms, (uint64_t)config->exit.margin_ms);
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
@@ -148,8 +170,6 @@ static void drain_until_stop_point(void)
 		struct tcm_drain_progress progress;
 		tcm_drain_run(&core_steps, &tcm_clock_monotonic, &report.deadline, &pace, on_drain_progress, &report,
 			      &progress);
-		report.released_before_bytes += progress.released_bytes;
-		report.release_steps_before += progress.release_steps;
 		if (progress.hit_stop_point)
 			break;
 		/* Everything free is released; the service may still be freeing. */

@@ -27,10 +27,15 @@ struct fake {
 	uint64_t first_release_ns;    /* 0: none yet */
 	unsigned reports;
 	bool     released_before_drained;
+	uint64_t released_total_bytes; /* by the pass and the helpers */
+	size_t   help_chunk_bytes;    /* what the pass last asked of the freeing threads */
+	unsigned help_asks;           /* asks with a chunk */
+	size_t   help_chunk_asked;    /* the chunk of the last of them */
+	uint64_t helper_bytes_per_ms; /* what helping threads release while the pass pauses */
+	uint64_t help_in_storm_ns;    /* pause time with help asked for while the inflow was on */
 };
 
 static uint64_t fake_now(void *context) { return ((struct fake *)context)->now_ns; }
-static void fake_pause(void *context, uint64_t ns) { ((struct fake *)context)->now_ns += ns; }
 
 static size_t fake_drain_step(void *context)
 {
@@ -53,6 +58,28 @@ static void accrue_inflow(struct fake *fake)
 	fake->inflow_added_bytes = total;
 }
 
+/* Time passes; while help is asked for, the helping threads release what has
+ * been freed at helper_bytes_per_ms. */
+static void fake_pause(void *context, uint64_t ns)
+{
+	struct fake *fake = context;
+	uint64_t start_ns = fake->now_ns;
+	fake->now_ns += ns;
+	accrue_inflow(fake);
+	if (fake->help_chunk_bytes == 0)
+		return;
+	uint64_t storm_start = start_ns > fake->inflow_start_ns ? start_ns : fake->inflow_start_ns;
+	uint64_t storm_end = fake->now_ns < fake->inflow_end_ns ? fake->now_ns : fake->inflow_end_ns;
+	if (storm_end > storm_start)
+		fake->help_in_storm_ns += storm_end - storm_start;
+	if (fake->release_left_bytes == UINT64_MAX)
+		return;
+	uint64_t bytes = fake->helper_bytes_per_ms * ns / TCM_NS_PER_MS;
+	bytes = bytes < fake->release_left_bytes ? bytes : fake->release_left_bytes;
+	fake->release_left_bytes -= bytes;
+	fake->released_total_bytes += bytes;
+}
+
 static size_t fake_release_step(void *context, size_t chunk_bytes)
 {
 	struct fake *fake = context;
@@ -68,6 +95,7 @@ static size_t fake_release_step(void *context, size_t chunk_bytes)
 	uint64_t bytes = fake->release_left_bytes < chunk_bytes ? fake->release_left_bytes : chunk_bytes;
 	if (fake->release_left_bytes != UINT64_MAX)
 		fake->release_left_bytes -= bytes;
+	fake->released_total_bytes += bytes;
 	fake->now_ns += fake->step_cost_ns;
 	return (size_t)bytes;
 }
@@ -77,6 +105,21 @@ static uint64_t fake_pending(void *context)
 	struct fake *fake = context;
 	accrue_inflow(fake);
 	return fake->release_left_bytes;
+}
+
+static uint64_t fake_released(void *context)
+{
+	return ((struct fake *)context)->released_total_bytes;
+}
+
+static void fake_ask_for_help(void *context, size_t chunk_bytes)
+{
+	struct fake *fake = context;
+	fake->help_chunk_bytes = chunk_bytes;
+	if (chunk_bytes != 0) {
+		fake->help_asks++;
+		fake->help_chunk_asked = chunk_bytes;
+	}
 }
 
 static void count_report(void *context, const struct tcm_drain_progress *progress)
@@ -89,7 +132,8 @@ static void run_paced(struct fake *fake, uint64_t budget_ms, uint64_t margin_ms,
 		      unsigned duty_percent, uint64_t storm_bytes_per_ms, struct tcm_drain_progress *progress)
 {
 	struct tcm_clock clock = { .now_ns = fake_now, .pause_ns = fake_pause, .work_ns = fake_now, .context = fake };
-	struct tcm_drain_steps steps = { fake_drain_step, fake_release_step, fake_pending, fake };
+	struct tcm_drain_steps steps = { fake_drain_step, fake_release_step, fake_pending, fake_released,
+					 fake_ask_for_help, fake };
 	struct tcm_deadline deadline;
 	tcm_deadline_start(&deadline, fake->now_ns, budget_ms, margin_ms);
 	fake->stop_ns = deadline.stop_ns;
@@ -223,6 +267,31 @@ static void storm_of_frees_is_waited_out(void **state)
 	assert_true(fake.first_release_ns >= 200 * TCM_NS_PER_MS);
 	assert_true(progress.storm_wait_ns >= 195 * TCM_NS_PER_MS);
 	assert_int_equal(progress.released_bytes, (uint64_t)800 << 20);
+	/* Nobody helped in the storm; the pass asked for help after it, and
+	 * stopped asking when it ended. */
+	assert_int_equal(fake.help_in_storm_ns, 0);
+	assert_true(fake.help_asks >= 1);
+	assert_int_equal(fake.help_chunk_asked, 2 << 20);   /* the pass's own chunk */
+	assert_int_equal(fake.help_chunk_bytes, 0);
+}
+
+/* A storm that begins while the pass runs and freeing threads help it: the
+ * helpers release 8 MiB per ms of its pauses, as much as the storm frees over
+ * its half-duty cycle, so what is pending stays level. The inflow is measured
+ * net of everyone's releases, so the pass still sees the storm at its next
+ * slice end and stops asking for help until it is over. */
+static void storm_is_seen_through_helpers_releases(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = (uint64_t)400 << 20,
+			     .helper_bytes_per_ms = 8 << 20, .inflow_bytes_per_ms = 4 << 20,
+			     .inflow_start_ns = 50 * TCM_NS_PER_MS, .inflow_end_ns = 250 * TCM_NS_PER_MS };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 50, 1 << 20, &progress);
+	assert_true(fake.help_in_storm_ns <= 2 * TCM_NS_PER_MS);
+	assert_true(progress.storm_wait_ns >= 190 * TCM_NS_PER_MS);
+	assert_true(progress.is_finished);
+	assert_int_equal(fake.help_chunk_bytes, 0);
 }
 
 /* Frees at half the storm rate are no storm: the pass starts after one look. */
@@ -249,6 +318,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(duty_cycle_counts_many_small_steps),
 		cmocka_unit_test(storm_of_frees_is_waited_out),
 		cmocka_unit_test(slow_inflow_is_no_storm),
+		cmocka_unit_test(storm_is_seen_through_helpers_releases),
 	};
 	return unit_main(argc, argv, "drain", tests, sizeof(tests) / sizeof(tests[0]));
 }

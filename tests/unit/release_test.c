@@ -8,8 +8,9 @@
  * kernel with 64 KiB pages (os.c's emulation), trim and the release step give
  * back whole kernel pages only, never a live block's byte; in
  * DRAINING every thread's next free hands its cache's surplus
- * back and refills stop growing the lists; in EXITING a dying thread drops its
- * cache in O(1). */
+ * back and refills stop growing the lists, and while the drain asks for help
+ * the freeing thread releases what it empties; in EXITING a dying thread drops
+ * its cache in O(1). */
 #include "unit.h"
 
 #include "central.h"
@@ -341,6 +342,61 @@ static void draining_hands_cache_surplus_back_on_next_free(void **state)
 	assert_int_equal(atomic_load(&unit_thread_failures), 0);
 }
 
+/* ---- freeing threads help the drain ------------------------------------------ */
+
+static uint64_t released_so_far(void)
+{
+	uint64_t bytes, calls;
+	tcm_release_totals(&bytes, &calls);
+	return bytes;
+}
+
+/* Mallocs and frees OBJECTS objects of 1 KiB (4 MiB, whole spans); returns
+ * what was released while it freed them. */
+static uint64_t released_by_frees(void)
+{
+	for (int i = 0; i < OBJECTS; i++)
+		objects[i] = tcm_core_malloc(1024);
+	uint64_t before = released_so_far();
+	for (int i = 0; i < OBJECTS; i++)
+		tcm_core_free(objects[i]);
+	return released_so_far() - before;
+}
+
+static void *helping_worker(void *arg)
+{
+	(void)arg;
+	/* Asked for help in NORMAL: nobody helps. */
+	tcm_release_ask_for_help((size_t)1 << 20);
+	UNIT_THREAD_CHECK(released_by_frees() == 0);
+	UNIT_THREAD_CHECK(tcm_core_enter_draining());
+	/* DRAINING, not asked: the frees go on the stacks, as the worker waits
+	 * out a storm. */
+	tcm_release_ask_for_help(0);
+	UNIT_THREAD_CHECK(released_by_frees() == 0);
+	/* Asked: the emptied spans reach the page heap and the freeing thread
+	 * releases them itself, about as much as it gave back. */
+	while (tcm_release_drain_step(false) != 0)
+		;
+	tcm_release_ask_for_help((size_t)1 << 20);
+	UNIT_THREAD_CHECK(released_by_frees() >= (uint64_t)2 << 20);
+	/* EXITING: no more help, asked or not. */
+	UNIT_THREAD_CHECK(tcm_core_enter_exiting());
+	UNIT_THREAD_CHECK(released_by_frees() == 0);
+	return NULL;
+}
+
+static void freeing_threads_release_only_while_help_is_asked_for_in_draining(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, helping_worker, NULL), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 /* ---- thread exit in EXITING ------------------------------------------------- */
 
 static void *caching_worker(void *arg)
@@ -395,6 +451,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks),
 		cmocka_unit_test(kernel_64k_release_step_below_a_kernel_page_releases_one),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
+		cmocka_unit_test(freeing_threads_release_only_while_help_is_asked_for_in_draining),
 		cmocka_unit_test(exiting_thread_exit_drops_cache_in_place),
 	};
 	return unit_main(argc, argv, "release", tests, sizeof(tests) / sizeof(tests[0]));
