@@ -31,13 +31,25 @@ static uint64_t freed_so_far(const struct tcm_drain_steps *steps)
 	return steps->pending_bytes(steps->context) + steps->released_bytes(steps->context);
 }
 
-/* Watches the inflow TCM_DRAIN_STORM_SAMPLE_NS at a time until a sample is no
- * storm or the stop point comes. */
-static void watch_inflow(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
-			 const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
-			 struct tcm_drain_progress *progress)
+/* Asks the freeing threads for help once no storm has been seen for
+ * TCM_DRAIN_HELP_AFTER_QUIET_NS (quiet_since_ns: the last storm sample, or the
+ * pass's start), and not before. */
+static void ask_for_help_if_quiet(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
+				  const struct tcm_drain_pace *pace, uint64_t quiet_since_ns)
 {
-	for (;;) {
+	bool is_quiet = tcm_clock_now_ns(clock) - quiet_since_ns >= TCM_DRAIN_HELP_AFTER_QUIET_NS;
+	steps->ask_for_help(steps->context, is_quiet ? pace->chunk_bytes : 0);
+}
+
+/* Watches the inflow TCM_DRAIN_STORM_SAMPLE_NS at a time, with no help from
+ * the freeing threads, until a sample is no storm or the stop point comes;
+ * *quiet_since_ns moves to the end of each storm sample. */
+static void wait_out_storm(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
+			   const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
+			   struct tcm_drain_progress *progress, uint64_t *quiet_since_ns)
+{
+	steps->ask_for_help(steps->context, 0);
+	while (pace->storm_bytes_per_ms != 0) {
 		uint64_t start_ns = tcm_clock_now_ns(clock);
 		if (!tcm_deadline_may_continue(deadline, start_ns))
 			return;
@@ -45,24 +57,13 @@ static void watch_inflow(const struct tcm_drain_steps *steps, const struct tcm_c
 		uint64_t left_ns = deadline->stop_ns - start_ns;
 		clock->pause_ns(clock->context, left_ns < TCM_DRAIN_STORM_SAMPLE_NS ? left_ns : TCM_DRAIN_STORM_SAMPLE_NS);
 		uint64_t after = freed_so_far(steps);
-		uint64_t elapsed_ns = tcm_clock_now_ns(clock) - start_ns;
-		progress->storm_wait_ns += elapsed_ns;
-		if (after <= before || !is_storm(pace, after - before, elapsed_ns))
-			return;
+		uint64_t end_ns = tcm_clock_now_ns(clock);
+		progress->storm_wait_ns += end_ns - start_ns;
+		if (after <= before || !is_storm(pace, after - before, end_ns - start_ns))
+			break;
+		*quiet_since_ns = end_ns;
 	}
-}
-
-/* Watches the inflow TCM_DRAIN_STORM_SAMPLE_NS at a time until a sample is no
- * storm or the stop point comes, with no help from the freeing threads; then
- * asks for it. */
-static void wait_out_storm(const struct tcm_drain_steps *steps, const struct tcm_clock *clock,
-			   const struct tcm_deadline *deadline, const struct tcm_drain_pace *pace,
-			   struct tcm_drain_progress *progress)
-{
-	steps->ask_for_help(steps->context, 0);
-	if (pace->storm_bytes_per_ms != 0)
-		watch_inflow(steps, clock, deadline, pace, progress);
-	steps->ask_for_help(steps->context, pace->chunk_bytes);
+	ask_for_help_if_quiet(steps, clock, pace, *quiet_since_ns);
 }
 
 /* The pass's current slice: about TCM_DRAIN_SLICE_NS of steps (wall time,
@@ -75,6 +76,7 @@ struct slice {
 	uint64_t work_start_ns;     /* the thread's CPU clock when the slice began */
 	uint64_t mark_ns;           /* when the inflow was last measured... */
 	uint64_t mark_freed;        /* ...and what had been freed by then (freed_so_far) */
+	uint64_t quiet_since_ns;    /* the end of the last storm seen, or the pass's start */
 };
 
 static void begin_slice(struct slice *slice, const struct tcm_drain_steps *steps, const struct tcm_clock *clock)
@@ -103,9 +105,13 @@ static void maybe_end_slice(struct slice *slice, const struct tcm_drain_steps *s
 		clock->pause_ns(clock->context, pause_ns < left_ns ? pause_ns : left_ns);
 	}
 	uint64_t freed = freed_so_far(steps);
-	if (freed > slice->mark_freed &&
-	    is_storm(pace, freed - slice->mark_freed, tcm_clock_now_ns(clock) - slice->mark_ns))
-		wait_out_storm(steps, clock, deadline, pace, progress);
+	uint64_t now = tcm_clock_now_ns(clock);
+	if (freed > slice->mark_freed && is_storm(pace, freed - slice->mark_freed, now - slice->mark_ns)) {
+		slice->quiet_since_ns = now;
+		wait_out_storm(steps, clock, deadline, pace, progress, &slice->quiet_since_ns);
+	} else {
+		ask_for_help_if_quiet(steps, clock, pace, slice->quiet_since_ns);
+	}
 	begin_slice(slice, steps, clock);
 }
 
@@ -115,8 +121,8 @@ void tcm_drain_run(const struct tcm_drain_steps *steps, const struct tcm_clock *
 {
 	*progress = (struct tcm_drain_progress){ .pending_at_start_bytes = steps->pending_bytes(steps->context) };
 	uint64_t next_report_ns = 0;
-	wait_out_storm(steps, clock, deadline, pace, progress);
-	struct slice slice;
+	struct slice slice = { .quiet_since_ns = tcm_clock_now_ns(clock) };
+	wait_out_storm(steps, clock, deadline, pace, progress, &slice.quiet_since_ns);
 	begin_slice(&slice, steps, clock);
 	for (;;) {
 		uint64_t step_start_ns = tcm_clock_now_ns(clock);

@@ -10,10 +10,10 @@
  * storm_bytes_per_ms (what is pending grows that fast, net of the pass's own
  * releases), the pass only watches. A process in an exit storm ends sooner
  * with the CPUs to itself, and what a service that drains frees in a burst is
- * still there to release once the burst is over. Outside storm waits the pass
- * asks the service's freeing threads to help (core/release.h: on a busy host
- * one worker's CPU share is too small); when it ends, or waits, it stops
- * asking.
+ * still there to release once the burst is over. Once no storm has been seen
+ * for TCM_DRAIN_HELP_AFTER_QUIET_NS the pass asks the service's freeing threads
+ * to help (core/release.h: on a busy host one worker's CPU share is too
+ * small); in a storm, and when it ends, it stops asking.
  *
  * The steps and the clock are injected, so the loop's deadline behaviour is
  * tested on a fake clock; production passes core/release and the monotonic
@@ -52,6 +52,10 @@ typedef void (*tcm_drain_report_fn)(void *context, const struct tcm_drain_progre
 
 #define TCM_DRAIN_SLICE_NS        (1 * TCM_NS_PER_MS)
 #define TCM_DRAIN_STORM_SAMPLE_NS (5 * TCM_NS_PER_MS)   /* how long one look at the inflow lasts */
+/* Help is asked for only once no storm has been seen for this long: on a busy
+ * host an exit storm's threads are off the CPU for milliseconds at a time, and
+ * a look that falls in such a gap must not bring helpers into the storm. */
+#define TCM_DRAIN_HELP_AFTER_QUIET_NS (50 * TCM_NS_PER_MS)
 
 struct tcm_drain_pace {
 	size_t   chunk_bytes;          /* at most this much per release step */

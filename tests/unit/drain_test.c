@@ -24,6 +24,7 @@ struct fake {
 	uint64_t inflow_end_ns;
 	uint64_t inflow_start_ns;
 	uint64_t inflow_added_bytes;  /* inflow already in release_left_bytes */
+	uint64_t inflow_period_ns;    /* 0: steady; else frees only in each period's first half */
 	uint64_t first_release_ns;    /* 0: none yet */
 	unsigned reports;
 	bool     released_before_drained;
@@ -31,6 +32,7 @@ struct fake {
 	size_t   help_chunk_bytes;    /* what the pass last asked of the freeing threads */
 	unsigned help_asks;           /* asks with a chunk */
 	size_t   help_chunk_asked;    /* the chunk of the last of them */
+	uint64_t first_help_ns;       /* when help was first asked for; 0: never */
 	uint64_t helper_bytes_per_ms; /* what helping threads release while the pass pauses */
 	uint64_t help_in_storm_ns;    /* pause time with help asked for while the inflow was on */
 };
@@ -47,13 +49,23 @@ static size_t fake_drain_step(void *context)
 	return 32;
 }
 
+/* How long the service has been freeing by until (a bursty one half of each period). */
+static uint64_t inflow_time_ns(const struct fake *fake, uint64_t until)
+{
+	uint64_t elapsed_ns = until - fake->inflow_start_ns;
+	if (fake->inflow_period_ns == 0)
+		return elapsed_ns;
+	uint64_t half_ns = fake->inflow_period_ns / 2, into_period_ns = elapsed_ns % fake->inflow_period_ns;
+	return elapsed_ns / fake->inflow_period_ns * half_ns + (into_period_ns < half_ns ? into_period_ns : half_ns);
+}
+
 /* Moves what the service freed up to now into the work left. */
 static void accrue_inflow(struct fake *fake)
 {
 	uint64_t until = fake->now_ns < fake->inflow_end_ns ? fake->now_ns : fake->inflow_end_ns;
 	if (until <= fake->inflow_start_ns)
 		return;
-	uint64_t total = (until - fake->inflow_start_ns) * fake->inflow_bytes_per_ms / TCM_NS_PER_MS;
+	uint64_t total = inflow_time_ns(fake, until) * fake->inflow_bytes_per_ms / TCM_NS_PER_MS;
 	fake->release_left_bytes += total - fake->inflow_added_bytes;
 	fake->inflow_added_bytes = total;
 }
@@ -119,6 +131,8 @@ static void fake_ask_for_help(void *context, size_t chunk_bytes)
 	if (chunk_bytes != 0) {
 		fake->help_asks++;
 		fake->help_chunk_asked = chunk_bytes;
+		if (fake->first_help_ns == 0)
+			fake->first_help_ns = fake->now_ns;
 	}
 }
 
@@ -267,11 +281,41 @@ static void storm_of_frees_is_waited_out(void **state)
 	assert_true(fake.first_release_ns >= 200 * TCM_NS_PER_MS);
 	assert_true(progress.storm_wait_ns >= 195 * TCM_NS_PER_MS);
 	assert_int_equal(progress.released_bytes, (uint64_t)800 << 20);
-	/* Nobody helped in the storm; the pass asked for help after it, and
-	 * stopped asking when it ended. */
+	/* Nobody helped in the storm, and the pass stopped asking when it ended. */
 	assert_int_equal(fake.help_in_storm_ns, 0);
-	assert_true(fake.help_asks >= 1);
-	assert_int_equal(fake.help_chunk_asked, 2 << 20);   /* the pass's own chunk */
+	assert_int_equal(fake.help_chunk_bytes, 0);
+}
+
+/* With no storm the pass asks the freeing threads for help, with its own
+ * chunk, once it has seen TCM_DRAIN_HELP_AFTER_QUIET_NS without one, and
+ * stops asking when it ends. */
+static void help_is_asked_for_after_a_quiet_spell(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = UINT64_MAX };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 1 << 20, 50, 1 << 20, &progress);
+	assert_true(progress.hit_stop_point);
+	assert_true(fake.first_help_ns >= TCM_DRAIN_HELP_AFTER_QUIET_NS + 1);
+	assert_true(fake.first_help_ns <= TCM_DRAIN_HELP_AFTER_QUIET_NS + 5 * TCM_NS_PER_MS);
+	assert_int_equal(fake.help_chunk_asked, 1 << 20);
+	assert_int_equal(fake.help_chunk_bytes, 0);
+}
+
+/* A storm on a busy host: the freeing threads are off the CPU half of the
+ * time, 10 ms at a stretch, so some looks at the inflow see none. Help is
+ * asked for only after a quiet spell longer than such a gap: never while the
+ * storm lasts. */
+static void bursty_storm_gets_no_help(void **state)
+{
+	(void)state;
+	struct fake fake = { .now_ns = 1, .step_cost_ns = 100 * TCM_NS_PER_US, .inflow_bytes_per_ms = 8 << 20,
+			     .inflow_period_ns = 20 * TCM_NS_PER_MS, .inflow_start_ns = 1,
+			     .inflow_end_ns = 300 * TCM_NS_PER_MS + 1 };
+	struct tcm_drain_progress progress;
+	run_paced(&fake, 1000, 50, 2 << 20, 50, 1 << 20, &progress);
+	assert_int_equal(fake.help_in_storm_ns, 0);
+	assert_true(progress.storm_wait_ns > 0);
 	assert_int_equal(fake.help_chunk_bytes, 0);
 }
 
@@ -285,9 +329,10 @@ static void storm_is_seen_through_helpers_releases(void **state)
 	(void)state;
 	struct fake fake = { .now_ns = 1, .step_cost_ns = TCM_NS_PER_MS, .release_left_bytes = (uint64_t)400 << 20,
 			     .helper_bytes_per_ms = 8 << 20, .inflow_bytes_per_ms = 4 << 20,
-			     .inflow_start_ns = 50 * TCM_NS_PER_MS, .inflow_end_ns = 250 * TCM_NS_PER_MS };
+			     .inflow_start_ns = 100 * TCM_NS_PER_MS, .inflow_end_ns = 300 * TCM_NS_PER_MS };
 	struct tcm_drain_progress progress;
 	run_paced(&fake, 1000, 50, 2 << 20, 50, 1 << 20, &progress);
+	assert_true(fake.first_help_ns != 0 && fake.first_help_ns < 100 * TCM_NS_PER_MS);   /* helping when it began */
 	assert_true(fake.help_in_storm_ns <= 2 * TCM_NS_PER_MS);
 	assert_true(progress.storm_wait_ns >= 190 * TCM_NS_PER_MS);
 	assert_true(progress.is_finished);
@@ -319,6 +364,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(storm_of_frees_is_waited_out),
 		cmocka_unit_test(slow_inflow_is_no_storm),
 		cmocka_unit_test(storm_is_seen_through_helpers_releases),
+		cmocka_unit_test(help_is_asked_for_after_a_quiet_spell),
+		cmocka_unit_test(bursty_storm_gets_no_help),
 	};
 	return unit_main(argc, argv, "drain", tests, sizeof(tests) / sizeof(tests[0]));
 }
