@@ -96,10 +96,14 @@ struct tcm_config_sources {
 	const char          *etc_path;  /* read when TCM_CONF is unset or empty; a missing file is no error */
 	tcm_config_error_fn  error;     /* called once per error; may be NULL */
 	void                *error_context;
+	char *const         *environment; /* "NAME=VALUE" strings, NULL-terminated, in which TCM_ names
+	                                   * that are no variable of tcm's are reported; NULL: none
+	                                   * (production: environ, NULL in setuid and setgid programs) */
 };
 
 /* Fills *out: defaults, then the file (sources->file, else $TCM_CONF, else sources->etc_path),
- * then TCM_<GROUP>_<KEY> overrides, then the cross-key rules. Each problem is reported once
+ * then TCM_<GROUP>_<KEY> overrides, then the cross-key rules; a TCM_ variable of
+ * sources->environment that tcm does not read is an error too. Each problem is reported once
  * through sources->error: a bad value keeps the key's default (a bad override keeps the file's
  * value), an unknown key is skipped, a syntax error or unreadable file drops the whole file.
  * Returns the number of errors reported; *out is complete and valid either way. Allocates

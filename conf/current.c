@@ -11,6 +11,8 @@
 #include "../core/os.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/auxv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,13 @@ static void write_stderr_line(void *context, const char *message)
 
 static void load_current(void)
 {
+	/* Setuid and setgid programs read no variable, so none is reported either. */
+	bool is_secure = getauxval(AT_SECURE) != 0;
 	const struct tcm_config_sources sources = {
-		.getenv   = process_getenv,
-		.etc_path = TCM_CONFIG_ETC_PATH,
-		.error    = write_stderr_line,
+		.getenv      = process_getenv,
+		.etc_path    = TCM_CONFIG_ETC_PATH,
+		.error       = write_stderr_line,
+		.environment = is_secure ? NULL : environ,
 	};
 	tcm_config_load(&current, &sources);
 }

@@ -10,4 +10,11 @@
  * the key keeps its value from the file or default. Returns the number of errors reported. */
 int tcm_env_apply(struct tcm_config *config, const struct tcm_config_sources *sources);
 
+/* Reports each variable of sources->environment whose name starts with TCM_ but that tcm does
+ * not read ("TCM_EXIT_DEDLINE_MS: no such tcm variable, ignored (did you mean
+ * TCM_EXIT_DEADLINE_MS?)"): a misspelt override would otherwise be silently without effect.
+ * tcm's variables are the keys' TCM_<GROUP>_<KEY>, TCM_CONF, TCM_LIB (tcmctl run) and the test
+ * suites' TCM_TESTING_*. Returns the number of errors reported. */
+int tcm_env_report_unknown(const struct tcm_config_sources *sources);
+
 #endif

@@ -67,30 +67,89 @@ static void describe(const config_setting_t *setting, char *buf, size_t size)
 	snprintf(buf, size, "a value of unknown type");
 }
 
-/* Checks one known key's setting; stores it, or reports and leaves the default. 0 or 1 error. */
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+	       c == '-' || c == '*';
+}
+
+/* libconfig 1.5 wraps an integer past 32 bits written without an L (4294968296
+ * reads as 1000, 9999999999999 as 1316134911) and clamps one past 64 bits with
+ * an L. So an integer counts only if the literal as written in the file says
+ * the same: it is looked for after the setting's name on the name's line (the
+ * line libconfig records; the value may follow on later lines). Returns false,
+ * the literal copied into written, when it says something else (or more than a
+ * long long holds); true when they agree or there is no literal to read. */
+static bool is_integer_as_written(const char *text, unsigned line, const char *name, long long parsed,
+				  char *written, size_t size)
+{
+	const char *at = text;
+	for (unsigned n = 1; n < line && at != NULL; n++)
+		if ((at = strchr(at, '\n')) != NULL)
+			at++;
+	if (at == NULL)
+		return true;
+	const char *line_end = at + strcspn(at, "\n");
+	size_t name_length = strlen(name);
+	for (const char *p = at; p + name_length <= line_end; p++) {
+		if (strncmp(p, name, name_length) != 0 || (p > text && is_name_char(p[-1])) ||
+		    is_name_char(p[name_length]))
+			continue;
+		const char *value = p + name_length + strspn(p + name_length, " \t\r\n");
+		if (*value != '=' && *value != ':')
+			continue;
+		value += 1 + strspn(value + 1, " \t\r\n");
+		size_t length = strspn(value, "+-0123456789abcdefABCDEFxXL");
+		if (length == 0)
+			return true;
+		if (length >= size) {
+			snprintf(written, size, "%.*s...", (int)size - 4, value);
+			return false;
+		}
+		snprintf(written, size, "%.*s", (int)length, value);
+		char digits[64];
+		snprintf(digits, sizeof digits, "%.*s", (int)strcspn(written, "L"), written);
+		char *end;
+		errno = 0;
+		long long as_written = strtoll(digits, &end, 0);
+		return errno == 0 && *end == '\0' && as_written == parsed;
+	}
+	return true;
+}
+
+/* Checks one known key's setting; stores it, or reports and leaves the default. 0 or 1 error.
+ * text: the file's text, for the integers libconfig may have misread. */
 static int apply_setting(struct tcm_config *out, const struct tcm_schema_row *row,
-			 const config_setting_t *setting, const struct tcm_config_sources *sources)
+			 const config_setting_t *setting, const char *text, const struct tcm_config_sources *sources)
 {
 	struct tcm_validate_value value;
 	int err = EINVAL;
 	int type = config_setting_type(setting);
-	if (row->type == TCM_SCHEMA_INT && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64))
-		err = tcm_validate_int(row, config_setting_get_int64(setting), &value);
-	else if (row->type == TCM_SCHEMA_BOOL && type == CONFIG_TYPE_BOOL) {
+	unsigned line = config_setting_source_line(setting);
+	char written[64];
+	bool is_misread = false;
+	if (row->type == TCM_SCHEMA_INT && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)) {
+		is_misread = !is_integer_as_written(text, line, config_setting_name(setting),
+						    config_setting_get_int64(setting), written, sizeof written);
+		if (!is_misread)
+			err = tcm_validate_int(row, config_setting_get_int64(setting), &value);
+	} else if (row->type == TCM_SCHEMA_BOOL && type == CONFIG_TYPE_BOOL) {
 		value.boolean = config_setting_get_bool(setting) != 0;
 		err = 0;
 	} else if ((row->type == TCM_SCHEMA_CHOICE || row->type == TCM_SCHEMA_STATS_OUTPUT) &&
 		   type == CONFIG_TYPE_STRING)
 		err = tcm_validate_word(row, config_setting_get_string(setting), &value);
 
-	unsigned line = config_setting_source_line(setting);
 	if (err == 0) {
 		tcm_validate_store(out, row, &value, (struct tcm_config_origin){ TCM_CONFIG_FROM_FILE, line });
 		return 0;
 	}
 	char expected[256], got[256];
 	tcm_validate_expected(row, expected, sizeof expected);
-	describe(setting, got, sizeof got);
+	if (is_misread)
+		snprintf(got, sizeof got, "%s", written);
+	else
+		describe(setting, got, sizeof got);
 	tcm_validate_report(sources, "%s:%u: %s: expected %s, got %s", out->file_path, line, row->name,
 			    expected, got);
 	return 1;
@@ -110,7 +169,7 @@ static int report_unknown(const struct tcm_config *out, const config_setting_t *
 }
 
 /* One top-level setting: a known group's keys, or errors for what is not a key of tcm. */
-static int apply_top(struct tcm_config *out, const config_setting_t *top,
+static int apply_top(struct tcm_config *out, const config_setting_t *top, const char *text,
 		     const struct tcm_config_sources *sources)
 {
 	const char *group = config_setting_name(top);
@@ -148,7 +207,7 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top,
 					    config_setting_source_line(setting), row->name);
 			errors++;
 		} else {
-			errors += apply_setting(out, row, setting, sources);
+			errors += apply_setting(out, row, setting, text, sources);
 		}
 	}
 	return errors;
@@ -272,7 +331,6 @@ static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 	config_t parsed;
 	config_init(&parsed);
 	int ok = config_read_string(&parsed, text);
-	free(text);
 	int errors = 0;
 	snprintf(out->file_path, sizeof out->file_path, "%s", path);
 	if (!ok) {
@@ -285,9 +343,10 @@ static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 	} else {
 		const config_setting_t *root = config_root_setting(&parsed);
 		for (int i = 0; i < config_setting_length(root); i++)
-			errors += apply_top(out, config_setting_get_elem(root, (unsigned)i), sources);
+			errors += apply_top(out, config_setting_get_elem(root, (unsigned)i), text, sources);
 	}
 	config_destroy(&parsed);
+	free(text);
 	return errors;
 }
 
@@ -298,6 +357,7 @@ int tcm_config_load(struct tcm_config *out, const struct tcm_config_sources *sou
 	const char *path = pick_file(sources, &must_exist);
 	int errors = path != NULL ? load_file(out, path, must_exist, sources) : 0;
 	errors += tcm_env_apply(out, sources);
+	errors += tcm_env_report_unknown(sources);
 	errors += tcm_validate_cross_keys(out, sources);
 	return errors;
 }

@@ -1,11 +1,13 @@
 /* tools/tcmctl.c - the operator's command for tcm: check a tcm.conf, show the effective
- * configuration, list the keys, run a program under libtcm.so. Reads the configuration with
+ * configuration, list the keys, run a program under libtcm.so (and dropin, in dropin.c), with
+ * the help text and the option parsing they share (tcmctl.h). Reads the configuration with
  * conf/ (the code the shim runs), so its verdict is the one a process would reach.
  * Exit status: 0 success, 1 invalid configuration or failed action, 2 usage error; run
  * becomes the program (127 when it cannot be executed). */
 #define _GNU_SOURCE  /* secure_getenv, realpath, setenv */
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "config.h"
 #include "schema.h"
+#include "tcmctl.h"
 #include "tcmctl_paths.h"
 
 static const char usage_text[] =
@@ -25,13 +28,16 @@ static const char usage_text[] =
 	"    tcmctl show\n"
 	"    tcmctl keys\n"
 	"    tcmctl run [-c FILE] [--lib PATH] -- PROGRAM [ARGS...]\n"
-	"    tcmctl --help\n"
+	"    tcmctl dropin [-c FILE] [--lib PATH] [--properties FILE] UNIT\n"
+	"    tcmctl --help | --version\n"
+	"    (each command also takes --help)\n"
 	"\n"
 	"DESCRIPTION\n"
 	"    check  Reads FILE (default: the file a process would read, $TCM_CONF or else\n"
 	"           /etc/tcm.conf) and the TCM_<GROUP>_<KEY> overrides as libtcm.so does, prints\n"
 	"           each error as FILE:LINE: MESSAGE on stderr and the effective configuration\n"
-	"           on stdout. Exits 0 when there is no error, 1 otherwise.\n"
+	"           on stdout. A TCM_ variable that is none of tcm's is an error too. Exits 0\n"
+	"           when there is no error, 1 otherwise.\n"
 	"    show   Prints the effective configuration from all sources as tcm.conf text, each\n"
 	"           key commented with where its value came from: default, FILE:LINE, or the\n"
 	"           environment variable. Errors go to stderr; the exit status is 0.\n"
@@ -41,6 +47,15 @@ static const char usage_text[] =
 	"           already set) and, with -c FILE, TCM_CONF=FILE made absolute. libtcm.so is\n"
 	"           --lib PATH, else $TCM_LIB, else the installed one,\n"
 	"           <directory of tcmctl>/" TCMCTL_LIB_FROM_BINDIR "/libtcm.so.\n"
+	"    dropin Prints a systemd drop-in that runs UNIT under libtcm.so (found as for run),\n"
+	"           for /etc/systemd/system/UNIT.d/tcm.conf. It is worked out from the unit's own\n"
+	"           settings (systemctl show, or --properties FILE of Key=Value lines) and only\n"
+	"           adds: LD_PRELOAD goes before the unit's own; NotifyAccess=main only where the\n"
+	"           unit has none (Type=simple, exec, oneshot), so that STOPPING=1, STATUS= and\n"
+	"           EXTEND_TIMEOUT_USEC= reach systemd; TimeoutStopSec only where the unit's is\n"
+	"           shorter than exit.deadline_ms (from -c FILE, else as a process reads it) plus\n"
+	"           a second. Type=forking units get a note: tcm speaks only from the process\n"
+	"           systemd started, which a forking daemon's parent is.\n"
 	"\n"
 	"ENVIRONMENT\n"
 	"    TCM_CONF             the configuration file (instead of /etc/tcm.conf)\n"
@@ -55,7 +70,7 @@ static const char usage_text[] =
 	"FILES\n"
 	"    " TCM_CONFIG_ETC_PATH "\n";
 
-static int usage(FILE *to, int status)
+int tcmctl_usage(FILE *to, int status)
 {
 	fputs(usage_text, to);
 	return status;
@@ -136,6 +151,7 @@ static int load_and_print(const char *file)
 		.file     = file,
 		.etc_path = TCM_CONFIG_ETC_PATH,
 		.error    = print_error,
+		.environment = environ,
 	};
 	int errors = tcm_config_load(&config, &sources);
 	const char *tcm_conf = tcmctl_getenv("TCM_CONF");
@@ -178,28 +194,59 @@ static int print_keys(void)
 	return 0;
 }
 
-static int run(int argc, char **argv)
+int tcmctl_usage_error(const char *format, ...)
 {
-	const char *conf = NULL;
-	const char *lib = NULL;
-	int i = 0;
-	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
-			conf = argv[++i];
-		else if (strcmp(argv[i], "--lib") == 0 && i + 1 < argc)
-			lib = argv[++i];
-		else
-			return usage(stderr, 2);
-	}
-	if (i + 1 >= argc)  /* no "--", or nothing after it */
-		return usage(stderr, 2);
-	char **program = argv + i + 1;
+	va_list args;
+	va_start(args, format);
+	fputs("tcmctl: ", stderr);
+	vfprintf(stderr, format, args);
+	va_end(args);
+	fputs("\nTry 'tcmctl --help' for more information.\n", stderr);
+	return 2;
+}
 
+enum tcmctl_parsed tcmctl_parse_options(int argc, char **argv, const char *short_options,
+					 const struct option *long_options, const char **values, int *operands)
+{
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int index = -1;
+		int c = getopt_long(argc, argv, short_options, long_options, &index);
+		if (c == -1)
+			break;
+		if (c == 'h')
+			return TCMCTL_PARSED_HELP;
+		if (c == '?') {
+			if (optopt != 0)   /* a short option, maybe in a cluster (-xc) */
+				tcmctl_usage_error("%s: unknown option '-%c'", argv[0], optopt);
+			else
+				tcmctl_usage_error("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+			return TCMCTL_PARSED_ERROR;
+		}
+		if (c == ':') {
+			tcmctl_usage_error("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
+			return TCMCTL_PARSED_ERROR;
+		}
+		for (int i = 0; long_options[i].name != NULL; i++)
+			if (long_options[i].val == c)
+				values[i] = optarg;
+	}
+	*operands = optind;
+	return TCMCTL_PARSED_OK;
+}
+
+static const struct option help_only[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int tcmctl_find_lib(const char *lib, char *lib_path)
+{
 	if (lib == NULL)
 		lib = getenv("TCM_LIB");
-	char installed[PATH_MAX], lib_path[PATH_MAX], conf_path[PATH_MAX];
+	char installed[PATH_MAX];
 	if (lib == NULL || lib[0] == '\0') {
-		/* the install tree's layout, wherever it was installed (cmake --install --prefix) */
 		ssize_t len = readlink("/proc/self/exe", installed, sizeof installed - 1);
 		installed[len > 0 ? len : 0] = '\0';
 		char *slash = strrchr(installed, '/');
@@ -208,12 +255,38 @@ static int run(int argc, char **argv)
 				 "/%s/libtcm.so", TCMCTL_LIB_FROM_BINDIR);
 		lib = installed;
 	}
-	/* absolute paths: the program may change directory before it execs others */
 	if (realpath(lib, lib_path) == NULL || access(lib_path, R_OK) != 0) {
 		fprintf(stderr, "tcmctl: cannot read libtcm.so at %s: %s (use --lib PATH or TCM_LIB)\n",
 			lib, strerror(errno));
 		return 1;
 	}
+	return 0;
+}
+
+static int run(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "lib", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *values[3] = { NULL, NULL, NULL };
+	int first;
+	enum tcmctl_parsed parsed = tcmctl_parse_options(argc, argv, "+:hc:l:", options, values, &first);
+	if (parsed != TCMCTL_PARSED_OK)
+		return parsed == TCMCTL_PARSED_HELP ? tcmctl_usage(stdout, 0) : 2;
+	if (first == 1 || strcmp(argv[first - 1], "--") != 0)
+		return tcmctl_usage_error("run: put -- before the program (tcmctl run [-c FILE] [--lib PATH] -- PROGRAM)");
+	if (first >= argc)
+		return tcmctl_usage_error("run: no program after --");
+	const char *conf = values[0];
+	const char *lib = values[1];
+	char **program = argv + first;
+
+	char lib_path[PATH_MAX], conf_path[PATH_MAX];
+	if (tcmctl_find_lib(lib, lib_path) != 0)
+		return 1;
 	if (conf != NULL && realpath(conf, conf_path) == NULL) {
 		fprintf(stderr, "tcmctl: cannot read %s: %s\n", conf, strerror(errno));
 		return 1;
@@ -233,22 +306,59 @@ static int run(int argc, char **argv)
 	return 127;
 }
 
+/* check, show and keys: --help, then at most max_operands operands. Returns the first operand's
+ * index, or -1 (help printed, status 0 in *status) or -2 (usage error, status 2). */
+static int simple_command(int argc, char **argv, int max_operands, int *status)
+{
+	const char *values[1];
+	int first;
+	enum tcmctl_parsed parsed = tcmctl_parse_options(argc, argv, "+:h", help_only, values, &first);
+	if (parsed != TCMCTL_PARSED_OK) {
+		*status = parsed == TCMCTL_PARSED_HELP ? tcmctl_usage(stdout, 0) : 2;
+		return -1;
+	}
+	if (argc - first > max_operands) {
+		*status = tcmctl_usage_error("%s: unexpected argument '%s'", argv[0], argv[first + max_operands]);
+		return -1;
+	}
+	return first;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage(stderr, 2);
+		return tcmctl_usage_error("no command (check, show, keys, run or dropin)");
 	const char *command = argv[1];
+	bool is_option = command[0] == '-';
 	if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
-		return argc == 2 ? usage(stdout, 0) : usage(stderr, 2);
-	if (strcmp(command, "check") == 0 && argc <= 3)
-		return load_and_print(argc == 3 ? argv[2] : NULL) == 0 ? 0 : 1;
-	if (strcmp(command, "show") == 0 && argc == 2) {
+		return argc == 2 ? tcmctl_usage(stdout, 0) : tcmctl_usage_error("%s takes no arguments", command);
+	if (strcmp(command, "--version") == 0) {
+		if (argc != 2)
+			return tcmctl_usage_error("--version takes no arguments");
+		printf("tcmctl (tcm) %s\n", TCM_VERSION_STRING);
+		return 0;
+	}
+	int status = 0;
+	int first;
+	if (strcmp(command, "check") == 0) {
+		if ((first = simple_command(argc - 1, argv + 1, 1, &status)) < 0)
+			return status;
+		return load_and_print(first < argc - 1 ? argv[1 + first] : NULL) == 0 ? 0 : 1;
+	}
+	if (strcmp(command, "show") == 0) {
+		if (simple_command(argc - 1, argv + 1, 0, &status) < 0)
+			return status;
 		load_and_print(NULL);
 		return 0;
 	}
-	if (strcmp(command, "keys") == 0 && argc == 2)
+	if (strcmp(command, "keys") == 0) {
+		if (simple_command(argc - 1, argv + 1, 0, &status) < 0)
+			return status;
 		return print_keys();
+	}
 	if (strcmp(command, "run") == 0)
-		return run(argc - 2, argv + 2);
-	return usage(stderr, 2);
+		return run(argc - 1, argv + 1);
+	if (strcmp(command, "dropin") == 0)
+		return tcmctl_dropin(argc - 1, argv + 1);
+	return tcmctl_usage_error(is_option ? "unknown option '%s'" : "unknown command '%s'", command);
 }

@@ -3,7 +3,7 @@
  * programs print while the address space is exhausted), the RLIMIT_AS budget,
  * and running one case in a forked child that reports a line or dies.
  *
- * The programs run with LD_PRELOAD=libtcm.so and TCM_EXPECT_LIB_NAME naming it;
+ * The programs run with LD_PRELOAD=libtcm.so and TCM_TESTING_EXPECT_LIB_NAME naming it;
  * some of them also run themselves without the preload, as glibc's reference. */
 #ifndef TCM_TESTS_FAULT_FAULT_PROCESS_H
 #define TCM_TESTS_FAULT_FAULT_PROCESS_H
@@ -54,7 +54,7 @@ static inline void __attribute__((format(printf, 1, 2))) fault_say(const char *f
 /* The file that defines malloc, which must be the preloaded library. */
 static inline bool fault_malloc_is_tcm(void)
 {
-	const char *lib = getenv("TCM_EXPECT_LIB_NAME");
+	const char *lib = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	if (lib == NULL || lib[0] == '\0')
 		lib = "libtcm.so";
 	Dl_info info;

@@ -44,7 +44,7 @@ static const char *file_name_of(const char *path)
 
 bool hostile_require_tcm(const char *test_name)
 {
-	const char *expected = getenv("TCM_EXPECT_LIB_NAME");
+	const char *expected = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	if (expected == NULL || expected[0] == '\0')
 		expected = "libtcm.so";
 	Dl_info info;

@@ -6,7 +6,7 @@
  * Reference runs: with HOSTILE_BASELINE=1 in the environment the same programs
  * check that tcm is NOT loaded (the run is the glibc reference the tcm run is
  * compared with); otherwise malloc must resolve to the preloaded library, whose
- * file name is TCM_EXPECT_LIB_NAME (default libtcm.so). */
+ * file name is TCM_TESTING_EXPECT_LIB_NAME (default libtcm.so). */
 #ifndef TCM_TESTS_HOSTILE_H
 #define TCM_TESTS_HOSTILE_H
 

@@ -25,7 +25,7 @@ sub wait_for {
 	return $received >= $count;
 }
 
-my $lib_name = $ENV{TCM_EXPECT_LIB_NAME} || "libtcm.so";
+my $lib_name = $ENV{TCM_TESTING_EXPECT_LIB_NAME} || "libtcm.so";
 open(my $maps, "<", "/proc/self/maps") or fail("open /proc/self/maps: $!");
 my $mapped = grep { m{/\Q$lib_name\E$} } <$maps>;
 close($maps);

@@ -28,7 +28,7 @@ def fail(message):
 
 
 def check_tcm():
-    lib_name = os.environ.get("TCM_EXPECT_LIB_NAME") or "libtcm.so"
+    lib_name = os.environ.get("TCM_TESTING_EXPECT_LIB_NAME") or "libtcm.so"
     has_api = hasattr(ctypes.CDLL(None), "tcm_malloc")
     with open("/proc/self/maps") as maps:
         mapped = any(line.rstrip().endswith("/" + lib_name) for line in maps)

@@ -17,7 +17,7 @@
  *  - mallopt with an unknown parameter must return 0 (the tcm spec; glibc returns 1).
  *  - malloc_info(1, fp) must return -1 with errno EINVAL (man page and tcm spec;
  *    glibc 2.36 returns EINVAL as the value and leaves errno alone).
- * The expected library file name is libtcm.so; TCM_EXPECT_LIB_NAME overrides it so the
+ * The expected library file name is libtcm.so; TCM_TESTING_EXPECT_LIB_NAME overrides it so the
  * program can be tried against another allocator. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -57,7 +57,7 @@ static volatile size_t zero_v = 0;  /* clang warns on a literal non-power-of-two
 
 static const char *expected_lib_name(void)
 {
-	const char *name = getenv("TCM_EXPECT_LIB_NAME");
+	const char *name = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	return name != NULL && name[0] != '\0' ? name : "libtcm.so";
 }
 

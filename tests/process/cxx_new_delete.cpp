@@ -7,7 +7,7 @@
 // std::bad_alloc; a new_handler is called exactly once and, once it uninstalls itself,
 // the next failure throws; std::vector/std::string/std::map workloads across threads
 // keep their contents. Every check prints what it saw and the program exits 1 on the
-// first mismatch (no assert(): the checks stay under NDEBUG). TCM_EXPECT_LIB_NAME
+// first mismatch (no assert(): the checks stay under NDEBUG). TCM_TESTING_EXPECT_LIB_NAME
 // overrides the expected library file name (default libtcm.so).
 #include <dlfcn.h>
 
@@ -62,7 +62,7 @@ std::size_t new_alignment_for(std::size_t n)
 
 const char *expected_lib_name()
 {
-	const char *name = std::getenv("TCM_EXPECT_LIB_NAME");
+	const char *name = std::getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	return name != nullptr && name[0] != '\0' ? name : "libtcm.so";
 }
 

@@ -1,6 +1,6 @@
 /* tests/process/early_malloc_main.c - checks what early_malloc_lib.c's
  * constructor recorded: every allocation it made before libtcm.so's constructor
- * ran worked, and the library named by $TCM_EXPECT_LIB_NAME served it.
+ * ran worked, and the library named by $TCM_TESTING_EXPECT_LIB_NAME served it.
  * Exit 0 only then. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -12,9 +12,9 @@ int main(void)
 {
 	const char **result = dlsym(RTLD_DEFAULT, "early_malloc_result");
 	const char *served_by = dlsym(RTLD_DEFAULT, "early_malloc_served_by");
-	const char *expected = getenv("TCM_EXPECT_LIB_NAME");
+	const char *expected = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	if (result == NULL || served_by == NULL || expected == NULL) {
-		fprintf(stderr, "FAIL: the early library is not preloaded or TCM_EXPECT_LIB_NAME is unset\n");
+		fprintf(stderr, "FAIL: the early library is not preloaded or TCM_TESTING_EXPECT_LIB_NAME is unset\n");
 		return 1;
 	}
 	if (strcmp(*result, "ok") != 0) {

@@ -6,7 +6,7 @@
  * exit() so tcm's exit path runs too; the parent requires exit status 0 every time
  * (DESIGN.md invariant 6: fork in a threaded program gives a working child). A child
  * still running after 60 s is killed and reported as a deadlock (a hang detector,
- * not a timing assert). Also checks that malloc is libtcm.so's (TCM_EXPECT_LIB_NAME
+ * not a timing assert). Also checks that malloc is libtcm.so's (TCM_TESTING_EXPECT_LIB_NAME
  * overrides the expected file name). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -34,7 +34,7 @@
 static void test_shim_fork_malloc_served_by_tcm(void **state)
 {
 	(void)state;
-	const char *lib = getenv("TCM_EXPECT_LIB_NAME");
+	const char *lib = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	if (lib == NULL || lib[0] == '\0')
 		lib = "libtcm.so";
 	Dl_info info;

@@ -11,13 +11,13 @@
 #  2. the library really served malloc: the dynamic loader's own record
 #     (LD_DEBUG=bindings, LD_DEBUG_OUTPUT=<file>.<pid>) has a line binding `malloc' from
 #     the program to the preloaded library, whose file name must be libtcm.so
-#     (TCM_EXPECT_LIB_NAME overrides it to try another allocator).
+#     (TCM_TESTING_EXPECT_LIB_NAME overrides it to try another allocator).
 # Environment: PYTHON (default python3), CC (default gcc). Exit 0 pass, 1 fail, 2 usage.
 set -u
 
 lib=${1:-}
 check=${2:-}
-expect_name=${TCM_EXPECT_LIB_NAME:-libtcm.so}
+expect_name=${TCM_TESTING_EXPECT_LIB_NAME:-libtcm.so}
 PYTHON=${PYTHON:-python3}
 CC=${CC:-gcc}
 

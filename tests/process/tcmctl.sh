@@ -1,12 +1,14 @@
 #!/bin/sh
 # tests/process/tcmctl.sh - tcmctl as an operator uses it: exit codes 0/1/2 and the exact
 # output of check, show and usage errors; run executing a program whose malloc is bound to
-# libtcm.so (the loader's own record, LD_DEBUG=bindings); the setuid rule with the real
-# secure_getenv (a setuid copy of tcmctl ignores TCM_*; needs root, else exit 77 = skipped).
+# libtcm.so (the loader's own record, LD_DEBUG=bindings); dropin's drop-ins for three kinds of
+# unit, each key set only where the unit falls short (dropin_verify: systemd-analyze verify on
+# them, exit 77 = skipped without systemd); the setuid rule with the real secure_getenv (a
+# setuid copy of tcmctl ignores TCM_*; needs root, else exit 77 = skipped).
 #
 # keys: the README's table of keys is exactly `tcmctl keys` (the schema), between its markers.
 #
-# Usage: tcmctl.sh /path/to/tcmctl /path/to/libtcm.so check|show|usage|run|setuid|keys
+# Usage: tcmctl.sh /path/to/tcmctl /path/to/libtcm.so check|show|usage|run|dropin|dropin_verify|setuid|keys
 # Exit 0 pass, 1 fail, 2 usage of this script, 77 skipped.
 set -u
 
@@ -105,6 +107,14 @@ ERR
 	expect_run 1 '*' want_err -- "$tcmctl" check broken.conf
 	grep -qx '  chunk_kib = 2048;  # default' out.txt || fail "invalid key not shown at its default"
 
+	# a misspelt override would have no effect: check says so and fails
+	echo 'TCM_EXIT_DEDLINE_MS: no such tcm variable, ignored (did you mean TCM_EXIT_DEADLINE_MS?)' > want_err
+	expect_run 1 want_out want_err -- env TCM_EXIT_DEDLINE_MS=5 "$tcmctl" check valid.conf
+	# an integer libconfig would wrap to a valid value is refused as written
+	printf 'exit: { deadline_ms = 4294968296; };\n' > wrapped.conf
+	echo 'wrapped.conf:1: exit.deadline_ms: expected an integer from 1 to 600000 (milliseconds), got 4294968296' > want_err
+	expect_run 1 '*' want_err -- "$tcmctl" check wrapped.conf
+
 	printf 'exit: { deadline_ms = 1500 \n' > syntax.conf
 	echo 'syntax.conf:2: syntax error; the whole file is ignored' > want_err
 	expect_run 1 '*' want_err -- "$tcmctl" check syntax.conf
@@ -153,11 +163,35 @@ usage)
 	expect_run 0 '*' - -- "$tcmctl" --help
 	grep -q '^SYNOPSIS' out.txt && grep -q 'tcmctl run \[-c FILE\]' out.txt || fail "--help lacks SYNOPSIS"
 	cp out.txt usage.txt
-	for args in "" "frobnicate" "check a.conf b.conf" "show extra" "keys extra" "run" "run --" \
-		    "run -c" "run --lib" "run -x -- true" "run true" "--help extra"; do
-		# shellcheck disable=SC2086 # word splitting of args is the point
-		expect_run 2 - usage.txt -- "$tcmctl" $args
+	for command in check show keys run; do
+		expect_run 0 usage.txt - -- "$tcmctl" $command --help
 	done
+	expect_run 0 '*' - -- "$tcmctl" --version
+	grep -Eqx 'tcmctl \(tcm\) [0-9]+\.[0-9]+\.[0-9]+' out.txt || fail "--version printed $(cat out.txt)"
+	# A usage error is one line naming it, then where help is; never the whole help.
+	while IFS='|' read -r args message; do
+		printf "tcmctl: %s\nTry 'tcmctl --help' for more information.\n" "$message" > want_err
+		# shellcheck disable=SC2086 # word splitting of args is the point
+		expect_run 2 - want_err -- "$tcmctl" $args
+	done <<'CASES'
+|no command (check, show, keys, run or dropin)
+frobnicate|unknown command 'frobnicate'
+--bogus|unknown option '--bogus'
+check a.conf b.conf|check: unexpected argument 'b.conf'
+check --frob|check: unknown option '--frob'
+show extra|show: unexpected argument 'extra'
+keys extra|keys: unexpected argument 'extra'
+run|run: put -- before the program (tcmctl run [-c FILE] [--lib PATH] -- PROGRAM)
+run true|run: put -- before the program (tcmctl run [-c FILE] [--lib PATH] -- PROGRAM)
+run --|run: no program after --
+run -c|run: option '-c' needs an argument
+run --lib|run: option '--lib' needs an argument
+run -x -- true|run: unknown option '-x'
+dropin|dropin: no unit named
+dropin a.service b.service|dropin: unexpected argument 'b.service'
+dropin a;reboot|dropin: 'a;reboot' is not a unit name
+--help extra|--help takes no arguments
+CASES
 	;;
 run)
 	mkdir ld
@@ -182,6 +216,53 @@ run)
 	grep -q "cannot read libtcm.so at $tmp/none.so" err.txt || fail "missing lib message: $(cat err.txt)"
 	expect_run 127 - '*' -- "$tcmctl" run --lib "$lib" -- "$tmp/no-such-program"
 	;;
+dropin|dropin_verify)
+	# The unit's own settings as systemctl show prints them, for three kinds of unit.
+	printf 'Type=simple\nNotifyAccess=none\nTimeoutStopUSec=1min 30s\nEnvironment=\n' > simple.properties
+	printf 'Type=notify\nNotifyAccess=all\nTimeoutStopUSec=500ms\nEnvironment=FOO=1 LD_PRELOAD=/opt/x.so "BAR=a b"\n' \
+		> notify.properties
+	printf 'Type=forking\nNotifyAccess=none\nTimeoutStopUSec=infinity\nEnvironment=\n' > forking.properties
+	abs_lib=$(realpath "$lib")
+	for kind in simple notify forking; do
+		mkdir -p "demo-$kind.service.d"
+		printf '[Unit]\nDescription=demo\n[Service]\nType=%s\nExecStart=/bin/true\n' "$kind" > "demo-$kind.service"
+		expect_run 0 '*' - -- "$tcmctl" dropin --lib "$lib" --properties "$kind.properties" "demo-$kind.service"
+		cp out.txt "demo-$kind.service.d/tcm.conf"
+	done
+	if [ "$case_name" = dropin_verify ]; then
+		command -v systemd-analyze > /dev/null || { echo "SKIP: no systemd-analyze (apt-get install systemd)"; exit 77; }
+		for kind in simple notify forking; do
+			# warnings (unknown keys, bad values) only show at this level; none may appear
+			SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --man=no "./demo-$kind.service" > out.txt 2>&1 ||
+				fail "systemd-analyze verify demo-$kind.service: $(cat out.txt)"
+			[ -s out.txt ] && fail "systemd-analyze verify demo-$kind.service warned: $(cat out.txt)"
+		done
+		echo "ok: tcmctl dropin_verify"
+		exit 0
+	fi
+	# simple: preloads, admits the main process's messages, leaves the longer 90 s stop alone
+	d=demo-simple.service.d/tcm.conf
+	grep -qx "Environment=LD_PRELOAD=$abs_lib" $d || fail "simple: LD_PRELOAD: $(cat $d)"
+	grep -qx 'NotifyAccess=main' $d || fail "simple: no NotifyAccess=main"
+	grep -q '^TimeoutStopSec' $d && fail "simple: a 90 s stop was touched: $(grep TimeoutStopSec $d)"
+	# notify with NotifyAccess=all and a 500 ms stop: its preload kept after tcm's, its
+	# NotifyAccess not narrowed, the stop lengthened to the deadline (1000 ms) plus a second
+	d=demo-notify.service.d/tcm.conf
+	grep -qx "Environment=\"LD_PRELOAD=$abs_lib /opt/x.so\"" $d || fail "notify: LD_PRELOAD: $(cat $d)"
+	grep -q '^NotifyAccess' $d && fail "notify: NotifyAccess=all was overridden"
+	grep -qx 'TimeoutStopSec=2000ms' $d || fail "notify: TimeoutStopSec: $(cat $d)"
+	# a longer deadline in -c FILE asks for more, and the file goes to TCM_CONF
+	expect_run 0 '*' - -- "$tcmctl" dropin --lib "$lib" -c valid.conf --properties notify.properties demo.service
+	grep -qx 'TimeoutStopSec=2500ms' out.txt || fail "notify -c: TimeoutStopSec: $(cat out.txt)"
+	grep -qx "Environment=TCM_CONF=$tmp/valid.conf" out.txt || fail "notify -c: TCM_CONF: $(cat out.txt)"
+	# forking: no NotifyAccess (tcm cannot speak from the daemon), infinity left alone
+	d=demo-forking.service.d/tcm.conf
+	grep -q '^NotifyAccess\|^TimeoutStopSec' $d && fail "forking: $(cat $d)"
+	grep -q '^# Type=forking' $d || fail "forking: no note"
+	# settings it cannot read are an error, not a guess
+	printf 'Type=simple\n' > partial.properties
+	expect_run 1 - '*' -- "$tcmctl" dropin --lib "$lib" --properties partial.properties demo.service
+	;;
 setuid)
 	[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to make a setuid copy of tcmctl"; exit 77; }
 	id nobody > /dev/null 2>&1 || { echo "SKIP: no user nobody"; exit 77; }
@@ -202,7 +283,7 @@ keys)
 	expect_run 0 readme_keys.md - -- "$tcmctl" keys
 	;;
 *)
-	echo "usage: tcmctl.sh TCMCTL LIBTCM check|show|usage|run|setuid|keys" >&2
+	echo "usage: tcmctl.sh TCMCTL LIBTCM check|show|usage|run|dropin|dropin_verify|setuid|keys" >&2
 	exit 2
 	;;
 esac

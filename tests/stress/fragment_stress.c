@@ -12,7 +12,7 @@
  * pages fault in again) and return objects to them. Every object is filled with a
  * pattern derived from its address, size and slot and checked in full before it is freed.
  * A mismatch, an allocation failure or, under tcm, no memory released at all prints one
- * line and exits 1. TCM_EXPECT_LIB_NAME works as in stress.c. */
+ * line and exits 1. TCM_TESTING_EXPECT_LIB_NAME works as in stress.c. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -110,7 +110,7 @@ static void *worker_main(void *arg)
 
 static void check_library(void)
 {
-	const char *expected = getenv("TCM_EXPECT_LIB_NAME");
+	const char *expected = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	if (expected == NULL)
 		return;
 	Dl_info info;

@@ -13,7 +13,7 @@
  * checked in full before each free and realloc and on every hand-over. Any mismatch,
  * a too-small malloc_usable_size or an allocation failure prints one line and exits 1.
  * Runs with any allocator: plain (glibc) or under LD_PRELOAD=libtcm.so. If the
- * environment sets TCM_EXPECT_LIB_NAME (CTest sets libtcm.so), malloc must be defined in
+ * environment sets TCM_TESTING_EXPECT_LIB_NAME (CTest sets libtcm.so), malloc must be defined in
  * a file of that name (dladdr), so a preload the loader ignored cannot pass silently.
  * If STRESS_SHUTDOWN_BEGIN is set, the run starts by calling tcm_shutdown_begin() (found
  * with dlsym; missing = failure), so the whole stress runs in DRAINING while tcm's worker
@@ -328,10 +328,10 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* Exits 1 unless malloc is defined in a file named $TCM_EXPECT_LIB_NAME (if set). */
+/* Exits 1 unless malloc is defined in a file named $TCM_TESTING_EXPECT_LIB_NAME (if set). */
 static void check_malloc_provider(void)
 {
-	const char *want = getenv("TCM_EXPECT_LIB_NAME");
+	const char *want = getenv("TCM_TESTING_EXPECT_LIB_NAME");
 	Dl_info info;
 	void *sym = dlsym(RTLD_DEFAULT, "malloc");
 	const char *path = sym != NULL && dladdr(sym, &info) != 0 && info.dli_fname != NULL

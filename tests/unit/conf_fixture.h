@@ -18,6 +18,8 @@ struct fake_env_var {
 };
 static struct fake_env_var fake_env[FAKE_ENV_MAX];
 static size_t              fake_env_count;
+static char                fake_environ_text[FAKE_ENV_MAX][256];  /* "NAME=VALUE" */
+static char               *fake_environ[FAKE_ENV_MAX + 1];        /* NULL-terminated */
 static char                fake_errors[FAKE_ERRORS_MAX][1024];
 static size_t              fake_error_count;
 static char                fake_paths[8][64];  /* temporary files, removed by fake_reset */
@@ -26,6 +28,9 @@ static size_t              fake_path_count;
 __attribute__((unused)) static void fake_setenv(const char *name, const char *value)
 {
 	assert_true(fake_env_count < FAKE_ENV_MAX);
+	snprintf(fake_environ_text[fake_env_count], sizeof fake_environ_text[0], "%s=%s", name, value);
+	fake_environ[fake_env_count] = fake_environ_text[fake_env_count];
+	fake_environ[fake_env_count + 1] = NULL;
 	fake_env[fake_env_count++] = (struct fake_env_var){ name, value };
 }
 
@@ -59,6 +64,7 @@ static struct tcm_config_sources fake_sources(void)
 		.etc_path      = "/nonexistent/tcm-unit-test/tcm.conf",
 		.error         = fake_error,
 		.error_context = &fake_error_count,
+		.environment   = fake_environ,
 	};
 }
 
@@ -82,6 +88,7 @@ static int fake_reset(void **state)
 	for (size_t i = 0; i < fake_path_count; i++)
 		unlink(fake_paths[i]);
 	fake_path_count = fake_env_count = fake_error_count = 0;
+	fake_environ[0] = NULL;
 	return 0;
 }
 

@@ -182,6 +182,59 @@ static void out_of_range_keeps_that_key_default(void **state)
 	assert_int_equal(config.stats.on_exit, TCM_CONFIG_STATS_TO_OFF);
 }
 
+/* libconfig 1.5 wraps an integer past 32 bits written without an L and clamps one past 64 bits
+ * with it: each is refused quoting the literal as written, and the key keeps its default (which
+ * 4294968296's wrapped value, 1000, happens to equal). The same checks read a value written on
+ * the line after its name. */
+static void integer_misread_by_libconfig_is_refused_as_written(void **state)
+{
+	(void)state;
+	const char *path = fake_file("exit: { deadline_ms = 4294968296; margin_ms = 9999999999999; };\n"
+				     "release: { rate_mib_s = 99999999999999999999L; chunk_kib = 0x100000000; };\n"
+				     "cache: { thread_max_kib =\n    2048; total_max_mib = 4294967296L; };\n");
+	fake_setenv("TCM_CONF", path);
+	struct tcm_config_sources sources = fake_sources();
+	assert_int_equal(tcm_config_load(&config, &sources), 5);
+	assert_string_equal(fake_error_text(0, path),
+			    "FILE:1: exit.deadline_ms: expected an integer from 1 to 600000 (milliseconds), got 4294968296");
+	assert_string_equal(fake_error_text(1, path),
+			    "FILE:1: exit.margin_ms: expected an integer from 0 to 599999 (milliseconds), got 9999999999999");
+	assert_string_equal(fake_error_text(2, path),
+			    "FILE:2: release.rate_mib_s: expected an integer from 0 to 1048576 (MiB per second), "
+			    "got 99999999999999999999L");
+	assert_string_equal(fake_error_text(3, path),
+			    "FILE:2: release.chunk_kib: expected a multiple of 8 from 8 to 1048576 (KiB), got 0x100000000");
+	assert_string_equal(fake_error_text(4, path),
+			    "FILE:4: cache.total_max_mib: expected an integer from 1 to 1048576 (MiB), got 4294967296");
+	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].source, TCM_CONFIG_FROM_DEFAULT);
+	assert_int_equal(config.exit.margin_ms, 50);
+	assert_int_equal(config.release.rate_mib_s, 0);
+	assert_int_equal(config.release.chunk_kib, 2048);
+	assert_int_equal(config.cache.thread_max_kib, 2048);   /* on the line after its name */
+	assert_int_equal(config.origin[TCM_CONFIG_CACHE_THREAD_MAX_KIB].source, TCM_CONFIG_FROM_FILE);
+}
+
+/* A TCM_ variable that is no variable of tcm's would be silently without effect: it is an error
+ * with the nearest variable suggested. tcm's others (TCM_CONF, TCM_LIB, TCM_TESTING_*) and
+ * other programs' variables are not. */
+static void unknown_tcm_variable_suggests_the_nearest(void **state)
+{
+	(void)state;
+	fake_setenv("TCM_EXIT_DEDLINE_MS", "5");
+	fake_setenv("TCM_LIB", "/usr/lib/libtcm.so");
+	fake_setenv("TCM_TESTING_KERNEL_PAGE_KIB", "64");
+	fake_setenv("TCM_FROBNICATE", "1");
+	fake_setenv("TCMALLOC_RELEASE_RATE", "10");
+	fake_setenv("TCM_CACHE_THREAD_MAX_KIB", "1024");
+	struct tcm_config_sources sources = fake_sources();
+	assert_int_equal(tcm_config_load(&config, &sources), 2);
+	assert_string_equal(fake_error_text(0, NULL),
+			    "TCM_EXIT_DEDLINE_MS: no such tcm variable, ignored (did you mean TCM_EXIT_DEADLINE_MS?)");
+	assert_string_equal(fake_error_text(1, NULL), "TCM_FROBNICATE: no such tcm variable, ignored");
+	assert_int_equal(config.exit.deadline_ms, 1000);
+	assert_int_equal(config.cache.thread_max_kib, 1024);
+}
+
 static void include_is_refused(void **state)
 {
 	(void)state;
@@ -399,6 +452,8 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(unknown_key_suggests_the_nearest),
 	CONF_TEST(wrong_type_keeps_that_key_default),
 	CONF_TEST(out_of_range_keeps_that_key_default),
+	CONF_TEST(integer_misread_by_libconfig_is_refused_as_written),
+	CONF_TEST(unknown_tcm_variable_suggests_the_nearest),
 	CONF_TEST(include_is_refused),
 	CONF_TEST(include_of_a_directory_is_refused_without_exit),
 	CONF_TEST(env_overrides_file_overrides_default),

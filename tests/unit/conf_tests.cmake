@@ -13,6 +13,8 @@ tcm_unit_program(conf_load
   unknown_key_suggests_the_nearest
   wrong_type_keeps_that_key_default
   out_of_range_keeps_that_key_default
+  integer_misread_by_libconfig_is_refused_as_written
+  unknown_tcm_variable_suggests_the_nearest
   include_is_refused
   include_of_a_directory_is_refused_without_exit
   env_overrides_file_overrides_default
