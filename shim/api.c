@@ -1,10 +1,20 @@
 /* shim/api.c - the tcm_* functions of tcm.h that are not aliases of the malloc
- * family (those live beside their targets in malloc.c): release, stats (core's
- * counters plus the orchestrator's shutdown timeline) and tcm_shutdown_begin. */
+ * family (those live beside their targets in malloc.c): the version, release,
+ * stats (core's counters plus the orchestrator's shutdown timeline) and
+ * tcm_shutdown_begin. */
 #include "shim.h"
 
 #include "../core/core.h"
 #include "../orchestrator/orchestrator.h"
+
+#define TCM_TEXT(number) #number
+#define TCM_NUMBER_TEXT(number) TCM_TEXT(number)
+
+TCM_EXPORT const char *tcm_version(void)
+{
+	return TCM_NUMBER_TEXT(TCM_VERSION_MAJOR) "." TCM_NUMBER_TEXT(TCM_VERSION_MINOR) "."
+	       TCM_NUMBER_TEXT(TCM_VERSION_PATCH);
+}
 
 TCM_EXPORT size_t tcm_release_free_memory(size_t max_bytes)
 {

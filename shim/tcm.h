@@ -15,8 +15,15 @@
 extern "C" {
 #endif
 
+/* The version this header belongs to (CMakeLists.txt's project() must agree: configure checks).
+ * The major version is the ABI's: the library's SONAME is libtcm.so.<major>. */
 #define TCM_VERSION_MAJOR 0
 #define TCM_VERSION_MINOR 1
+#define TCM_VERSION_PATCH 0
+
+/* The version of the libtcm.so the program runs with, "MAJOR.MINOR.PATCH": it may be newer
+ * than the TCM_VERSION_* the program was compiled with (same major, same ABI). */
+const char *tcm_version(void);
 
 void  *tcm_malloc(size_t size_bytes);
 void   tcm_free(void *ptr);
@@ -59,8 +66,8 @@ struct tcm_shutdown_stats {
 	uint32_t trigger;              /* enum tcm_shutdown_trigger */
 	uint64_t t0_ns;                /* shutdown began: core went DRAINING */
 	uint64_t t1_ns;                /* exit() reached tcm: core went EXITING */
-	uint64_t released_bytes;       /* madvised by the drain */
-	uint64_t release_steps;        /* madvise calls of the drain */
+	uint64_t released_bytes;       /* given back since T0, by the worker and threads helping it */
+	uint64_t release_steps;        /* system calls that took (madvise, process_madvise) */
 	uint64_t lock_hold_ns_max;     /* longest hold of any allocator lock since T0 */
 	uint64_t lock_wait_ns_max;     /* longest wait for one */
 };

@@ -2,7 +2,8 @@
  * lengthen its stop. A drop-in cannot say "at least", so it is worked out from the unit's own
  * settings (systemctl show, or a file of the same Key=Value lines) and sets a key only where
  * the unit's value falls short of what tcm needs:
- *   - LD_PRELOAD: libtcm.so first, then whatever the unit preloads already;
+ *   - LD_PRELOAD: libtcm.so's SONAME link (it outlives upgrades of the same ABI) first, then
+ *     whatever the unit preloads already;
  *   - NotifyAccess=main only where the unit has none (Type=simple and the like): otherwise
  *     systemd drops tcm's STOPPING=1, STATUS= and EXTEND_TIMEOUT_USEC=; a unit with main, exec
  *     or all keeps its own (overriding all with main would drop its helpers' READY=1);
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tcmctl_paths.h"
 
 /* After tcm's deadline the kernel still tears the process down: 0.25-0.4 s for a 2 GiB heap
  * (bench/EXIT_STORM.md, sigkill rows). */
@@ -167,6 +169,18 @@ static void print_error(void *context, const char *message)
 	fprintf(stderr, "tcmctl: dropin: %s\n", message);
 }
 
+/* The path a drop-in should name for the library at lib_path (resolved): the SONAME link
+ * beside it when that leads to the same file, so that the drop-in outlives an upgrade within
+ * the ABI (libtcm.so.0.1.0 -> 0.2.0); else lib_path itself. */
+static void stable_lib_path(const char *lib_path, char *out, size_t size)
+{
+	const char *slash = strrchr(lib_path, '/');
+	char candidate[PATH_MAX], resolved[PATH_MAX];
+	snprintf(candidate, sizeof candidate, "%.*s/%s", (int)(slash - lib_path), lib_path, TCM_SONAME);
+	bool is_same = realpath(candidate, resolved) != NULL && strcmp(resolved, lib_path) == 0;
+	snprintf(out, size, "%s", is_same ? candidate : lib_path);
+}
+
 /* exit.deadline_ms as a process would read it (TCM_CONF, /etc/tcm.conf), or from conf. */
 static int64_t deadline_ms(const char *conf)
 {
@@ -203,9 +217,10 @@ int tcmctl_dropin(int argc, char **argv)
 	if (!is_unit_name(unit))
 		return tcmctl_usage_error("dropin: '%s' is not a unit name", unit);
 
-	char lib_path[PATH_MAX], conf_path[PATH_MAX];
-	if (tcmctl_find_lib(values[1], lib_path) != 0)
+	char resolved_lib[PATH_MAX], lib_path[PATH_MAX], conf_path[PATH_MAX];
+	if (tcmctl_find_lib(values[1], resolved_lib) != 0)
 		return 1;
+	stable_lib_path(resolved_lib, lib_path, sizeof lib_path);
 	if (values[0] != NULL && realpath(values[0], conf_path) == NULL) {
 		fprintf(stderr, "tcmctl: cannot read %s: %s\n", values[0], strerror(errno));
 		return 1;

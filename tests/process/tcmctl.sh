@@ -222,7 +222,10 @@ dropin|dropin_verify)
 	printf 'Type=notify\nNotifyAccess=all\nTimeoutStopUSec=500ms\nEnvironment=FOO=1 LD_PRELOAD=/opt/x.so "BAR=a b"\n' \
 		> notify.properties
 	printf 'Type=forking\nNotifyAccess=none\nTimeoutStopUSec=infinity\nEnvironment=\n' > forking.properties
-	abs_lib=$(realpath "$lib")
+	# the drop-in names the SONAME link beside the library, which outlives upgrades
+	soname_link=$(dirname "$(realpath "$lib")")/$(LC_ALL=C readelf -d "$lib" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+	[ "$(realpath "$soname_link")" = "$(realpath "$lib")" ] || fail "no SONAME link beside $lib"
+	abs_lib=$soname_link
 	for kind in simple notify forking; do
 		mkdir -p "demo-$kind.service.d"
 		printf '[Unit]\nDescription=demo\n[Service]\nType=%s\nExecStart=/bin/true\n' "$kind" > "demo-$kind.service"
