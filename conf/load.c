@@ -1,5 +1,5 @@
 /* conf/load.c - tcm_config_load: the lookup order and the parsing of tcm.conf. The only file
- * that uses libconfig.
+ * that uses libconfig, through libconfig_functions.h: loaded only once a file has been read.
  *
  * Invariants: *out starts as the defaults and each step only replaces keys with checked
  *             values (validate.c), so whatever goes wrong the caller gets a valid config;
@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <libconfig.h>
 
 #include "env.h"
+#include "libconfig_functions.h"
 #include "schema.h"
 #include "validate.h"
 
@@ -35,24 +37,25 @@ static const char *pick_file(const struct tcm_config_sources *sources, bool *mus
 }
 
 /* How a setting of the wrong type is shown after "got ". */
-static void describe(const config_setting_t *setting, char *buf, size_t size)
+static void describe(const struct tcm_libconfig_functions *lc, const config_setting_t *setting, char *buf,
+		     size_t size)
 {
 	switch (config_setting_type(setting)) {
 	case CONFIG_TYPE_INT:
 	case CONFIG_TYPE_INT64:
-		snprintf(buf, size, "%lld", (long long)config_setting_get_int64(setting));
+		snprintf(buf, size, "%lld", (long long)lc->get_int64(setting));
 		return;
 	case CONFIG_TYPE_FLOAT: {
-		int len = snprintf(buf, size, "%g", config_setting_get_float(setting));
+		int len = snprintf(buf, size, "%g", lc->get_float(setting));
 		if (len > 0 && (size_t)len + 2 < size && strpbrk(buf, ".eni") == NULL)
 			strcat(buf, ".0");  /* 1000.0 must not read as the integer 1000 */
 		return;
 	}
 	case CONFIG_TYPE_STRING:
-		snprintf(buf, size, "\"%.200s\"", config_setting_get_string(setting));
+		snprintf(buf, size, "\"%.200s\"", lc->get_string(setting));
 		return;
 	case CONFIG_TYPE_BOOL:
-		snprintf(buf, size, "%s", config_setting_get_bool(setting) ? "true" : "false");
+		snprintf(buf, size, "%s", lc->get_bool(setting) ? "true" : "false");
 		return;
 	case CONFIG_TYPE_GROUP:
 		snprintf(buf, size, "a group");
@@ -119,8 +122,9 @@ static bool is_integer_as_written(const char *text, unsigned line, const char *n
 
 /* Checks one known key's setting; stores it, or reports and leaves the default. 0 or 1 error.
  * text: the file's text, for the integers libconfig may have misread. */
-static int apply_setting(struct tcm_config *out, const struct tcm_schema_row *row,
-			 const config_setting_t *setting, const char *text, const struct tcm_config_sources *sources)
+static int apply_setting(const struct tcm_libconfig_functions *lc, struct tcm_config *out,
+			 const struct tcm_schema_row *row, const config_setting_t *setting, const char *text,
+			 const struct tcm_config_sources *sources)
 {
 	struct tcm_validate_value value;
 	int err = EINVAL;
@@ -130,15 +134,15 @@ static int apply_setting(struct tcm_config *out, const struct tcm_schema_row *ro
 	bool is_misread = false;
 	if (row->type == TCM_SCHEMA_INT && (type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64)) {
 		is_misread = !is_integer_as_written(text, line, config_setting_name(setting),
-						    config_setting_get_int64(setting), written, sizeof written);
+						    lc->get_int64(setting), written, sizeof written);
 		if (!is_misread)
-			err = tcm_validate_int(row, config_setting_get_int64(setting), &value);
+			err = tcm_validate_int(row, lc->get_int64(setting), &value);
 	} else if (row->type == TCM_SCHEMA_BOOL && type == CONFIG_TYPE_BOOL) {
-		value.boolean = config_setting_get_bool(setting) != 0;
+		value.boolean = lc->get_bool(setting) != 0;
 		err = 0;
 	} else if ((row->type == TCM_SCHEMA_CHOICE || row->type == TCM_SCHEMA_STATS_OUTPUT) &&
 		   type == CONFIG_TYPE_STRING)
-		err = tcm_validate_word(row, config_setting_get_string(setting), &value);
+		err = tcm_validate_word(row, lc->get_string(setting), &value);
 
 	if (err == 0) {
 		tcm_validate_store(out, row, &value, (struct tcm_config_origin){ TCM_CONFIG_FROM_FILE, line });
@@ -149,7 +153,7 @@ static int apply_setting(struct tcm_config *out, const struct tcm_schema_row *ro
 	if (is_misread)
 		snprintf(got, sizeof got, "%s", written);
 	else
-		describe(setting, got, sizeof got);
+		describe(lc, setting, got, sizeof got);
 	tcm_validate_report(sources, "%s:%u: %s: expected %s, got %s", out->file_path, line, row->name,
 			    expected, got);
 	return 1;
@@ -169,8 +173,8 @@ static int report_unknown(const struct tcm_config *out, const config_setting_t *
 }
 
 /* One top-level setting: a known group's keys, or errors for what is not a key of tcm. */
-static int apply_top(struct tcm_config *out, const config_setting_t *top, const char *text,
-		     const struct tcm_config_sources *sources)
+static int apply_top(const struct tcm_libconfig_functions *lc, struct tcm_config *out, const config_setting_t *top,
+		     const char *text, const struct tcm_config_sources *sources)
 {
 	const char *group = config_setting_name(top);
 	bool is_group = config_setting_is_group(top);
@@ -178,9 +182,9 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top, const 
 	char name[256];
 	if (!tcm_schema_has_group(group)) {
 		/* each key of an unknown group gets its own did-you-mean ("exitt.deadline_ms") */
-		int count = is_group ? config_setting_length(top) : 0;
+		int count = is_group ? lc->length(top) : 0;
 		for (int i = 0; i < count; i++) {
-			const config_setting_t *child = config_setting_get_elem(top, (unsigned)i);
+			const config_setting_t *child = lc->get_elem(top, (unsigned)i);
 			snprintf(name, sizeof name, "%s.%s", group, config_setting_name(child));
 			errors += report_unknown(out, child, name, sources);
 		}
@@ -188,13 +192,13 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top, const 
 	}
 	if (!is_group) {
 		char got[256];
-		describe(top, got, sizeof got);
+		describe(lc, top, got, sizeof got);
 		tcm_validate_report(sources, "%s:%u: %s: expected a group { ... }, got %s", out->file_path,
 				    config_setting_source_line(top), group, got);
 		return 1;
 	}
-	for (int i = 0; i < config_setting_length(top); i++) {
-		const config_setting_t *setting = config_setting_get_elem(top, (unsigned)i);
+	for (int i = 0; i < lc->length(top); i++) {
+		const config_setting_t *setting = lc->get_elem(top, (unsigned)i);
 		const char *key = config_setting_name(setting);
 		const struct tcm_schema_row *row = tcm_schema_find(group, key);
 		if (row == NULL) {
@@ -207,7 +211,7 @@ static int apply_top(struct tcm_config *out, const config_setting_t *top, const 
 					    config_setting_source_line(setting), row->name);
 			errors++;
 		} else {
-			errors += apply_setting(out, row, setting, text, sources);
+			errors += apply_setting(lc, out, row, setting, text, sources);
 		}
 	}
 	return errors;
@@ -312,6 +316,11 @@ static int check_includes(const char *text, const char *file, int depth,
 static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 		     const struct tcm_config_sources *sources)
 {
+	/* The usual case, no /etc/tcm.conf, costs one system call and no malloc
+	 * (fopen allocates its FILE before it opens): a process that allocates
+	 * nothing else never has to set up the heap. */
+	if (!must_exist && access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
 	int err;
 	FILE *stream = open_readable(path, &err);
 	char *text = stream != NULL ? read_text(stream, &err) : NULL;
@@ -328,9 +337,16 @@ static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 		return 1;
 	}
 
+	char why[256];
+	const struct tcm_libconfig_functions *lc = tcm_libconfig_functions(why, sizeof why);
+	if (lc == NULL) {
+		tcm_validate_report(sources, "%s: cannot parse: %s; using defaults", path, why);
+		free(text);
+		return 1;
+	}
 	config_t parsed;
-	config_init(&parsed);
-	int ok = config_read_string(&parsed, text);
+	lc->init(&parsed);
+	int ok = lc->read_string(&parsed, text);
 	int errors = 0;
 	snprintf(out->file_path, sizeof out->file_path, "%s", path);
 	if (!ok) {
@@ -342,10 +358,10 @@ static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 		errors = 1;
 	} else {
 		const config_setting_t *root = config_root_setting(&parsed);
-		for (int i = 0; i < config_setting_length(root); i++)
-			errors += apply_top(out, config_setting_get_elem(root, (unsigned)i), text, sources);
+		for (int i = 0; i < lc->length(root); i++)
+			errors += apply_top(lc, out, lc->get_elem(root, (unsigned)i), text, sources);
 	}
-	config_destroy(&parsed);
+	lc->destroy(&parsed);
 	free(text);
 	return errors;
 }
