@@ -235,6 +235,30 @@ static int kernel_munmap(void *addr, size_t len_bytes)
 
 /* ---- memory ---------------------------------------------------------------- */
 
+/* Where the last region began: the kernel hands out addresses downwards, so
+ * the next region is asked for just below it, aligned, and usually gets it. */
+static _Atomic uintptr_t next_map_hint;
+
+/* One mmap at an aligned hint below the last region: the region's start, or
+ * 0 when there is no hint yet or the kernel put the mapping elsewhere
+ * (unaligned: given back). Saves tcm_os_map the over-map and its trims, two
+ * or three system calls where one will do. */
+static uintptr_t map_at_hint(size_t map_bytes, size_t align_bytes)
+{
+	uintptr_t below = atomic_load_explicit(&next_map_hint, memory_order_relaxed);
+	if (below < map_bytes + align_bytes)
+		return 0;
+	uintptr_t hint = (below - map_bytes) & ~(uintptr_t)(align_bytes - 1);
+	char *got = mmap((void *)hint, map_bytes, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (got == MAP_FAILED)
+		return 0;
+	if (((uintptr_t)got & (align_bytes - 1)) == 0)
+		return (uintptr_t)got;
+	munmap(got, map_bytes);
+	return 0;
+}
+
 void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 {
 	tcm_lock_assert_none_held();
@@ -255,19 +279,23 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 		errno = saved_errno;
 		return NULL;
 	}
-	char *raw = mmap(NULL, map_bytes + slack, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (raw == MAP_FAILED) {
-		errno = saved_errno;
-		return NULL;
+	uintptr_t start = map_at_hint(map_bytes, align_bytes);
+	if (start == 0) {
+		char *raw = mmap(NULL, map_bytes + slack, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (raw == MAP_FAILED) {
+			errno = saved_errno;
+			return NULL;
+		}
+		start = ((uintptr_t)raw + align_bytes - 1) & ~(uintptr_t)(align_bytes - 1);
+		size_t head = start - (uintptr_t)raw;
+		size_t tail = slack - head;
+		if (head > 0)
+			munmap(raw, head);
+		if (tail > 0)
+			munmap((char *)start + map_bytes, tail);
 	}
-	uintptr_t start = ((uintptr_t)raw + align_bytes - 1) & ~(uintptr_t)(align_bytes - 1);
-	size_t head = start - (uintptr_t)raw;
-	size_t tail = slack - head;
-	if (head > 0)
-		munmap(raw, head);
-	if (tail > 0)
-		munmap((char *)start + map_bytes, tail);
+	atomic_store_explicit(&next_map_hint, start, memory_order_relaxed);
 	if ((start + map_bytes) >> TCM_ADDRESS_BITS) {
 		/* Beyond what the page map and the batch stack can address. */
 		munmap((void *)start, map_bytes);

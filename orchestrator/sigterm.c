@@ -66,12 +66,12 @@ static bool is_function(__sighandler_t handler)
 }
 
 /* Takes the setting lock with every signal blocked (the old mask into
- * *previous_mask). Another thread of this process holding it is waited for;
- * a holder in another process is the parent's hold copied by fork. */
-static void setting_lock(struct tcm_os_signal_mask *previous_mask)
+ * *previous_mask); self is this process's id. Another thread of this process
+ * holding it is waited for; a holder in another process is the parent's hold
+ * copied by fork. */
+static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
 {
 	tcm_os_block_signals(previous_mask);
-	pid_t self = tcm_os_process_id();
 	for (;;) {
 		pid_t holder = 0;
 		if (atomic_compare_exchange_strong(&setting_holder, &holder, self))
@@ -147,9 +147,10 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first)
 
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)
 {
-	atomic_store(&owner_pid, tcm_os_process_id());
+	pid_t self = tcm_os_process_id();
+	atomic_store(&owner_pid, self);
 	struct tcm_os_signal_mask mask;
-	setting_lock(&mask);
+	setting_lock(&mask, self);
 	first_wrap_fn = on_first_wrap;
 	atomic_store(&hook_fn, hook);
 	/* A handler installed before tcm started (another library's constructor)
@@ -196,11 +197,12 @@ static int sigaction_in_borrowed_memory(const struct sigaction *action, struct s
 
 void tcm_signal_after_fork_in_child(void)
 {
-	atomic_store(&owner_pid, tcm_os_process_id());
+	pid_t self = tcm_os_process_id();
+	atomic_store(&owner_pid, self);
 	if (atomic_load(&hook_fn) == NULL)
 		return;
 	struct tcm_os_signal_mask mask;
-	setting_lock(&mask);
+	setting_lock(&mask, self);
 	has_wrapped = false;   /* the child's first handler starts its own worker */
 	/* Fork handlers that ran before this one may have set SIGTERM straight
 	 * through (the memory was not the child's yet): adopt what they set. */
@@ -219,10 +221,24 @@ int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigac
 {
 	if (signo != SIGTERM || atomic_load(&hook_fn) == NULL)
 		return real_sigaction(signo, action, old_action);
-	if (tcm_os_process_id() != atomic_load(&owner_pid))
+	if (action == NULL) {
+		/* A query: while tcm's wrapper is not installed, the kernel's action
+		 * is the application's, one system call as without tcm. A wrapper
+		 * installed meanwhile is seen, and the path below answers. */
+		struct sigaction current;
+		if (real_sigaction(SIGTERM, NULL, &current) != 0)
+			return -1;
+		if (current.sa_sigaction != on_sigterm) {
+			if (old_action != NULL)
+				*old_action = current;
+			return 0;
+		}
+	}
+	pid_t self = tcm_os_process_id();
+	if (self != atomic_load(&owner_pid))
 		return sigaction_in_borrowed_memory(action, old_action);
 	struct tcm_os_signal_mask mask;
-	setting_lock(&mask);
+	setting_lock(&mask, self);
 	struct sigaction previous;
 	int result = 0;
 	if (app_action_known) {
