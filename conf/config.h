@@ -29,6 +29,8 @@ enum tcm_config_key {
 	TCM_CONFIG_NOTIFY_STOPPING,
 	TCM_CONFIG_NOTIFY_STATUS,
 	TCM_CONFIG_STATS_ON_EXIT,
+	TCM_CONFIG_STATS_INTERVAL_MS,
+	TCM_CONFIG_STATS_PATH,
 	TCM_CONFIG_KEY_COUNT
 };
 
@@ -40,7 +42,7 @@ enum tcm_config_notify_ready {
 enum tcm_config_stats_to {
 	TCM_CONFIG_STATS_TO_OFF,    /* write nothing at exit */
 	TCM_CONFIG_STATS_TO_STDERR, /* text report on fd 2 */
-	TCM_CONFIG_STATS_TO_JSON,   /* JSON to stats.json_path */
+	TCM_CONFIG_STATS_TO_FILE,   /* to stats.on_exit_path: JSON (.json) or Prometheus text (.prom) */
 };
 
 enum tcm_config_source {
@@ -77,7 +79,9 @@ struct tcm_config {
 	} notify;
 	struct {
 		enum tcm_config_stats_to on_exit;
-		char json_path[TCM_CONFIG_PATH_MAX];    /* absolute, ends in .json; "" unless TO_JSON */
+		char    on_exit_path[TCM_CONFIG_PATH_MAX]; /* absolute, ends in .json or .prom; "" unless TO_FILE */
+		int64_t interval_ms;                       /* the live file's period; 0 = no live file */
+		char    path[TCM_CONFIG_PATH_MAX];         /* the live file: absolute, %p = pid; "" = none */
 	} stats;
 	char                     file_path[TCM_CONFIG_PATH_MAX]; /* file the values came from; "" if none */
 	struct tcm_config_origin origin[TCM_CONFIG_KEY_COUNT];

@@ -141,8 +141,11 @@ static int apply_setting(const struct tcm_libconfig_functions *lc, struct tcm_co
 		value.boolean = lc->get_bool(setting) != 0;
 		err = 0;
 	} else if ((row->type == TCM_SCHEMA_CHOICE || row->type == TCM_SCHEMA_STATS_OUTPUT) &&
-		   type == CONFIG_TYPE_STRING)
+		   type == CONFIG_TYPE_STRING) {
 		err = tcm_validate_word(row, lc->get_string(setting), &value);
+	} else if (row->type == TCM_SCHEMA_PATH && type == CONFIG_TYPE_STRING) {
+		err = tcm_validate_path(row, lc->get_string(setting), &value);
+	}
 
 	if (err == 0) {
 		tcm_validate_store(out, row, &value, (struct tcm_config_origin){ TCM_CONFIG_FROM_FILE, line });

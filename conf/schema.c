@@ -73,7 +73,17 @@ const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT] = {
 	CHOICE_ROW(TCM_CONFIG_STATS_ON_EXIT, stats, on_exit, STATS, ON_EXIT,
 		   TCM_SCHEMA_STATS_OUTPUT, stats_on_exit_choices, TCM_CONFIG_STATS_TO_OFF,
 		   "Statistics and the shutdown timeline at exit: \"off\", \"stderr\" (text), or an "
-		   "absolute path ending in .json (written as JSON)."),
+		   "absolute path ending in .json (written as JSON) or .prom (Prometheus text format, "
+		   "for node_exporter's textfile collector)."),
+	INT_ROW(TCM_CONFIG_STATS_INTERVAL_MS, stats, interval_ms, STATS, INTERVAL_MS,
+		0, 3600000, 1, 0, "milliseconds",
+		"How often the release worker rewrites the live statistics file stats.path; 0: never."),
+	[TCM_CONFIG_STATS_PATH] = { .key_id = TCM_CONFIG_STATS_PATH, .group = "stats", .key = "path",
+		.name = "stats.path", .env = "TCM_STATS_PATH", .type = TCM_SCHEMA_PATH,
+		.doc = "The live statistics file, rewritten every stats.interval_ms (a new file renamed over "
+		       "the old, so a reader never sees half of one): an absolute path, %p in it becomes the "
+		       "process id; .json is JSON, .prom the Prometheus text format, anything else text.",
+		.offset = offsetof(struct tcm_config, stats.path) },
 };
 
 const struct tcm_schema_row *tcm_schema_find(const char *group, const char *key)
@@ -111,6 +121,9 @@ void tcm_schema_defaults(struct tcm_config *out)
 			memcpy(field, &index, sizeof index);
 			break;
 		}
+		case TCM_SCHEMA_PATH:
+			field[0] = '\0';   /* no file */
+			break;
 		}
 		out->origin[i] = (struct tcm_config_origin){ TCM_CONFIG_FROM_DEFAULT, 0 };
 	}

@@ -17,7 +17,8 @@ enum tcm_schema_type {
 	TCM_SCHEMA_INT,          /* int64_t field; min..max, and a multiple of multiple_of */
 	TCM_SCHEMA_BOOL,         /* bool field */
 	TCM_SCHEMA_CHOICE,       /* enum field = index into choices */
-	TCM_SCHEMA_STATS_OUTPUT, /* stats.on_exit: "off", "stderr" or an absolute path ending in .json */
+	TCM_SCHEMA_STATS_OUTPUT, /* stats.on_exit: "off", "stderr" or an absolute path ending in .json or .prom */
+	TCM_SCHEMA_PATH,         /* char[TCM_CONFIG_PATH_MAX] field: "" or an absolute path (%p: the pid) */
 };
 
 struct tcm_schema_row {

@@ -22,11 +22,12 @@ int tcm_validate_int(const struct tcm_schema_row *row, int64_t integer, struct t
 	return 0;
 }
 
-static bool is_json_path(const char *word)
+/* An absolute path of a file (a name before the suffix) ending in .json or .prom. */
+static bool is_stats_path(const char *word)
 {
 	size_t len = strlen(word);
-	return word[0] == '/' && len > 6 && len < TCM_CONFIG_PATH_MAX &&
-	       strcmp(word + len - 5, ".json") == 0 && word[len - 6] != '/';
+	bool has_suffix = len > 5 && (strcmp(word + len - 5, ".json") == 0 || strcmp(word + len - 5, ".prom") == 0);
+	return word[0] == '/' && has_suffix && len > 6 && len < TCM_CONFIG_PATH_MAX && word[len - 6] != '/';
 }
 
 int tcm_validate_word(const struct tcm_schema_row *row, const char *word, struct tcm_validate_value *value)
@@ -38,12 +39,33 @@ int tcm_validate_word(const struct tcm_schema_row *row, const char *word, struct
 			return 0;
 		}
 	}
-	if (row->type == TCM_SCHEMA_STATS_OUTPUT && is_json_path(word)) {
-		value->choice = TCM_CONFIG_STATS_TO_JSON;
+	if (row->type == TCM_SCHEMA_STATS_OUTPUT && is_stats_path(word)) {
+		value->choice = TCM_CONFIG_STATS_TO_FILE;
 		value->path = word;
 		return 0;
 	}
 	return EINVAL;
+}
+
+/* Room a path keeps for what tcm adds to it: %p's expansion (a pid is at most 7 digits on
+ * Linux, 2 of them paid by "%p") and the temporary file's ".tmp.<pid>". */
+#define PATH_EXPANSION_BYTES 32
+
+int tcm_validate_path(const struct tcm_schema_row *row, const char *word, struct tcm_validate_value *value)
+{
+	(void)row;
+	size_t len = strlen(word);
+	if (len == 0) {
+		value->path = word;
+		return 0;
+	}
+	if (word[0] != '/' || word[len - 1] == '/' || len + PATH_EXPANSION_BYTES >= TCM_CONFIG_PATH_MAX)
+		return EINVAL;
+	for (const char *percent = strchr(word, '%'); percent != NULL; percent = strchr(percent + 2, '%'))
+		if (percent[1] != 'p' || strchr(percent + 2, '%') != NULL)
+			return EINVAL;   /* %p, once: nothing else is expanded */
+	value->path = word;
+	return 0;
 }
 
 int tcm_validate_text(const struct tcm_schema_row *row, const char *text, struct tcm_validate_value *value)
@@ -71,6 +93,8 @@ int tcm_validate_text(const struct tcm_schema_row *row, const char *text, struct
 	case TCM_SCHEMA_CHOICE:
 	case TCM_SCHEMA_STATS_OUTPUT:
 		return tcm_validate_word(row, text, value);
+	case TCM_SCHEMA_PATH:
+		return tcm_validate_path(row, text, value);
 	}
 	return EINVAL;
 }
@@ -91,9 +115,13 @@ void tcm_validate_store(struct tcm_config *config, const struct tcm_schema_row *
 		break;
 	case TCM_SCHEMA_STATS_OUTPUT:
 		memcpy(field, &value->choice, sizeof value->choice);
-		/* is_json_path bounded the length below TCM_CONFIG_PATH_MAX */
-		snprintf(config->stats.json_path, sizeof config->stats.json_path, "%s",
-			 value->choice == TCM_CONFIG_STATS_TO_JSON ? value->path : "");
+		/* is_stats_path bounded the length below TCM_CONFIG_PATH_MAX */
+		snprintf(config->stats.on_exit_path, sizeof config->stats.on_exit_path, "%s",
+			 value->choice == TCM_CONFIG_STATS_TO_FILE ? value->path : "");
+		break;
+	case TCM_SCHEMA_PATH:
+		/* tcm_validate_path bounded the length below TCM_CONFIG_PATH_MAX */
+		snprintf(field, TCM_CONFIG_PATH_MAX, "%s", value->path);
 		break;
 	}
 	config->origin[row->key_id] = origin;
@@ -124,9 +152,12 @@ void tcm_validate_expected(const struct tcm_schema_row *row, char *buf, size_t s
 						 i == 0 ? "" : last ? " or " : ", ", row->choices[i]);
 		}
 		if (row->type == TCM_SCHEMA_STATS_OUTPUT && used < size)
-			snprintf(buf + used, size - used, " or an absolute path ending in .json");
+			snprintf(buf + used, size - used, " or an absolute path ending in .json or .prom");
 		return;
 	}
+	case TCM_SCHEMA_PATH:
+		snprintf(buf, size, "\"\" or an absolute path of a file (%%p, once, for the pid)");
+		return;
 	}
 }
 

@@ -16,7 +16,7 @@ struct tcm_validate_value {
 	int64_t     integer;  /* TCM_SCHEMA_INT */
 	bool        boolean;  /* TCM_SCHEMA_BOOL */
 	int         choice;   /* TCM_SCHEMA_CHOICE, TCM_SCHEMA_STATS_OUTPUT: index (TO_JSON for a path) */
-	const char *path;     /* TCM_SCHEMA_STATS_OUTPUT with TO_JSON: borrowed, copied by store */
+	const char *path;     /* STATS_OUTPUT with TO_FILE, PATH: borrowed, copied by store */
 };
 
 /* Each returns 0 and fills *value when the input is valid for row, else EINVAL.
@@ -25,6 +25,8 @@ struct tcm_validate_value {
 int tcm_validate_int(const struct tcm_schema_row *row, int64_t integer, struct tcm_validate_value *value);
 int tcm_validate_word(const struct tcm_schema_row *row, const char *word, struct tcm_validate_value *value);
 int tcm_validate_text(const struct tcm_schema_row *row, const char *text, struct tcm_validate_value *value);
+/* path: row must be TCM_SCHEMA_PATH. */
+int tcm_validate_path(const struct tcm_schema_row *row, const char *word, struct tcm_validate_value *value);
 
 /* Writes a valid value into config's field for row and records where it came from. */
 void tcm_validate_store(struct tcm_config *config, const struct tcm_schema_row *row,

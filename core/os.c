@@ -3,7 +3,8 @@
  * Beyond core/, its callers are the orchestrator's clock (tcm_os_now_ns,
  * tcm_os_thread_cpu_ns, tcm_os_sleep_ns, tcm_os_yield), release worker (the tcm_os_wake_fd_*
  * eventfd, tcm_os_close, tcm_os_block_signals), exit
- * report (tcm_os_open_for_writing, tcm_os_write, tcm_os_close), sd_notify's
+ * and live statistics files (tcm_os_open_for_writing, tcm_os_write,
+ * tcm_os_close, tcm_os_rename), sd_notify's
  * main-process check (tcm_os_process_id), the SIGTERM interposition
  * (tcm_os_process_id_unchecked, tcm_os_block_signals; its sigaction calls
  * are its own, orchestrator/sigterm.c), and conf/current.c's error lines
@@ -31,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sched.h>
+#include <stdio.h>   /* rename */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -518,6 +520,13 @@ uint64_t tcm_os_now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+uint64_t tcm_os_wall_clock_ns(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
 static _Atomic uint64_t calibration_start_ticks;
 static _Atomic uint64_t calibration_start_ns;   /* 0: not started */
 
@@ -643,6 +652,15 @@ void tcm_os_wake_fd_wait(int fd, int timeout_ms)
 		(void)got;
 	}
 	errno = saved_errno;
+}
+
+int tcm_os_rename(const char *from, const char *to)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	int err = rename(from, to) == 0 ? 0 : errno;
+	errno = saved_errno;
+	return err;
 }
 
 int tcm_os_open_for_writing(const char *path, int *fd_out)

@@ -94,6 +94,9 @@ void tcm_os_futex_wake(_Atomic uint32_t *word);
 /* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call on Linux). */
 uint64_t tcm_os_now_ns(void);
 
+/* CLOCK_REALTIME in nanoseconds since the epoch: the wall clock a report is dated by. */
+uint64_t tcm_os_wall_clock_ns(void);
+
 /* A counter that only moves forward, cheap enough to read twice per lock
  * hold: the TSC on x86_64, CNTVCT_EL0 on aarch64 (an instruction, not a
  * clock call); CLOCK_MONOTONIC nanoseconds elsewhere. Only differences mean
@@ -156,6 +159,10 @@ int tcm_os_open_for_writing(const char *path, int *fd_out);
 
 /* Closes fd; a failure is ignored (the descriptor is gone either way). */
 void tcm_os_close(int fd);
+
+/* Renames from to to, replacing to at once (rename(2)): a reader of to sees the old file or the
+ * new one, never part of either. Returns 0 or the errno. */
+int tcm_os_rename(const char *from, const char *to);
 
 /* The calling process's id (getpid: a fork child gets its own; so does a
  * vfork or clone(CLONE_VM) child, which shares the parent's memory). */

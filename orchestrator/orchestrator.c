@@ -99,7 +99,8 @@ void tcm_orchestrator_start(const struct tcm_config *loaded_config)
 	atexit(at_exit);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	tcm_signal_arm(on_sigterm, on_application_handler);
-	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled())
+	bool has_live_stats = config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
+	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || has_live_stats)
 		tcm_worker_start(config);
 }
 

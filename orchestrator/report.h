@@ -1,5 +1,6 @@
 /* orchestrator/report.h - the exit report of stats.on_exit: the allocator's
- * statistics and the shutdown timeline, as text on stderr or as JSON in a file.
+ * statistics and the shutdown timeline, as text on stderr, or as JSON or the
+ * Prometheus text format in a file (render.h).
  * Formats into stack buffers; allocates nothing (DESIGN invariant 7). */
 #ifndef TCM_ORCHESTRATOR_REPORT_H
 #define TCM_ORCHESTRATOR_REPORT_H

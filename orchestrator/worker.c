@@ -10,8 +10,9 @@
  * forever (SCHED_IDLE did that: 40 ms central holds, and nothing released,
  * beside four CPU hogs on two CPUs). What keeps it from taking the service's
  * CPU instead is its duty cycle (release.worker_duty_percent, drain.h): about
- * 1 ms of work, then a sleep. Its system calls (the eventfd, sleeps) are
- * core/os.c's. */
+ * 1 ms of work, then a sleep. It also rewrites the live statistics file
+ * (stats.path) every stats.interval_ms, so the service's threads never do.
+ * Its system calls (the eventfd, sleeps, the file) are core/os.c's. */
 #define _GNU_SOURCE
 #include "worker.h"
 
@@ -21,12 +22,15 @@
 #include "deadline.h"
 #include "drain.h"
 #include "notify.h"
+#include "stats_file.h"
 #include "timeline.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #define TICK_MS                 100   /* NORMAL with a release rate */
 #define DRAIN_REPASS_MS         10    /* DRAINING: look again for freed memory */
@@ -52,6 +56,44 @@ void tcm_worker_wake(void)
 static void wait_for_wake(int timeout_ms)
 {
 	tcm_os_wake_fd_wait(atomic_load(&wake_fd), timeout_ms);
+}
+
+/* ---- the live statistics file (stats.path, every stats.interval_ms) ------- */
+
+static uint64_t live_stats_due_ns;          /* the worker's own */
+static atomic_bool has_reported_live_stats_error;
+
+/* The earlier of two waits in ms, -1 being none. */
+static int earlier_ms(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* Writes the live file when it is due. Returns the ms until the next one, -1 when there is no
+ * live file. A file that cannot be written is said once on stderr; the next period tries again. */
+static int write_live_stats_when_due(void)
+{
+	if (config->stats.interval_ms <= 0 || config->stats.path[0] == '\0')
+		return -1;
+	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
+	uint64_t interval_ns = (uint64_t)config->stats.interval_ms * TCM_NS_PER_MS;
+	if (live_stats_due_ns == 0)
+		live_stats_due_ns = now + interval_ns;   /* the first after one period: a short-lived process writes none */
+	if (now >= live_stats_due_ns) {
+		struct tcm_stats stats;
+		tcm_core_stats(&stats);
+		tcm_timeline_read(&stats.shutdown);
+		int err = tcm_stats_file_write(config->stats.path, &stats);
+		if (err != 0 && !atomic_exchange(&has_reported_live_stats_error, true)) {
+			char message[4200];
+			int length = snprintf(message, sizeof(message), "tcm: stats.path: cannot write %s: %s\n",
+					      config->stats.path, strerror(err));
+			tcm_os_write(STDERR_FILENO, message,
+				     (size_t)length < sizeof(message) ? (size_t)length : sizeof(message) - 1);
+		}
+		live_stats_due_ns = now + interval_ns;
+	}
+	return (int)((live_stats_due_ns - now + TCM_NS_PER_MS - 1) / TCM_NS_PER_MS);
 }
 
 /* ---- the steps the drain loop runs: core's, stopped by EXITING ----------- */
@@ -144,6 +186,7 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 	}
 	if (now >= report->next_extend_ns)
 		send_extend(report, now);
+	write_live_stats_when_due();
 }
 
 static void drain_until_stop_point(void)
@@ -209,14 +252,15 @@ static void *worker_main(void *unused)
 				drain_until_stop_point();
 				has_drained = true;
 			}
-			wait_for_wake(-1);
+			wait_for_wake(write_live_stats_when_due());
 			continue;
 		}
 		while (tcm_release_drain_step(true) != 0)
 			;   /* what dying threads pushed past the stacks' capacity */
 		if (config->release.rate_mib_s > 0)
 			release_at_rate();
-		wait_for_wake(config->release.rate_mib_s > 0 ? TICK_MS : -1);
+		int live_stats_ms = write_live_stats_when_due();
+		wait_for_wake(earlier_ms(config->release.rate_mib_s > 0 ? TICK_MS : -1, live_stats_ms));
 	}
 	atomic_store(&is_running, false);
 	return NULL;

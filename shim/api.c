@@ -7,13 +7,9 @@
 #include "../core/core.h"
 #include "../orchestrator/orchestrator.h"
 
-#define TCM_TEXT(number) #number
-#define TCM_NUMBER_TEXT(number) TCM_TEXT(number)
-
 TCM_EXPORT const char *tcm_version(void)
 {
-	return TCM_NUMBER_TEXT(TCM_VERSION_MAJOR) "." TCM_NUMBER_TEXT(TCM_VERSION_MINOR) "."
-	       TCM_NUMBER_TEXT(TCM_VERSION_PATCH);
+	return TCM_VERSION_TEXT;
 }
 
 TCM_EXPORT size_t tcm_release_free_memory(size_t max_bytes)

@@ -20,6 +20,10 @@ extern "C" {
 #define TCM_VERSION_MAJOR 0
 #define TCM_VERSION_MINOR 1
 #define TCM_VERSION_PATCH 0
+#define TCM_VERSION_JOIN_(major, minor, patch) #major "." #minor "." #patch
+#define TCM_VERSION_EXPAND_(major, minor, patch) TCM_VERSION_JOIN_(major, minor, patch)
+/* "MAJOR.MINOR.PATCH" of this header */
+#define TCM_VERSION_TEXT TCM_VERSION_EXPAND_(TCM_VERSION_MAJOR, TCM_VERSION_MINOR, TCM_VERSION_PATCH)
 
 /* The version of the libtcm.so the program runs with, "MAJOR.MINOR.PATCH": it may be newer
  * than the TCM_VERSION_* the program was compiled with (same major, same ABI). */

@@ -87,6 +87,18 @@ static void print_error(void *context, const char *message)
 	fprintf(stderr, "%s\n", message);
 }
 
+/* A string as tcm.conf text: quoted, with " and \ escaped. */
+static void print_quoted(const char *word)
+{
+	putchar('"');
+	for (const char *c = word; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			putchar('\\');
+		putchar(*c);
+	}
+	putchar('"');
+}
+
 /* A value as tcm.conf text; strings quoted with " and \ escaped. */
 static void print_value(const struct tcm_config *config, const struct tcm_schema_row *row)
 {
@@ -102,15 +114,11 @@ static void print_value(const struct tcm_config *config, const struct tcm_schema
 	case TCM_SCHEMA_CHOICE:
 	case TCM_SCHEMA_STATS_OUTPUT:
 		memcpy(&index, field, sizeof index);
-		const char *word = row->type == TCM_SCHEMA_STATS_OUTPUT && index == TCM_CONFIG_STATS_TO_JSON
-				   ? config->stats.json_path : row->choices[index];
-		putchar('"');
-		for (const char *c = word; *c != '\0'; c++) {
-			if (*c == '"' || *c == '\\')
-				putchar('\\');
-			putchar(*c);
-		}
-		putchar('"');
+		print_quoted(row->type == TCM_SCHEMA_STATS_OUTPUT && index == TCM_CONFIG_STATS_TO_FILE
+			     ? config->stats.on_exit_path : row->choices[index]);
+		return;
+	case TCM_SCHEMA_PATH:
+		print_quoted(field);
 		return;
 	}
 }
@@ -185,8 +193,11 @@ static int print_keys(void)
 			for (int c = 0; row->choices[c] != NULL; c++)
 				printf("%s\"%s\"", c == 0 ? "" : ", ", row->choices[c]);
 			if (row->type == TCM_SCHEMA_STATS_OUTPUT)
-				printf(", /absolute/path.json");
+				printf(", /absolute/path.json, /absolute/path.prom");
 			printf(" | -");
+			break;
+		case TCM_SCHEMA_PATH:
+			printf("string | \"\" | \"\", /absolute/path (%%p: the pid) | -");
 			break;
 		}
 		printf(" | `%s` | %s |\n", row->env, row->doc);

@@ -44,10 +44,13 @@ static void check_invariants(const struct tcm_config *config)
 	}
 	if (config->exit.margin_ms >= config->exit.deadline_ms)
 		__builtin_trap();
-	size_t path_len = strnlen(config->stats.json_path, sizeof config->stats.json_path);
-	if (path_len == sizeof config->stats.json_path)
+	size_t path_len = strnlen(config->stats.on_exit_path, sizeof config->stats.on_exit_path);
+	if (path_len == sizeof config->stats.on_exit_path)
 		__builtin_trap();
-	if ((config->stats.on_exit == TCM_CONFIG_STATS_TO_JSON) != (path_len > 0))
+	if ((config->stats.on_exit == TCM_CONFIG_STATS_TO_FILE) != (path_len > 0))
+		__builtin_trap();
+	size_t live_len = strnlen(config->stats.path, sizeof config->stats.path);
+	if (live_len == sizeof config->stats.path || (live_len > 0 && config->stats.path[0] != '/'))
 		__builtin_trap();
 }
 

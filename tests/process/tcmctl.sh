@@ -90,6 +90,8 @@ notify: {
 };
 stats: {
   on_exit = "/var/log/tcm \\"x\\".json";  # valid.conf:5
+  interval_ms = 0;  # default
+  path = "";  # default
 };
 OUT
 	expect_run 0 want_out - -- "$tcmctl" check valid.conf
@@ -150,6 +152,8 @@ notify: {
 };
 stats: {
   on_exit = "stderr";  # TCM_STATS_ON_EXIT
+  interval_ms = 0;  # default
+  path = "";  # default
 };
 OUT
 	expect_run 0 want_out - -- env TCM_CONF=valid.conf TCM_EXIT_DEADLINE_MS=2500 \

@@ -52,8 +52,8 @@ static void valid_file_sets_values_and_origins(void **state)
 	assert_int_equal(config.notify.ready, TCM_CONFIG_NOTIFY_READY_INIT);
 	assert_false(config.notify.stopping);
 	assert_false(config.notify.status);
-	assert_int_equal(config.stats.on_exit, TCM_CONFIG_STATS_TO_JSON);
-	assert_string_equal(config.stats.json_path, "/var/log/tcm/stats.json");
+	assert_int_equal(config.stats.on_exit, TCM_CONFIG_STATS_TO_FILE);
+	assert_string_equal(config.stats.on_exit_path, "/var/log/tcm/stats.json");
 	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].source, TCM_CONFIG_FROM_FILE);
 	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].line, 2);
 	assert_int_equal(config.origin[TCM_CONFIG_STATS_ON_EXIT].line, 6);
@@ -175,7 +175,7 @@ static void out_of_range_keeps_that_key_default(void **state)
 	assert_string_equal(fake_error_text(3, path),
 			    "FILE:3: cache.thread_max_kib: expected an integer from 64 to 1048576 (KiB), got 1048577");
 	assert_string_equal(fake_error_text(4, path),
-			    "FILE:4: stats.on_exit: expected \"off\", \"stderr\" or an absolute path ending in .json, got \"stats.json\"");
+			    "FILE:4: stats.on_exit: expected \"off\", \"stderr\" or an absolute path ending in .json or .prom, got \"stats.json\"");
 	assert_int_equal(config.exit.deadline_ms, 1000);
 	assert_int_equal(config.release.chunk_kib, 2048);
 	assert_int_equal(config.cache.total_max_mib, 8);  /* a 64-bit literal in range is fine */
@@ -330,7 +330,7 @@ static void messages_stay_on_one_line(void **state)
 	assert_string_equal(fake_error_text(0, path),
 			    "FILE:1: notify.ready: expected \"off\" or \"init\", got \"in?it?[2J\"");
 	assert_string_equal(fake_errors[1],
-			    "TCM_STATS_ON_EXIT: expected \"off\", \"stderr\" or an absolute path ending in .json, got \"std?err?\"");
+			    "TCM_STATS_ON_EXIT: expected \"off\", \"stderr\" or an absolute path ending in .json or .prom, got \"std?err?\"");
 }
 
 static void tcm_conf_wins_over_etc_file(void **state)

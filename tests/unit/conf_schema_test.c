@@ -43,6 +43,8 @@ static void defaults_pass_their_own_rules(void **state)
 		if (row->type == TCM_SCHEMA_INT) {
 			assert_int_equal(tcm_validate_int(row, row->default_value, &value), 0);
 			assert_true(row->unit != NULL && row->multiple_of >= 1);
+		} else if (row->type == TCM_SCHEMA_PATH) {
+			assert_int_equal(tcm_validate_path(row, "", &value), 0);   /* the default: no file */
 		} else if (row->type != TCM_SCHEMA_BOOL) {
 			assert_int_equal(tcm_validate_word(row, row->choices[row->default_value], &value), 0);
 		}
@@ -87,7 +89,7 @@ static void env_text_is_parsed_strictly(void **state)
 	assert_int_equal(tcm_validate_text(ready, "INIT", &value), EINVAL);
 }
 
-static void stats_on_exit_takes_only_absolute_json_paths(void **state)
+static void stats_on_exit_takes_only_absolute_paths(void **state)
 {
 	(void)state;
 	struct tcm_validate_value value;
@@ -95,9 +97,12 @@ static void stats_on_exit_takes_only_absolute_json_paths(void **state)
 	assert_int_equal(tcm_validate_word(row, "stderr", &value), 0);
 	assert_int_equal(value.choice, TCM_CONFIG_STATS_TO_STDERR);
 	assert_int_equal(tcm_validate_word(row, "/run/tcm/s.json", &value), 0);
-	assert_int_equal(value.choice, TCM_CONFIG_STATS_TO_JSON);
+	assert_int_equal(value.choice, TCM_CONFIG_STATS_TO_FILE);
 	assert_string_equal(value.path, "/run/tcm/s.json");
-	const char *bad[] = { "s.json", "./s.json", "/run/tcm/.json", "/.json", "/run/s.txt", "json", "" };
+	assert_int_equal(tcm_validate_word(row, "/var/lib/node_exporter/tcm.prom", &value), 0);
+	assert_int_equal(value.choice, TCM_CONFIG_STATS_TO_FILE);
+	const char *bad[] = { "s.json", "./s.json", "/run/tcm/.json", "/.json", "/run/s.txt", "json", "",
+			      "s.prom", "/run/tcm/.prom", "/run/s.prometheus" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_int_equal(tcm_validate_word(row, bad[i], &value), EINVAL);
 	char long_path[TCM_CONFIG_PATH_MAX + 8];
@@ -107,6 +112,30 @@ static void stats_on_exit_takes_only_absolute_json_paths(void **state)
 	assert_int_equal(tcm_validate_word(row, long_path, &value), EINVAL);
 	strcpy(long_path + TCM_CONFIG_PATH_MAX - 6, ".json");
 	assert_int_equal(tcm_validate_word(row, long_path, &value), 0);
+}
+
+/* stats.path: "" (none) or an absolute path of a file, %p once at most (nothing else is
+ * expanded), short enough that %p and the temporary file's suffix still fit. */
+static void stats_path_takes_absolute_paths_with_one_percent_p(void **state)
+{
+	(void)state;
+	struct tcm_validate_value value;
+	const struct tcm_schema_row *row = &tcm_schema[TCM_CONFIG_STATS_PATH];
+	const char *good[] = { "", "/run/tcm/stats.json", "/var/lib/node_exporter/tcm.%p.prom", "/tmp/s" };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		assert_int_equal(tcm_validate_path(row, good[i], &value), 0);
+		assert_string_equal(value.path, good[i]);
+	}
+	const char *bad[] = { "stats.json", "./s", "/run/tcm/", "/run/%d.json", "/run/%p.%p", "/run/100%", "/run/%" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(tcm_validate_path(row, bad[i], &value), EINVAL);
+	char long_path[TCM_CONFIG_PATH_MAX];
+	memset(long_path, 'a', sizeof long_path);
+	long_path[0] = '/';
+	long_path[TCM_CONFIG_PATH_MAX - 32] = '\0';   /* no room left for %p and ".tmp.<pid>" */
+	assert_int_equal(tcm_validate_path(row, long_path, &value), EINVAL);
+	long_path[TCM_CONFIG_PATH_MAX - 33] = '\0';
+	assert_int_equal(tcm_validate_path(row, long_path, &value), 0);
 }
 
 static void suggest_finds_typos_and_bare_keys(void **state)
@@ -149,7 +178,7 @@ static void expected_wording_per_type(void **state)
 	tcm_validate_expected(&tcm_schema[TCM_CONFIG_NOTIFY_READY], text, sizeof text);
 	assert_string_equal(text, "\"off\" or \"init\"");
 	tcm_validate_expected(&tcm_schema[TCM_CONFIG_STATS_ON_EXIT], text, sizeof text);
-	assert_string_equal(text, "\"off\", \"stderr\" or an absolute path ending in .json");
+	assert_string_equal(text, "\"off\", \"stderr\" or an absolute path ending in .json or .prom");
 }
 
 static void example_file_sets_every_key_to_its_default(void **state)
@@ -175,10 +204,11 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(rows_match_keys_and_env_names),
 	CONF_TEST(defaults_pass_their_own_rules),
 	CONF_TEST(env_text_is_parsed_strictly),
-	CONF_TEST(stats_on_exit_takes_only_absolute_json_paths),
+	CONF_TEST(stats_on_exit_takes_only_absolute_paths),
 	CONF_TEST(suggest_finds_typos_and_bare_keys),
 	CONF_TEST(expected_wording_per_type),
 	CONF_TEST(example_file_sets_every_key_to_its_default),
+	CONF_TEST(stats_path_takes_absolute_paths_with_one_percent_p),
 };
 
 UNIT_MAIN("conf_schema", tests)

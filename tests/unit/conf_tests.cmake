@@ -32,10 +32,11 @@ tcm_unit_program(conf_schema
   rows_match_keys_and_env_names
   defaults_pass_their_own_rules
   env_text_is_parsed_strictly
-  stats_on_exit_takes_only_absolute_json_paths
+  stats_on_exit_takes_only_absolute_paths
   suggest_finds_typos_and_bare_keys
   expected_wording_per_type
-  example_file_sets_every_key_to_its_default)
+  example_file_sets_every_key_to_its_default
+  stats_path_takes_absolute_paths_with_one_percent_p)
 
 foreach(program IN ITEMS load schema)
   target_link_libraries(tcm_unit_conf_${program} PRIVATE tcm_conf)

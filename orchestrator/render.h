@@ -1,0 +1,36 @@
+/* orchestrator/render.h - a statistics report as JSON, in the Prometheus text format (for
+ * node_exporter's textfile collector) or as text, drawn from the one table of figures (figures.h) plus what
+ * every report says of itself: tcm's version, the process id, the wall-clock time it was
+ * written, and the shutdown's trigger and T0 -> T1 time.
+ * Never: allocates, or calls a printf-family function (core/format.h builds the text), so a
+ * report can be written from the exit path and the release worker. */
+#ifndef TCM_ORCHESTRATOR_RENDER_H
+#define TCM_ORCHESTRATOR_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/core.h"
+
+enum tcm_render_format {
+	TCM_RENDER_JSON,
+	TCM_RENDER_PROMETHEUS,
+	TCM_RENDER_TEXT,        /* for people: one "name value" line per figure */
+};
+
+struct tcm_render_input {
+	const struct tcm_stats *stats;
+	const char             *version;        /* tcm's, "MAJOR.MINOR.PATCH" */
+	uint64_t                pid;
+	uint64_t                wall_clock_ns;  /* when the report is written, since the epoch */
+};
+
+/* The format a path's suffix asks for: .json JSON, .prom Prometheus, anything else text. */
+enum tcm_render_format tcm_render_format_of(const char *path);
+
+/* Writes the report into buffer (capacity bytes, NUL-terminated); returns its length, or 0 when
+ * it did not fit (a truncated report is never handed out). */
+size_t tcm_render(enum tcm_render_format format, const struct tcm_render_input *input, char *buffer,
+		  size_t capacity);
+
+#endif

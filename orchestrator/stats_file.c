@@ -1,0 +1,60 @@
+/* orchestrator/stats_file.c - see stats_file.h. */
+#include "stats_file.h"
+
+#include "../core/format.h"
+#include "../core/os.h"
+#include "render.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define REPORT_BYTES 16384          /* every format of every figure, with room to spare */
+#define PATH_BYTES   (4096 + 64)    /* a configured path (conf/: under 4096) plus what is added */
+
+bool tcm_stats_file_expand(const char *pattern, uint64_t pid, char *path, size_t size)
+{
+	struct tcm_text text;
+	tcm_text_init(&text, path, size);
+	for (const char *at = pattern; *at != '\0'; at++) {
+		if (at[0] == '%' && at[1] == 'p') {
+			tcm_text_u64(&text, pid);
+			at++;
+		} else {
+			char one[2] = { *at, '\0' };
+			tcm_text_str(&text, one);
+		}
+	}
+	return text.length + 1 < size;
+}
+
+int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats)
+{
+	uint64_t pid = (uint64_t)tcm_os_process_id();
+	char path[PATH_BYTES], temporary[PATH_BYTES];
+	if (!tcm_stats_file_expand(pattern, pid, path, sizeof path))
+		return EOVERFLOW;
+	struct tcm_text text;
+	tcm_text_init(&text, temporary, sizeof temporary);
+	tcm_text_str(&text, path);
+	tcm_text_str(&text, ".tmp.");
+	tcm_text_u64(&text, pid);
+	if (text.length + 1 >= sizeof temporary)
+		return EOVERFLOW;
+	const struct tcm_render_input input = {
+		.stats = stats,
+		.version = TCM_VERSION_TEXT,   /* this library's: the report is about it */
+		.pid = pid,
+		.wall_clock_ns = tcm_os_wall_clock_ns(),
+	};
+	char report[REPORT_BYTES];
+	size_t length = tcm_render(tcm_render_format_of(path), &input, report, sizeof report);
+	if (length == 0)
+		return EOVERFLOW;
+	int fd;
+	int err = tcm_os_open_for_writing(temporary, &fd);
+	if (err != 0)
+		return err;
+	tcm_os_write(fd, report, length);
+	tcm_os_close(fd);
+	return tcm_os_rename(temporary, path);
+}
