@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"    tcmctl keys\n"
 	"    tcmctl run [-c FILE] [--lib PATH] -- PROGRAM [ARGS...]\n"
 	"    tcmctl dropin [-c FILE] [--lib PATH] [--properties FILE] UNIT\n"
+	"    tcmctl stats FILE|PID\n"
 	"    tcmctl --help | --version\n"
 	"    (each command also takes --help)\n"
 	"\n"
@@ -56,6 +57,10 @@ static const char usage_text[] =
 	"           shorter than exit.deadline_ms (from -c FILE, else as a process reads it) plus\n"
 	"           a second. Type=forking units get a note: tcm speaks only from the process\n"
 	"           systemd started, which a forking daemon's parent is.\n"
+	"    stats  Shows a statistics report tcm wrote (stats.on_exit's file or the live\n"
+	"           stats.path; JSON, Prometheus text or text) as one line per figure, bytes\n"
+	"           also in MiB. For a PID, the live file of that running process: stats.path\n"
+	"           as it reads it (its environment, then its tcm.conf), %p being the PID.\n"
 	"\n"
 	"ENVIRONMENT\n"
 	"    TCM_CONF             the configuration file (instead of /etc/tcm.conf)\n"
@@ -338,7 +343,7 @@ static int simple_command(int argc, char **argv, int max_operands, int *status)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return tcmctl_usage_error("no command (check, show, keys, run or dropin)");
+		return tcmctl_usage_error("no command (check, show, keys, run, dropin or stats)");
 	const char *command = argv[1];
 	bool is_option = command[0] == '-';
 	if (strcmp(command, "--help") == 0 || strcmp(command, "-h") == 0 || strcmp(command, "help") == 0)
@@ -371,5 +376,7 @@ int main(int argc, char **argv)
 		return run(argc - 1, argv + 1);
 	if (strcmp(command, "dropin") == 0)
 		return tcmctl_dropin(argc - 1, argv + 1);
+	if (strcmp(command, "stats") == 0)
+		return tcmctl_stats(argc - 1, argv + 1);
 	return tcmctl_usage_error(is_option ? "unknown option '%s'" : "unknown command '%s'", command);
 }

@@ -1,6 +1,6 @@
 /* tools/tcmctl.h - what tcmctl's commands share: the help text, usage errors, option parsing
  * and where libtcm.so is. tcmctl.c holds them and the check, show, keys and run commands;
- * dropin.c the dropin command. Exit statuses: 0 success, 1 failed action, 2 usage error. */
+ * dropin.c the dropin command, stats.c the stats command. Exit statuses: 0 success, 1 failed action, 2 usage error. */
 #ifndef TCM_TOOLS_TCMCTL_H
 #define TCM_TOOLS_TCMCTL_H
 
@@ -30,5 +30,8 @@ int tcmctl_find_lib(const char *lib, char *lib_path);
 
 /* tcmctl dropin [--lib PATH] [-c FILE] [--properties FILE] UNIT (dropin.c). */
 int tcmctl_dropin(int argc, char **argv);
+
+/* tcmctl stats FILE|PID (stats.c). */
+int tcmctl_stats(int argc, char **argv);
 
 #endif

@@ -167,7 +167,7 @@ usage)
 	expect_run 0 '*' - -- "$tcmctl" --help
 	grep -q '^SYNOPSIS' out.txt && grep -q 'tcmctl run \[-c FILE\]' out.txt || fail "--help lacks SYNOPSIS"
 	cp out.txt usage.txt
-	for command in check show keys run; do
+	for command in check show keys run dropin stats; do
 		expect_run 0 usage.txt - -- "$tcmctl" $command --help
 	done
 	expect_run 0 '*' - -- "$tcmctl" --version
@@ -178,7 +178,7 @@ usage)
 		# shellcheck disable=SC2086 # word splitting of args is the point
 		expect_run 2 - want_err -- "$tcmctl" $args
 	done <<'CASES'
-|no command (check, show, keys, run or dropin)
+|no command (check, show, keys, run, dropin or stats)
 frobnicate|unknown command 'frobnicate'
 --bogus|unknown option '--bogus'
 check a.conf b.conf|check: unexpected argument 'b.conf'
@@ -194,6 +194,8 @@ run -x -- true|run: unknown option '-x'
 dropin|dropin: no unit named
 dropin a.service b.service|dropin: unexpected argument 'b.service'
 dropin a;reboot|dropin: 'a;reboot' is not a unit name
+stats|stats: no FILE or PID
+stats a b|stats: unexpected argument 'b'
 --help extra|--help takes no arguments
 CASES
 	;;

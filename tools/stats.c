@@ -1,0 +1,163 @@
+/* tools/stats.c - tcmctl stats FILE|PID: a statistics report tcm wrote (stats.on_exit's file or
+ * the live stats.path), shown for people: one "name  value" line per figure, bytes also in MiB.
+ * For a PID, the live file of that running process: stats.path as the process reads it (its
+ * TCM_CONF and TCM_STATS_* from /proc/PID/environ, then the file), %p being the PID.
+ * Reads JSON and the Prometheus text format as tcm writes them (orchestrator/render.c: one
+ * figure per line); a text report is shown as it is. */
+#define _GNU_SOURCE
+#include "tcmctl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define ENVIRON_BYTES (256 * 1024)
+
+static char process_environment[ENVIRON_BYTES];
+static size_t process_environment_bytes;
+
+/* getenv over the environment read from /proc/PID/environ. */
+static const char *process_getenv(const char *name)
+{
+	size_t name_length = strlen(name);
+	for (size_t at = 0; at < process_environment_bytes; at += strlen(process_environment + at) + 1)
+		if (strncmp(process_environment + at, name, name_length) == 0 &&
+		    process_environment[at + name_length] == '=')
+			return process_environment + at + name_length + 1;
+	return NULL;
+}
+
+static void print_error(void *context, const char *message)
+{
+	(void)context;
+	fprintf(stderr, "tcmctl: stats: %s\n", message);
+}
+
+/* The live file of process pid into path (PATH_MAX bytes). Returns 0, or 1 after an error line. */
+static int live_path_of(long pid, char *path)
+{
+	char environ_path[64];
+	snprintf(environ_path, sizeof environ_path, "/proc/%ld/environ", pid);
+	FILE *from = fopen(environ_path, "re");
+	if (from == NULL) {
+		fprintf(stderr, "tcmctl: stats: cannot read %s: %s\n", environ_path, strerror(errno));
+		return 1;
+	}
+	process_environment_bytes = fread(process_environment, 1, sizeof process_environment - 1, from);
+	process_environment[process_environment_bytes] = '\0';
+	fclose(from);
+	struct tcm_config config;
+	const struct tcm_config_sources sources = {
+		.getenv   = process_getenv,
+		.etc_path = TCM_CONFIG_ETC_PATH,
+		.error    = print_error,
+	};
+	tcm_config_load(&config, &sources);
+	if (config.stats.interval_ms <= 0 || config.stats.path[0] == '\0') {
+		fprintf(stderr, "tcmctl: stats: process %ld writes no live statistics (stats.interval_ms and "
+			"stats.path are not both set for it)\n", pid);
+		return 1;
+	}
+	size_t length = 0;
+	for (const char *at = config.stats.path; *at != '\0' && length + 24 < PATH_MAX; at++) {
+		if (at[0] == '%' && at[1] == 'p') {
+			length += (size_t)snprintf(path + length, PATH_MAX - length, "%ld", pid);
+			at++;
+		} else {
+			path[length++] = *at;
+		}
+	}
+	path[length] = '\0';
+	return 0;
+}
+
+/* One figure: the name padded to a column, the value, and for bytes the MiB. */
+static void show(const char *name, size_t name_length, const char *value)
+{
+	printf("%-52.*s %s", (int)name_length, name, value);
+	bool is_bytes = (name_length > 6 && strncmp(name + name_length - 6, "_bytes", 6) == 0) ||
+			(name_length > 12 && strncmp(name + name_length - 12, "_bytes_total", 12) == 0);
+	if (is_bytes)
+		printf(" (%.1f MiB)", strtod(value, NULL) / (1 << 20));
+	putchar('\n');
+}
+
+/* Shows the report in from, by what its first line says it is. Returns 0, or 1 for a file tcm
+ * did not write. */
+static int show_report(FILE *from, const char *path)
+{
+	char line[4096];
+	if (fgets(line, sizeof line, from) == NULL) {
+		fprintf(stderr, "tcmctl: stats: %s is empty\n", path);
+		return 1;
+	}
+	bool is_json = strcmp(line, "{\n") == 0;
+	bool is_prometheus = strncmp(line, "# HELP tcm_", 11) == 0;
+	if (!is_json && !is_prometheus) {
+		if (strncmp(line, "tcm ", 4) != 0) {
+			fprintf(stderr, "tcmctl: stats: %s is not a report tcm wrote\n", path);
+			return 1;
+		}
+		do
+			fputs(line, stdout);
+		while (fgets(line, sizeof line, from) != NULL);
+		return 0;
+	}
+	while (fgets(line, sizeof line, from) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (is_json) {   /*   "name": value,   */
+			const char *name = strchr(line, '"');
+			const char *end = name != NULL ? strchr(name + 1, '"') : NULL;
+			if (end == NULL || strncmp(end, "\": ", 3) != 0)
+				continue;
+			char *value = (char *)end + 3;
+			value[strcspn(value, ",")] = '\0';
+			show(name + 1, (size_t)(end - name - 1), value);
+		} else if (strncmp(line, "tcm_", 4) == 0) {   /* tcm_name{labels} value */
+			const char *value = strrchr(line, ' ');
+			if (value != NULL)
+				show(line + 4, (size_t)(value - line - 4), value + 1);
+		}
+	}
+	return 0;
+}
+
+int tcmctl_stats(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *values[1];
+	int first;
+	enum tcmctl_parsed parsed = tcmctl_parse_options(argc, argv, "+:h", options, values, &first);
+	if (parsed != TCMCTL_PARSED_OK)
+		return parsed == TCMCTL_PARSED_HELP ? tcmctl_usage(stdout, 0) : 2;
+	if (first >= argc)
+		return tcmctl_usage_error("stats: no FILE or PID");
+	if (argc - first > 1)
+		return tcmctl_usage_error("stats: unexpected argument '%s'", argv[first + 1]);
+	const char *target = argv[first];
+	char path[PATH_MAX];
+	char *end;
+	long pid = strtol(target, &end, 10);
+	if (*target != '\0' && *end == '\0' && pid > 0) {
+		if (live_path_of(pid, path) != 0)
+			return 1;
+	} else {
+		snprintf(path, sizeof path, "%s", target);
+	}
+	FILE *from = fopen(path, "re");
+	if (from == NULL) {
+		fprintf(stderr, "tcmctl: stats: cannot read %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	int status = show_report(from, path);
+	fclose(from);
+	return status;
+}
