@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-static const char *trigger_name(uint32_t trigger)
+const char *tcm_render_trigger_name(uint32_t trigger)
 {
 	switch (trigger) {
 	case TCM_SHUTDOWN_SIGTERM: return "sigterm";
@@ -64,7 +64,7 @@ static void render_json(struct tcm_text *text, const struct tcm_render_input *in
 	seconds(text, input->wall_clock_ns);
 	json_field(text, "shutdown_trigger", false);
 	tcm_text_str(text, "\"");
-	tcm_text_str(text, trigger_name(input->stats->shutdown.trigger));
+	tcm_text_str(text, tcm_render_trigger_name(input->stats->shutdown.trigger));
 	tcm_text_str(text, "\"");
 	json_field(text, "shutdown_t0_to_t1_seconds", false);
 	seconds(text, t0_to_t1_ns(input->stats));
@@ -104,7 +104,7 @@ static void render_prometheus(struct tcm_text *text, const struct tcm_render_inp
 	tcm_text_str(text, "\n");
 	prometheus_header(text, "shutdown_info", "What began the shutdown: none, sigterm, api or exit.", "gauge");
 	tcm_text_str(text, "{trigger=\"");
-	tcm_text_str(text, trigger_name(input->stats->shutdown.trigger));
+	tcm_text_str(text, tcm_render_trigger_name(input->stats->shutdown.trigger));
 	tcm_text_str(text, "\"} 1\n");
 	prometheus_header(text, "shutdown_t0_to_t1_seconds",
 			  "From the shutdown's start (T0) to exit() (T1); 0 until both happened.", "gauge");
@@ -132,7 +132,7 @@ static void render_text(struct tcm_text *text, const struct tcm_render_input *in
 	tcm_text_str(text, ", written at ");
 	seconds(text, input->wall_clock_ns);
 	tcm_text_str(text, " (Unix time); shutdown: ");
-	tcm_text_str(text, trigger_name(input->stats->shutdown.trigger));
+	tcm_text_str(text, tcm_render_trigger_name(input->stats->shutdown.trigger));
 	tcm_text_str(text, ", T0 -> T1 ");
 	seconds(text, t0_to_t1_ns(input->stats));
 	tcm_text_str(text, " s\n");

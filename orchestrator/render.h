@@ -25,6 +25,9 @@ struct tcm_render_input {
 	uint64_t                wall_clock_ns;  /* when the report is written, since the epoch */
 };
 
+/* The shutdown's trigger as reports name it: "none", "sigterm", "api" or "exit". */
+const char *tcm_render_trigger_name(uint32_t trigger);
+
 /* The format a path's suffix asks for: .json JSON, .prom Prometheus, anything else text. */
 enum tcm_render_format tcm_render_format_of(const char *path);
 

@@ -6,28 +6,19 @@
 #include "../core/core.h"
 #include "../core/os.h"
 #include "clock.h"
+#include "render.h"
 #include "stats_file.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-static const char *trigger_name(uint32_t trigger)
-{
-	switch (trigger) {
-	case TCM_SHUTDOWN_SIGTERM: return "sigterm";
-	case TCM_SHUTDOWN_API:     return "api";
-	case TCM_SHUTDOWN_EXIT:    return "exit";
-	default:                   return "none";
-	}
-}
-
 static int format_timeline(char *buffer, size_t size, const struct tcm_shutdown_stats *shutdown)
 {
 	return snprintf(buffer, size,
 		"tcm shutdown: trigger %s, T0 -> T1 %.1f ms, released %.1f MiB in %llu madvise calls, "
 		"max lock hold %llu us, max lock wait %llu us since T0\n",
-		trigger_name(shutdown->trigger),
+		tcm_render_trigger_name(shutdown->trigger),
 		shutdown->t1_ns > shutdown->t0_ns ? (double)(shutdown->t1_ns - shutdown->t0_ns) / TCM_NS_PER_MS : 0.0,
 		(double)shutdown->released_bytes / (1 << 20), (unsigned long long)shutdown->release_steps,
 		(unsigned long long)(shutdown->lock_hold_ns_max / TCM_NS_PER_US),

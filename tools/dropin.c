@@ -158,17 +158,6 @@ static int load_settings(const char *unit, const char *properties, struct unit_s
 	return 0;
 }
 
-static const char *dropin_getenv(const char *name)
-{
-	return secure_getenv(name);
-}
-
-static void print_error(void *context, const char *message)
-{
-	(void)context;
-	fprintf(stderr, "tcmctl: dropin: %s\n", message);
-}
-
 /* The path a drop-in should name for the library at lib_path (resolved): the SONAME link
  * beside it when that leads to the same file, so that the drop-in outlives an upgrade within
  * the ABI (libtcm.so.0.1.0 -> 0.2.0); else lib_path itself. */
@@ -185,13 +174,7 @@ static void stable_lib_path(const char *lib_path, char *out, size_t size)
 static int64_t deadline_ms(const char *conf)
 {
 	struct tcm_config config;
-	const struct tcm_config_sources sources = {
-		.getenv   = dropin_getenv,
-		.file     = conf,
-		.etc_path = TCM_CONFIG_ETC_PATH,
-		.error    = print_error,
-	};
-	tcm_config_load(&config, &sources);
+	tcmctl_load_config(conf, &config);
 	return config.exit.deadline_ms;
 }
 

@@ -155,18 +155,23 @@ static void print_config(const struct tcm_config *config, const char *file_role)
 	printf("};\n");
 }
 
+int tcmctl_load_config(const char *file, struct tcm_config *config)
+{
+	const struct tcm_config_sources sources = {
+		.getenv      = tcmctl_getenv,
+		.file        = file,
+		.etc_path    = TCM_CONFIG_ETC_PATH,
+		.error       = print_error,
+		.environment = environ,
+	};
+	return tcm_config_load(config, &sources);
+}
+
 /* check and show: load as a process would (file given explicitly for check FILE). */
 static int load_and_print(const char *file)
 {
 	struct tcm_config config;
-	const struct tcm_config_sources sources = {
-		.getenv   = tcmctl_getenv,
-		.file     = file,
-		.etc_path = TCM_CONFIG_ETC_PATH,
-		.error    = print_error,
-		.environment = environ,
-	};
-	int errors = tcm_config_load(&config, &sources);
+	int errors = tcmctl_load_config(file, &config);
 	const char *tcm_conf = tcmctl_getenv("TCM_CONF");
 	print_config(&config, file != NULL ? "named on the command line"
 			      : tcm_conf != NULL && tcm_conf[0] != '\0' ? "from TCM_CONF"

@@ -7,6 +7,8 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "config.h"
+
 /* Prints the help text to `to`; returns status. */
 int tcmctl_usage(FILE *to, int status);
 
@@ -27,6 +29,11 @@ enum tcmctl_parsed tcmctl_parse_options(int argc, char **argv, const char *short
  * Absolute, because a program may change directory before it execs others. Returns 0, or 1
  * after an error line on stderr. */
 int tcmctl_find_lib(const char *lib, char *lib_path);
+
+/* Loads *config as a process would, from file when it is not NULL (else $TCM_CONF or
+ * /etc/tcm.conf) and tcmctl's environment; each error is one line on stderr. Returns the
+ * number of errors. */
+int tcmctl_load_config(const char *file, struct tcm_config *config);
 
 /* tcmctl dropin [--lib PATH] [-c FILE] [--properties FILE] UNIT (dropin.c). */
 int tcmctl_dropin(int argc, char **argv);
