@@ -146,6 +146,33 @@ static void render_text(struct tcm_text *text, const struct tcm_render_input *in
 	}
 }
 
+/* <malloc version="tcm-2" tcm="0.1.0" pid="42" time_seconds="..." shutdown_trigger="none"
+ * shutdown_t0_to_t1_seconds="0.000000000">, then <figure name=".." kind="gauge|counter"
+ * value=".."/> per figure. Names and values need no escaping: [a-z0-9_.] only. */
+static void render_xml(struct tcm_text *text, const struct tcm_render_input *input)
+{
+	tcm_text_str(text, "<malloc version=\"tcm-2\" tcm=\"");
+	tcm_text_str(text, input->version);
+	tcm_text_str(text, "\" pid=\"");
+	tcm_text_u64(text, input->pid);
+	tcm_text_str(text, "\" time_seconds=\"");
+	seconds(text, input->wall_clock_ns);
+	tcm_text_str(text, "\" shutdown_trigger=\"");
+	tcm_text_str(text, tcm_render_trigger_name(input->stats->shutdown.trigger));
+	tcm_text_str(text, "\" shutdown_t0_to_t1_seconds=\"");
+	seconds(text, t0_to_t1_ns(input->stats));
+	tcm_text_str(text, "\">\n");
+	for (size_t i = 0; i < tcm_figure_count; i++) {
+		tcm_text_str(text, "<figure name=\"");
+		tcm_text_str(text, tcm_figures[i].name);
+		tcm_text_str(text, tcm_figures[i].kind == TCM_FIGURE_COUNTER ? "\" kind=\"counter\" value=\""
+									      : "\" kind=\"gauge\" value=\"");
+		value(text, &tcm_figures[i], input->stats);
+		tcm_text_str(text, "\"/>\n");
+	}
+	tcm_text_str(text, "</malloc>\n");
+}
+
 static bool has_suffix(const char *path, const char *suffix)
 {
 	size_t length = strlen(path), suffix_length = strlen(suffix);
@@ -168,6 +195,8 @@ size_t tcm_render(enum tcm_render_format format, const struct tcm_render_input *
 		render_prometheus(&text, input);
 	else if (format == TCM_RENDER_TEXT)
 		render_text(&text, input);
+	else if (format == TCM_RENDER_XML)
+		render_xml(&text, input);
 	else
 		render_json(&text, input);
 	/* Full means cut short: the text keeps a byte for the NUL, so a report that fits leaves

@@ -1,5 +1,6 @@
 /* orchestrator/render.h - a statistics report as JSON, in the Prometheus text format (for
- * node_exporter's textfile collector) or as text, drawn from the one table of figures (figures.h) plus what
+ * node_exporter's textfile collector), as text, or as malloc_info's XML, drawn from the one
+ * table of figures (figures.h) plus what
  * every report says of itself: tcm's version, the process id, the wall-clock time it was
  * written, and the shutdown's trigger and T0 -> T1 time.
  * Never: allocates, or calls a printf-family function (core/format.h builds the text), so a
@@ -16,6 +17,7 @@ enum tcm_render_format {
 	TCM_RENDER_JSON,
 	TCM_RENDER_PROMETHEUS,
 	TCM_RENDER_TEXT,        /* for people: one "name value" line per figure */
+	TCM_RENDER_XML,         /* malloc_info(3): <malloc version="tcm-2"> with one <figure/> each */
 };
 
 struct tcm_render_input {

@@ -1,7 +1,9 @@
 /* shim/glibc.c - glibc's malloc introspection and tuning calls, answered from
  * tcm's own counters: mallinfo2, mallinfo, malloc_stats, malloc_info, mallopt,
  * malloc_trim. Every one glibc exports is answered here: one left to glibc
- * would describe glibc's arena, not tcm's heap.
+ * would describe glibc's arena, not tcm's heap. malloc_info's XML is drawn from
+ * the one table of figures, as the JSON and Prometheus reports are
+ * (orchestrator/render.h).
  *
  * mallopt accepts every parameter glibc documents and returns 1 without
  * effect (tcm's tuning is tcm.conf); an unknown parameter returns 0, as glibc
@@ -9,7 +11,8 @@
 #include "shim.h"
 
 #include "../core/core.h"
-#include "../core/format.h"
+#include "../core/os.h"
+#include "../orchestrator/render.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -63,31 +66,20 @@ TCM_EXPORT int malloc_info(int options, FILE *stream)
 		return -1;
 	}
 	struct tcm_stats stats;
-	tcm_core_stats(&stats);
-	char buffer[1024];
-	struct tcm_text text;
-	tcm_text_init(&text, buffer, sizeof(buffer));
-	const struct { const char *name; uint64_t value; } fields[] = {
-		{ "allocated", stats.allocated_bytes },
-		{ "large_allocated", stats.large_allocated_bytes },
-		{ "thread_cached", stats.thread_cached_bytes },
-		{ "central_cached", stats.central_cached_bytes },
-		{ "page_heap_free", stats.page_heap_free_bytes },
-		{ "page_heap_released", stats.page_heap_released_bytes },
-		{ "metadata", stats.metadata_bytes },
-		{ "mapped", stats.mapped_bytes },
-		{ "released_total", stats.released_total_bytes },
+	tcm_stats(&stats);
+	const struct tcm_render_input input = {
+		.stats = &stats,
+		.version = TCM_VERSION_TEXT,
+		.pid = (uint64_t)getpid(),
+		.wall_clock_ns = tcm_os_wall_clock_ns(),
 	};
-	tcm_text_str(&text, "<malloc version=\"tcm-1\">\n");
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		tcm_text_str(&text, "<total type=\"");
-		tcm_text_str(&text, fields[i].name);
-		tcm_text_str(&text, "\" size=\"");
-		tcm_text_u64(&text, fields[i].value);
-		tcm_text_str(&text, "\"/>\n");
+	char report[16384];   /* every figure; the caller's stack, as glibc's own buffers are */
+	size_t length = tcm_render(TCM_RENDER_XML, &input, report, sizeof(report));
+	if (length == 0) {
+		errno = EOVERFLOW;
+		return -1;
 	}
-	tcm_text_str(&text, "</malloc>\n");
-	return fputs(text.buffer, stream) == EOF ? -1 : 0;
+	return fputs(report, stream) == EOF ? -1 : 0;
 }
 
 TCM_EXPORT int mallopt(int parameter, int value)

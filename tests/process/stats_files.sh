@@ -2,9 +2,9 @@
 # tests/process/stats_files.sh - stats.on_exit to a file, as a real program writes it: a .prom
 # path gets the Prometheus text format, which a strict parser accepts (HELP and TYPE before each
 # sample, legal names, counters ending in _total, numeric values; and promtool check metrics
-# where Debian's prometheus package is installed), and a .json path JSON
-# (python's json module) with the same figures under the same names; both say tcm's version,
-# the pid and when they were written.
+# where Debian's prometheus package is installed); a .json path JSON (python's json module);
+# malloc_info(3) the XML (xmllint where installed, python's parser always). All three carry the
+# same figures under the same names and say tcm's version and the pid.
 #
 # Usage: stats_files.sh LIBTCM   (exit 0 pass, 1 fail, 2 usage)
 set -u
@@ -27,6 +27,20 @@ TCM_STATS_ON_EXIT=$tmp/tcm.prom LD_PRELOAD=$lib python3 -c "$program" > "$tmp/pi
 TCM_STATS_ON_EXIT=$tmp/tcm.json LD_PRELOAD=$lib python3 -c "$program" > "$tmp/pid.json" 2> "$tmp/err" ||
 	fail "python3 under libtcm.so: $(cat "$tmp/err")"
 [ -s "$tmp/err" ] && fail "stderr: $(cat "$tmp/err")"
+# malloc_info(0, fp) from a program under the shim: the same figures as XML
+info='import ctypes
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+stream = libc.fopen(b"'"$tmp"'/malloc_info.xml", b"w")
+assert libc.malloc_info(0, stream) == 0
+libc.fclose(stream)'
+LD_PRELOAD=$lib python3 -c "$info" 2> "$tmp/err" || fail "malloc_info under libtcm.so: $(cat "$tmp/err")"
+if command -v xmllint > /dev/null; then
+	xmllint --noout "$tmp/malloc_info.xml" > "$tmp/xmllint" 2>&1 || fail "xmllint: $(cat "$tmp/xmllint")"
+fi
 # Prometheus's own linter, where it is installed (Debian's prometheus package)
 if command -v promtool > /dev/null; then
 	promtool check metrics < "$tmp/tcm.prom" > "$tmp/promtool" 2>&1 || fail "promtool: $(cat "$tmp/promtool")"
@@ -79,5 +93,14 @@ if report["pid"] != int(json_pid) or not re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+",
     fail(f"JSON pid {report['pid']} (want {json_pid}) or version {report['tcm_version']}")
 if report["shutdown_trigger"] != "exit":
     fail(f"trigger {report['shutdown_trigger']}")
-print(f"ok: stats files ({len(samples)} Prometheus samples, {len(report)} JSON fields)")
+# malloc_info's XML: well-formed, and the table's figures again
+import xml.etree.ElementTree as ET
+root = ET.parse(f"{tmp}/malloc_info.xml").getroot()
+if root.tag != "malloc" or root.get("version") != "tcm-2" or not root.get("pid", "").isdigit():
+    fail(f"malloc_info root {root.tag} {root.attrib}")
+table = keys - {"report_time_seconds", "shutdown_t0_to_t1_seconds"}
+xml_figures = {figure.get("name") for figure in root.iter("figure")}
+if xml_figures != table:
+    fail(f"malloc_info and JSON figures differ: {sorted(xml_figures ^ table)}")
+print(f"ok: stats files ({len(samples)} Prometheus samples, {len(report)} JSON fields, {len(xml_figures)} malloc_info figures)")
 PY
