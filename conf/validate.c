@@ -48,7 +48,7 @@ int tcm_validate_word(const struct tcm_schema_row *row, const char *word, struct
 }
 
 /* Room a path keeps for what tcm adds to it: %p's expansion (a pid is at most 7 digits on
- * Linux, 2 of them paid by "%p") and the temporary file's ".tmp.<pid>". */
+ * Linux, 2 of them paid by "%p"); orchestrator/stats_file.c keeps room for its temporary file. */
 #define PATH_EXPANSION_BYTES 32
 
 int tcm_validate_path(const struct tcm_schema_row *row, const char *word, struct tcm_validate_value *value)

@@ -46,6 +46,7 @@ static void after_fork_in_child(void)
 	tcm_page_heap_after_fork_in_child();
 	tcm_central_after_fork_in_child();
 	tcm_thread_cache_after_fork_in_child();
+	tcm_release_after_fork_in_child();
 }
 
 void tcm_core_install_fork_handlers(void)

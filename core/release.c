@@ -65,6 +65,11 @@ void tcm_release_ask_for_help(size_t chunk_bytes)
 	atomic_store_explicit(&help_chunk_bytes, chunk_bytes, memory_order_relaxed);
 }
 
+void tcm_release_after_fork_in_child(void)
+{
+	tcm_release_ask_for_help(0);
+}
+
 size_t tcm_release_help_chunk_bytes(void)
 {
 	size_t chunk_bytes = atomic_load_explicit(&help_chunk_bytes, memory_order_relaxed);

@@ -47,6 +47,9 @@ size_t tcm_release_step(size_t chunk_bytes);
 #define TCM_RELEASE_HELP_CREDIT_BYTES ((size_t)256 << 10)
 void tcm_release_ask_for_help(size_t chunk_bytes);
 
+/* A fork child: no drain pass runs in it to have asked for help (core/fork.c). */
+void tcm_release_after_fork_in_child(void);
+
 /* The chunk a helping thread releases; 0 when no help is wanted. */
 size_t tcm_release_help_chunk_bytes(void);
 

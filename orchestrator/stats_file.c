@@ -6,9 +6,14 @@
 #include "render.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define REPORT_BYTES 16384          /* every format of every figure, with room to spare */
+
+/* Two writers of one path in one process (the live file and the exit report, if they name the
+ * same file) each get a temporary file of their own. */
+static _Atomic uint64_t temporary_files;
 #define PATH_BYTES   (4096 + 64)    /* a configured path (conf/: under 4096) plus what is added */
 
 bool tcm_stats_file_expand(const char *pattern, uint64_t pid, char *path, size_t size)
@@ -38,6 +43,8 @@ int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats)
 	tcm_text_str(&text, path);
 	tcm_text_str(&text, ".tmp.");
 	tcm_text_u64(&text, pid);
+	tcm_text_str(&text, ".");
+	tcm_text_u64(&text, atomic_fetch_add_explicit(&temporary_files, 1, memory_order_relaxed));
 	if (text.length + 1 >= sizeof temporary)
 		return EOVERFLOW;
 	const struct tcm_render_input input = {

@@ -336,11 +336,35 @@ static void fork_during_release_inside_a_span_gives_its_objects_back(void **stat
 	free(objects);
 }
 
+/* ---- help asked of the freeing threads ---------------------------------------------- */
+
+/* A drain pass asked the parent's threads to help release; the child has no such pass (its
+ * worker is the parent's, which does not exist there), so its frees must not go on releasing
+ * as if one did: it starts with no help asked. The parent's request stands. */
+static void fork_child_starts_with_no_help_asked(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	tcm_core_install_fork_handlers();
+	assert_true(tcm_core_enter_draining());
+	tcm_release_ask_for_help((size_t)1 << 20);
+	assert_int_equal(tcm_release_help_chunk_bytes(), (size_t)1 << 20);
+	fflush(NULL);
+	pid_t child = fork();
+	if (child == 0)
+		_exit(tcm_release_help_chunk_bytes() == 0 ? 0 : 1);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(tcm_release_help_chunk_bytes(), (size_t)1 << 20);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fork_during_page_heap_release_keeps_the_span),
 		cmocka_unit_test(fork_during_release_inside_a_span_gives_its_objects_back),
+		cmocka_unit_test(fork_child_starts_with_no_help_asked),
 	};
 	return unit_main(argc, argv, "fork", tests, sizeof(tests) / sizeof(tests[0]));
 }
