@@ -520,6 +520,30 @@ uint64_t tcm_os_now_ns(void)
 	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
+uint64_t tcm_os_resident_bytes(void)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	char text[128];
+	ssize_t length = -1;
+	int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		length = read(fd, text, sizeof(text) - 1);
+		close(fd);
+	}
+	errno = saved_errno;
+	if (length <= 0)
+		return 0;
+	text[length] = '\0';
+	const char *at = strchr(text, ' ');   /* "size resident shared ..." in pages */
+	if (at == NULL)
+		return 0;
+	uint64_t pages = 0;
+	for (at++; *at >= '0' && *at <= '9'; at++)
+		pages = pages * 10 + (uint64_t)(*at - '0');
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 uint64_t tcm_os_wall_clock_ns(void)
 {
 	struct timespec now;

@@ -94,6 +94,10 @@ void tcm_os_futex_wake(_Atomic uint32_t *word);
 /* CLOCK_MONOTONIC in nanoseconds (vDSO: no system call on Linux). */
 uint64_t tcm_os_now_ns(void);
 
+/* The process's resident memory in bytes (/proc/self/statm's second field), or 0 when it
+ * cannot be read. */
+uint64_t tcm_os_resident_bytes(void);
+
 /* CLOCK_REALTIME in nanoseconds since the epoch: the wall clock a report is dated by. */
 uint64_t tcm_os_wall_clock_ns(void);
 

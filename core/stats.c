@@ -1,10 +1,9 @@
-/* core/stats.c - the allocator's counters gathered into struct tcm_stats, and
- * the text report behind malloc_stats. Reads only atomics and racy counters:
- * never takes an allocator lock, never allocates. */
+/* core/stats.c - the allocator's counters gathered into struct tcm_stats (the
+ * reports drawn from them are orchestrator/render.c's). Reads only atomics and
+ * racy counters: never takes an allocator lock, never allocates. */
 #include "core.h"
 
 #include "central.h"
-#include "format.h"
 #include "lock.h"
 #include "metadata.h"
 #include "os.h"
@@ -65,63 +64,3 @@ void tcm_core_lock_stats_start_t0_window(void)
 	atomic_store_explicit(&has_t0_window, true, memory_order_release);
 }
 
-static void line_mib(struct tcm_text *text, const char *label, uint64_t bytes)
-{
-	tcm_text_str(text, label);
-	tcm_text_fixed1(text, bytes, 1 << 20);
-	tcm_text_str(text, " MiB (");
-	tcm_text_u64(text, bytes);
-	tcm_text_str(text, " bytes)\n");
-}
-
-static void line_lock(struct tcm_text *text, const char *label, const struct tcm_lock_stats *lock)
-{
-	tcm_text_str(text, label);
-	tcm_text_u64(text, lock->acquisitions);
-	tcm_text_str(text, " acquisitions, ");
-	tcm_text_u64(text, lock->contended);
-	tcm_text_str(text, " contended, ");
-	tcm_text_u64(text, lock->sleeps);
-	tcm_text_str(text, " sleeps, max hold ");
-	tcm_text_u64(text, lock->hold_ns_max / 1000);
-	tcm_text_str(text, " us, max wait ");
-	tcm_text_u64(text, lock->wait_ns_max / 1000);
-	tcm_text_str(text, " us (process life)");
-	if (atomic_load_explicit(&has_t0_window, memory_order_acquire)) {
-		tcm_text_str(text, "; since T0: max hold ");
-		tcm_text_u64(text, lock->hold_ns_max_since_t0 / 1000);
-		tcm_text_str(text, " us, max wait ");
-		tcm_text_u64(text, lock->wait_ns_max_since_t0 / 1000);
-		tcm_text_str(text, " us");
-	}
-	tcm_text_str(text, "\n");
-}
-
-void tcm_core_stats_print(int fd)
-{
-	struct tcm_stats stats;
-	tcm_core_stats(&stats);
-	char buffer[2048];
-	struct tcm_text text;
-	tcm_text_init(&text, buffer, sizeof(buffer));
-	tcm_text_str(&text, "------------------------------------------------\n"
-			    "tcm malloc statistics\n");
-	line_mib(&text, "allocated (in use by the program): ", stats.allocated_bytes);
-	line_mib(&text, "  of which large spans:            ", stats.large_allocated_bytes);
-	line_mib(&text, "thread caches:                     ", stats.thread_cached_bytes);
-	line_mib(&text, "central lists:                     ", stats.central_cached_bytes);
-	line_mib(&text, "page heap free (resident):         ", stats.page_heap_free_bytes);
-	line_mib(&text, "page heap released (not resident): ", stats.page_heap_released_bytes);
-	line_mib(&text, "metadata:                          ", stats.metadata_bytes);
-	line_mib(&text, "mapped address space:              ", stats.mapped_bytes);
-	line_mib(&text, "released to the kernel so far:     ", stats.released_total_bytes);
-	tcm_text_str(&text, "madvise calls:                     ");
-	tcm_text_u64(&text, stats.release_calls);
-	tcm_text_str(&text, "\nthreads with a cache:              ");
-	tcm_text_u64(&text, stats.threads_live);
-	tcm_text_str(&text, "\n");
-	line_lock(&text, "lock page_heap: ", &stats.page_heap_lock);
-	line_lock(&text, "lock central (all classes): ", &stats.central_lock);
-	tcm_text_str(&text, "------------------------------------------------\n");
-	tcm_os_write(fd, text.buffer, text.length);
-}

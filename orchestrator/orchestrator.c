@@ -70,6 +70,7 @@ static void at_exit(void)
 		tcm_timeline_record_lock_maxima();   /* covers the drain up to T1 */
 	struct tcm_shutdown_stats shutdown;
 	tcm_timeline_read(&shutdown);
+	tcm_timeline_add_sample(now, shutdown.released_bytes, 0);   /* T1 */
 	/* The worker may not have run since T0 (a busy machine, a quick exit). */
 	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");

@@ -72,6 +72,22 @@ static void render_json(struct tcm_text *text, const struct tcm_render_input *in
 		json_field(text, tcm_figures[i].name, false);
 		value(text, &tcm_figures[i], input->stats);
 	}
+	if (input->sample_count > 0) {
+		/* one sample a line: [seconds since T0, resident bytes, released bytes] */
+		json_field(text, "timeline_deadline_seconds", false);
+		seconds(text, input->deadline_ns);
+		json_field(text, "timeline", false);
+		for (size_t i = 0; i < input->sample_count; i++) {
+			tcm_text_str(text, i == 0 ? "[\n    [" : ",\n    [");
+			seconds(text, input->samples[i].since_t0_ns);
+			tcm_text_str(text, ", ");
+			tcm_text_u64(text, input->samples[i].resident_bytes);
+			tcm_text_str(text, ", ");
+			tcm_text_u64(text, input->samples[i].released_bytes);
+			tcm_text_str(text, "]");
+		}
+		tcm_text_str(text, "\n  ]");
+	}
 	tcm_text_str(text, "\n}\n");
 }
 
@@ -142,6 +158,11 @@ static void render_text(struct tcm_text *text, const struct tcm_render_input *in
 		tcm_text_str(text, tcm_figures[i].name);
 		tcm_text_str(text, spaces + (length < sizeof spaces - 1 ? length : sizeof spaces - 2));
 		value(text, &tcm_figures[i], input->stats);
+		if (tcm_figures[i].unit == TCM_FIGURE_BYTES) {
+			tcm_text_str(text, " (");
+			tcm_text_fixed1(text, tcm_figure_value(&tcm_figures[i], input->stats), 1 << 20);
+			tcm_text_str(text, " MiB)");
+		}
 		tcm_text_str(text, "\n");
 	}
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "../core/core.h"
+#include "timeline.h"
 
 enum tcm_render_format {
 	TCM_RENDER_JSON,
@@ -25,6 +26,11 @@ struct tcm_render_input {
 	const char             *version;        /* tcm's, "MAJOR.MINOR.PATCH" */
 	uint64_t                pid;
 	uint64_t                wall_clock_ns;  /* when the report is written, since the epoch */
+	/* The shutdown's course (timeline.h), JSON only and only when there are samples: the
+	 * "timeline" of the exit report, which tcmctl stats --plot draws. */
+	const struct tcm_timeline_sample *samples;
+	size_t                  sample_count;
+	uint64_t                deadline_ns;    /* exit.deadline_ms, from T0 */
 };
 
 /* The shutdown's trigger as reports name it: "none", "sigterm", "api" or "exit". */

@@ -29,14 +29,18 @@ void tcm_report_at_exit(const struct tcm_config *config, const struct tcm_shutdo
 {
 	char buffer[2048];
 	if (config->stats.on_exit == TCM_CONFIG_STATS_TO_STDERR) {
-		tcm_core_stats_print(STDERR_FILENO);
+		struct tcm_stats stats;
+		tcm_core_stats(&stats);
+		stats.shutdown = *shutdown;
+		tcm_stats_file_print_text(STDERR_FILENO, &stats);
 		int length = format_timeline(buffer, sizeof(buffer), shutdown);
 		tcm_os_write(STDERR_FILENO, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
 	} else if (config->stats.on_exit == TCM_CONFIG_STATS_TO_FILE) {
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		stats.shutdown = *shutdown;
-		int err = tcm_stats_file_write(config->stats.on_exit_path, &stats);
+		int err = tcm_stats_file_write(config->stats.on_exit_path, &stats,
+					       (uint64_t)config->exit.deadline_ms * TCM_NS_PER_MS);
 		if (err != 0) {
 			int message_length = snprintf(buffer, sizeof(buffer), "tcm: stats.on_exit: cannot write %s: %s\n",
 						      config->stats.on_exit_path, strerror(err));

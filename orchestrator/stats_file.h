@@ -10,9 +10,15 @@
 
 #include "../core/core.h"
 
-/* Writes stats to the file pattern names (%p expanded). Returns 0 or the errno of the step
- * that failed (EOVERFLOW: the report or the path does not fit its buffer). */
-int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats);
+/* Writes stats to the file pattern names (%p expanded), with the shutdown's timeline
+ * (timeline.h; JSON only) when deadline_ns is not 0: the exit report's, which tcmctl stats
+ * --plot draws with the deadline marked. Returns 0 or the errno of the step that failed
+ * (EOVERFLOW: the report or the path does not fit its buffer). */
+int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats, uint64_t deadline_ns);
+
+/* Writes stats as text (render.h's, from the one table of figures) to fd: what malloc_stats,
+ * tcm_stats_print and stats.on_exit = "stderr" print. */
+void tcm_stats_file_print_text(int fd, const struct tcm_stats *stats);
 
 /* The path pattern names for process pid, into path (size bytes): %p becomes pid. Returns
  * false when it does not fit. */

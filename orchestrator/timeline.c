@@ -2,6 +2,7 @@
 #include "timeline.h"
 
 #include "../core/core.h"
+#include "../core/os.h"
 
 #include <stdatomic.h>
 
@@ -80,4 +81,37 @@ void tcm_timeline_read(struct tcm_shutdown_stats *out)
 bool tcm_timeline_claim_stopping_message(void)
 {
 	return !atomic_exchange(&has_claimed_stopping, true);
+}
+
+static struct tcm_timeline_sample samples[TCM_TIMELINE_SAMPLES_MAX];
+static _Atomic size_t samples_reserved;   /* slots handed out; a slot is filled after */
+static _Atomic size_t samples_filled;
+static _Atomic uint64_t last_sample_ns;
+
+void tcm_timeline_add_sample(uint64_t now_ns, uint64_t released, uint64_t min_gap_ns)
+{
+	uint64_t t0 = atomic_load(&t0_ns);
+	uint64_t last = atomic_load(&last_sample_ns);
+	if (t0 == 0 || (last != 0 && now_ns < last + min_gap_ns))
+		return;
+	atomic_store(&last_sample_ns, now_ns);
+	size_t slot = atomic_fetch_add(&samples_reserved, 1);
+	if (slot >= TCM_TIMELINE_SAMPLES_MAX)
+		return;
+	samples[slot] = (struct tcm_timeline_sample){
+		.since_t0_ns = now_ns > t0 ? now_ns - t0 : 0,
+		.resident_bytes = tcm_os_resident_bytes(),
+		.released_bytes = released,
+	};
+	atomic_fetch_add(&samples_filled, 1);
+}
+
+size_t tcm_timeline_samples(struct tcm_timeline_sample *out)
+{
+	size_t count = atomic_load(&samples_filled);
+	if (count > TCM_TIMELINE_SAMPLES_MAX)
+		count = TCM_TIMELINE_SAMPLES_MAX;
+	for (size_t i = 0; i < count; i++)
+		out[i] = samples[i];
+	return count;
 }

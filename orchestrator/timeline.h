@@ -8,6 +8,7 @@
 #define TCM_ORCHESTRATOR_TIMELINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../shim/tcm.h"
@@ -34,5 +35,20 @@ void tcm_timeline_read(struct tcm_shutdown_stats *out);
 /* True for the first caller only: that one sends STOPPING=1 (the worker at
  * the start of the drain, or the exit hook when the worker never got there). */
 bool tcm_timeline_claim_stopping_message(void);
+
+/* The shutdown's course, for the exit report's plot (tcmctl stats --plot): what is resident and
+ * what has been released, sampled by the worker with the progress reports of its drain, at
+ * least min_gap_ns apart (the worker spreads TCM_TIMELINE_SAMPLES_MAX - 8 over the deadline,
+ * so the drain's samples fit), and once at T1 (min_gap_ns 0). The first
+ * TCM_TIMELINE_SAMPLES_MAX are kept. */
+#define TCM_TIMELINE_SAMPLES_MAX 256
+struct tcm_timeline_sample {
+	uint64_t since_t0_ns;
+	uint64_t resident_bytes;
+	uint64_t released_bytes;   /* since T0 */
+};
+void tcm_timeline_add_sample(uint64_t now_ns, uint64_t released_bytes, uint64_t min_gap_ns);
+/* Copies the samples taken so far into out (TCM_TIMELINE_SAMPLES_MAX entries); returns how many. */
+size_t tcm_timeline_samples(struct tcm_timeline_sample *out);
 
 #endif

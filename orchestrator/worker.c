@@ -83,7 +83,7 @@ static int write_live_stats_when_due(void)
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		tcm_timeline_read(&stats.shutdown);
-		int err = tcm_stats_file_write(config->stats.path, &stats);
+		int err = tcm_stats_file_write(config->stats.path, &stats, 0);
 		if (err != 0 && !atomic_exchange(&has_reported_live_stats_error, true)) {
 			char message[4200];
 			int length = snprintf(message, sizeof(message), "tcm: stats.path: cannot write %s: %s\n",
@@ -173,6 +173,8 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 	 * freeing while the drain runs). */
 	uint64_t released_bytes = total_bytes - report->released_at_start_bytes;
 	tcm_timeline_set_release(released_bytes, total_calls - report->release_calls_at_start);
+	tcm_timeline_add_sample(now, released_bytes,
+				(uint64_t)config->exit.deadline_ms * TCM_NS_PER_MS / (TCM_TIMELINE_SAMPLES_MAX - 8));
 	uint64_t released_mib = released_bytes >> 20;
 	uint64_t total_mib = (released_bytes + tcm_release_pending_bytes()) >> 20;
 	if (config->notify.status &&

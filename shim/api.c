@@ -6,6 +6,7 @@
 
 #include "../core/core.h"
 #include "../orchestrator/orchestrator.h"
+#include "../orchestrator/stats_file.h"
 
 TCM_EXPORT const char *tcm_version(void)
 {
@@ -25,7 +26,9 @@ TCM_EXPORT void tcm_stats(struct tcm_stats *out)
 
 TCM_EXPORT void tcm_stats_print(int fd)
 {
-	tcm_core_stats_print(fd);
+	struct tcm_stats stats;
+	tcm_stats(&stats);
+	tcm_stats_file_print_text(fd, &stats);
 }
 
 TCM_EXPORT void tcm_shutdown_begin(void)

@@ -13,6 +13,7 @@
 #include "../core/core.h"
 #include "../core/os.h"
 #include "../orchestrator/render.h"
+#include "../orchestrator/stats_file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -56,7 +57,9 @@ TCM_EXPORT struct mallinfo mallinfo(void)
 
 TCM_EXPORT void malloc_stats(void)
 {
-	tcm_core_stats_print(STDERR_FILENO);
+	struct tcm_stats stats;
+	tcm_stats(&stats);
+	tcm_stats_file_print_text(STDERR_FILENO, &stats);
 }
 
 TCM_EXPORT int malloc_info(int options, FILE *stream)
