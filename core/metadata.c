@@ -3,7 +3,8 @@
  * Invariants: the metadata lock covers the bump pointer only; mapping a new
  * region happens with no lock held (DESIGN invariant 1); a region that lost
  * the race to be installed is unmapped (nothing was handed out of it), and
- * the rest of a replaced region is abandoned: it was too short for a request.
+ * the rest of a replaced region is abandoned: it was too short for a request
+ * (less than METADATA_OWN_MAPPING_BYTES: larger ones are mapped apart).
  * Never: calls malloc; frees memory. */
 #include "metadata.h"
 
@@ -14,6 +15,11 @@
 
 #define METADATA_REGION_BYTES ((size_t)4 << 20)
 #define METADATA_ALIGN_BYTES  64
+/* A request this large (a page-map leaf: 4.25 MiB) gets a mapping of its own. Served from the
+ * bump region it replaced the region, whose rest was abandoned, and the next small request
+ * mapped another: a run of tests/fault's rlimit_as under RLIMIT_AS lost 12 MiB of address
+ * space to that, two leaves' worth. */
+#define METADATA_OWN_MAPPING_BYTES (METADATA_REGION_BYTES / 4)
 
 static struct tcm_lock metadata_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_METADATA);
 static char *region_next;           /* guarded by metadata_lock */
@@ -37,6 +43,13 @@ static void *bump_locked(size_t size_bytes)
 void *tcm_metadata_alloc(size_t size_bytes)
 {
 	size_bytes = (size_bytes + METADATA_ALIGN_BYTES - 1) & ~(size_t)(METADATA_ALIGN_BYTES - 1);
+	if (size_bytes >= METADATA_OWN_MAPPING_BYTES) {
+		size_t own_bytes = (size_bytes + TCM_PAGE_BYTES - 1) & ~(TCM_PAGE_BYTES - 1);
+		void *own = tcm_os_map(own_bytes, TCM_PAGE_BYTES);
+		if (own != NULL)
+			atomic_fetch_add_explicit(&handed_out_bytes, own_bytes, memory_order_relaxed);
+		return own;
+	}
 	for (;;) {
 		tcm_lock(&metadata_lock);
 		void *result = bump_locked(size_bytes);
