@@ -10,6 +10,7 @@
 #define TCM_CONF_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define TCM_CONFIG_PATH_MAX 4096           /* bytes, with the NUL, of any path kept in the config */
@@ -113,6 +114,10 @@ struct tcm_config_sources {
  * Returns the number of errors reported; *out is complete and valid either way. Allocates
  * (libconfig); not async-signal-safe; thread-safe for distinct *out. */
 int tcm_config_load(struct tcm_config *out, const struct tcm_config_sources *sources);
+
+/* The file a stats.path or stats.on_exit path names for process pid, into path (size bytes):
+ * %p becomes pid. Returns false when it does not fit (path then holds what did, cut short). */
+bool tcm_config_stats_path_of(const char *pattern, uint64_t pid, char *path, size_t size);
 
 /* The process's configuration, loaded on first call with secure_getenv, /etc/tcm.conf and an
  * error sink writing "tcm: <message>" lines to stderr (at most TCM_CONFIG_STDERR_LINES, then

@@ -79,10 +79,12 @@ size_t tcm_release_help_chunk_bytes(void)
 void tcm_release_help(size_t *credit_bytes)
 {
 	size_t chunk_bytes = tcm_release_help_chunk_bytes();
-	if (chunk_bytes == 0 || *credit_bytes < TCM_RELEASE_HELP_CREDIT_BYTES) {
-		*credit_bytes = chunk_bytes == 0 ? 0 : *credit_bytes;   /* no help wanted: no debt */
+	if (chunk_bytes == 0) {
+		*credit_bytes = 0;   /* no help wanted: no debt */
 		return;
 	}
+	if (*credit_bytes < TCM_RELEASE_HELP_CREDIT_BYTES)
+		return;
 	*credit_bytes -= TCM_RELEASE_HELP_CREDIT_BYTES;
 	if (tcm_page_heap_release_step(chunk_bytes) == 0 &&
 	    tcm_central_release_inside_spans(chunk_bytes, HELP_WALK_PAGES) == 0)

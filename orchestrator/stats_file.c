@@ -1,6 +1,7 @@
 /* orchestrator/stats_file.c - see stats_file.h. */
 #include "stats_file.h"
 
+#include "../conf/config.h"
 #include "../core/format.h"
 #include "../core/os.h"
 #include "render.h"
@@ -15,22 +16,6 @@
  * same file) each get a temporary file of their own. */
 static _Atomic uint64_t temporary_files;
 #define PATH_BYTES   (4096 + 64)    /* a configured path (conf/: under 4096) plus what is added */
-
-bool tcm_stats_file_expand(const char *pattern, uint64_t pid, char *path, size_t size)
-{
-	struct tcm_text text;
-	tcm_text_init(&text, path, size);
-	for (const char *at = pattern; *at != '\0'; at++) {
-		if (at[0] == '%' && at[1] == 'p') {
-			tcm_text_u64(&text, pid);
-			at++;
-		} else {
-			char one[2] = { *at, '\0' };
-			tcm_text_str(&text, one);
-		}
-	}
-	return text.length + 1 < size;
-}
 
 void tcm_stats_file_print_text(int fd, const struct tcm_stats *stats)
 {
@@ -49,7 +34,7 @@ int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats, uin
 {
 	uint64_t pid = (uint64_t)tcm_os_process_id();
 	char path[PATH_BYTES], temporary[PATH_BYTES];
-	if (!tcm_stats_file_expand(pattern, pid, path, sizeof path))
+	if (!tcm_config_stats_path_of(pattern, pid, path, sizeof path))
 		return EOVERFLOW;
 	struct tcm_text text;
 	tcm_text_init(&text, temporary, sizeof temporary);

@@ -20,8 +20,4 @@ int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats, uin
  * tcm_stats_print and stats.on_exit = "stderr" print. */
 void tcm_stats_file_print_text(int fd, const struct tcm_stats *stats);
 
-/* The path pattern names for process pid, into path (size bytes): %p becomes pid. Returns
- * false when it does not fit. */
-bool tcm_stats_file_expand(const char *pattern, uint64_t pid, char *path, size_t size);
-
 #endif

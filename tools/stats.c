@@ -67,16 +67,10 @@ static int live_path_of(long pid, char *path)
 			"stats.path are not both set for it)\n", pid);
 		return 1;
 	}
-	size_t length = 0;
-	for (const char *at = config.stats.path; *at != '\0' && length + 24 < PATH_MAX; at++) {
-		if (at[0] == '%' && at[1] == 'p') {
-			length += (size_t)snprintf(path + length, PATH_MAX - length, "%ld", pid);
-			at++;
-		} else {
-			path[length++] = *at;
-		}
+	if (!tcm_config_stats_path_of(config.stats.path, (uint64_t)pid, path, PATH_MAX)) {
+		fprintf(stderr, "tcmctl: stats: the live file of process %ld is too long a path\n", pid);
+		return 1;
 	}
-	path[length] = '\0';
 	return 0;
 }
 

@@ -138,6 +138,24 @@ static void stats_path_takes_absolute_paths_with_one_percent_p(void **state)
 	assert_int_equal(tcm_validate_path(row, long_path, &value), 0);
 }
 
+/* %p becomes the pid wherever it stands; a path that does not fit is said so, never handed out
+ * as if whole. */
+static void stats_path_names_the_process_file(void **state)
+{
+	(void)state;
+	char path[64];
+	assert_true(tcm_config_stats_path_of("/run/tcm.%p.prom", 4242, path, sizeof path));
+	assert_string_equal(path, "/run/tcm.4242.prom");
+	assert_true(tcm_config_stats_path_of("/run/%p/x%p", 7, path, sizeof path));
+	assert_string_equal(path, "/run/7/x7");
+	assert_true(tcm_config_stats_path_of("/run/s.json", 0, path, sizeof path));
+	assert_string_equal(path, "/run/s.json");
+	char small[12];
+	assert_false(tcm_config_stats_path_of("/run/tcm.%p.prom", 4242, small, sizeof small));
+	assert_int_equal(strlen(small), sizeof small - 1);
+	assert_false(tcm_config_stats_path_of("/run/%p", 1234567, small, 10));
+}
+
 static void suggest_finds_typos_and_bare_keys(void **state)
 {
 	(void)state;
@@ -209,6 +227,7 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(expected_wording_per_type),
 	CONF_TEST(example_file_sets_every_key_to_its_default),
 	CONF_TEST(stats_path_takes_absolute_paths_with_one_percent_p),
+	CONF_TEST(stats_path_names_the_process_file),
 };
 
 UNIT_MAIN("conf_schema", tests)
