@@ -244,7 +244,7 @@ for (T, size) in CONFIGS:
         r = run_one(argv, env, signal.SIGTERM)
         tl = re.search(r"^tcm shutdown:.*$", r.get("stderr", ""), re.M)
         locks = [" ".join(line.split()) for line in
-                 re.findall(r"^lock_\w+_(?:hold|wait)_max\w*_seconds .*$", r.get("stderr", ""), re.M)]
+                 re.findall(r"^ *lock_\w+_(?:hold|wait)_max\w*_seconds .*$", r.get("stderr", ""), re.M)]
         extras.append(("stats", T, size, mode, r["status"], r.get("exit_ms"),
                        tl.group(0) if tl else "(no tcm shutdown line)", locks))
         if r["status"] != "ok":

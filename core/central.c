@@ -23,9 +23,14 @@
 struct central {
 	struct tcm_batch_stack stack;       /* lock-free */
 	uint32_t               capacity;    /* entries; fixed after init */
-	char                   pad_stack[64 - sizeof(struct tcm_batch_stack) - sizeof(uint32_t)];
-	struct tcm_lock        lock;        /* rank CENTRAL */
+	_Atomic int64_t        stack_objects;   /* objects on the stack (beside it: the same writes) */
+	struct tcm_lock        lock __attribute__((aligned(64)));   /* rank CENTRAL */
 	struct tcm_span       *with_free;   /* spans with a free object; guarded by lock */
+	/* The class's spans, and the objects out of them (the sum of their
+	 * allocated_objects): atomics, as a fresh span is carved with no lock held
+	 * and the statistics read them with none. */
+	_Atomic int64_t        span_count;
+	_Atomic int64_t        objects_out_of_spans;
 	/* Fixed after init. A class eligible for release inside spans keeps each
 	 * span's listed_objects, so that a release needs no walk of the free list
 	 * (a cache miss per object); object i of a span is at offset * multiplier
@@ -37,7 +42,6 @@ struct central {
 } __attribute__((aligned(64)));
 
 static struct central centrals[TCM_SIZE_CLASS_COUNT];
-static _Atomic int64_t cached_bytes;
 
 void tcm_central_init(void)
 {
@@ -63,15 +67,63 @@ struct tcm_lock *tcm_central_lock(unsigned size_class)
 	return &centrals[size_class].lock;
 }
 
-uint64_t tcm_central_cached_bytes(void)
+static int64_t counter_of(const _Atomic int64_t *counter)
 {
-	int64_t bytes = atomic_load_explicit(&cached_bytes, memory_order_relaxed);
-	return bytes > 0 ? (uint64_t)bytes : 0;
+	return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
-static void cached_bytes_add(int64_t delta)
+static void counter_add(_Atomic int64_t *counter, int64_t delta)
 {
-	atomic_fetch_add_explicit(&cached_bytes, delta, memory_order_relaxed);
+	atomic_fetch_add_explicit(counter, delta, memory_order_relaxed);
+}
+
+void tcm_central_class_stats(unsigned size_class, struct tcm_central_class_stats *out)
+{
+	const struct central *central = &centrals[size_class];
+	/* Read without a lock while objects move: a sum may be off by what was in
+	 * flight, never below 0. */
+	int64_t spans = counter_of(&central->span_count);
+	int64_t stack = counter_of(&central->stack_objects);
+	int64_t out_of_spans = counter_of(&central->objects_out_of_spans);
+	int64_t in_spans = spans * tcm_size_classes[size_class].objects_per_span - out_of_spans;
+	out->spans = spans > 0 ? (uint64_t)spans : 0;
+	out->stack_objects = stack > 0 ? (uint64_t)stack : 0;
+	out->span_free_objects = in_spans > 0 ? (uint64_t)in_spans : 0;
+	out->objects_out_of_spans = out_of_spans > 0 ? (uint64_t)out_of_spans : 0;
+}
+
+uint64_t tcm_central_cached_bytes(void)
+{
+	uint64_t bytes = 0;
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		struct tcm_central_class_stats class_stats;
+		tcm_central_class_stats(size_class, &class_stats);
+		bytes += (class_stats.stack_objects + class_stats.span_free_objects) *
+			 tcm_size_classes[size_class].object_bytes;
+	}
+	return bytes;
+}
+
+static void stack_push(struct central *central, void *first, uint32_t count)
+{
+	counter_add(&central->stack_objects, count);
+	tcm_batch_stack_push(&central->stack, first, count);
+}
+
+static void *stack_pop(struct central *central, uint32_t *count)
+{
+	void *first = tcm_batch_stack_pop(&central->stack, count);
+	if (first != NULL)
+		counter_add(&central->stack_objects, -(int64_t)*count);
+	return first;
+}
+
+/* Hands a list of emptied spans of the class (linked through next, count of
+ * them) to the page heap. REQUIRES: no tcm lock held. */
+static void free_emptied_spans(struct central *central, struct tcm_span *emptied, int64_t count)
+{
+	counter_add(&central->span_count, -count);
+	tcm_page_heap_free_spans(emptied);
 }
 
 static bool is_listed(const struct tcm_span *span)
@@ -116,7 +168,7 @@ static uint64_t listed_bit(const struct central *central, uintptr_t span_start, 
 }
 
 /* Takes up to want objects from span onto the chain *head; returns how many. */
-static uint32_t take_from_span(const struct central *central, struct tcm_span *span, size_t object_bytes,
+static uint32_t take_from_span(struct central *central, struct tcm_span *span, size_t object_bytes,
 			       uint32_t want, void **head)
 {
 	uint32_t taken = 0;
@@ -137,6 +189,7 @@ static uint32_t take_from_span(const struct central *central, struct tcm_span *s
 		taken++;
 	}
 	span->allocated_objects += taken;
+	counter_add(&central->objects_out_of_spans, taken);
 	return taken;
 }
 
@@ -154,7 +207,7 @@ struct stranded_claim {
 
 /* Claims up to want of span's stranded objects (those left once its free list
  * and carve are used up); returns how many. REQUIRES: central[class] lock. */
-static uint32_t claim_stranded(const struct central *central, struct tcm_span *span, uint32_t want,
+static uint32_t claim_stranded(struct central *central, struct tcm_span *span, uint32_t want,
 			       struct stranded_claim *claim)
 {
 	uint64_t claimed = 0;
@@ -163,6 +216,7 @@ static uint32_t claim_stranded(const struct central *central, struct tcm_span *s
 		claimed |= rest & (0 - rest);   /* the lowest object left */
 	span->stranded_objects &= ~claimed;
 	span->allocated_objects += count;
+	counter_add(&central->objects_out_of_spans, count);
 	claim->first_object = first_object_of(central, span->start);
 	claim->objects = claimed;
 	return count;
@@ -272,7 +326,7 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 		atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
 		span->stranded_objects = 0;
 		span->listed_objects = 0;
-		cached_bytes_add((int64_t)info->objects_per_span * (int64_t)object_bytes);
+		counter_add(&central->span_count, 1);
 		taken = take_from_span(central, span, object_bytes, want, &head);
 		if (span_has_free(span)) {
 			tcm_lock(&central->lock);
@@ -280,7 +334,6 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 			tcm_unlock(&central->lock);
 		}
 	}
-	cached_bytes_add(-(int64_t)taken * (int64_t)object_bytes);
 	*count = taken;
 	return head;
 }
@@ -288,11 +341,9 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 void *tcm_central_fetch(unsigned size_class, uint32_t want, uint32_t *count)
 {
 	if (want > 1) {
-		void *first = tcm_batch_stack_pop(&centrals[size_class].stack, count);
-		if (first != NULL) {
-			cached_bytes_add(-(int64_t)*count * (int64_t)tcm_size_classes[size_class].object_bytes);
+		void *first = stack_pop(&centrals[size_class], count);
+		if (first != NULL)
 			return first;
-		}
 	}
 	return fetch_from_spans(size_class, want, count);
 }
@@ -349,8 +400,6 @@ static bool return_to_spans(unsigned size_class, void *first, size_t count, enum
 {
 	TCM_ASSERT(when_busy != GIVE_UP || count <= TCM_CENTRAL_OBJECTS_PER_HOLD);
 	struct central *central = &centrals[size_class];
-	size_t span_bytes = (size_t)tcm_size_classes[size_class].objects_per_span *
-			    tcm_size_classes[size_class].object_bytes;
 	struct span_group groups[TCM_CENTRAL_OBJECTS_PER_HOLD];
 	while (count > 0) {
 		unsigned group_count = group_by_span(central, &first, &count, groups);
@@ -364,11 +413,11 @@ static bool return_to_spans(unsigned size_class, void *first, size_t count, enum
 			}
 			if (when_busy == GIVE_UP)
 				return false;
-			tcm_batch_stack_push(&central->stack, first, (uint32_t)count);
+			stack_push(central, first, (uint32_t)count);
 			return true;
 		}
 		struct tcm_span *emptied = NULL;
-		int64_t emptied_bytes = 0;
+		int64_t emptied_count = 0, returned = 0;
 		for (unsigned i = 0; i < group_count; i++) {
 			struct tcm_span *span = groups[i].span;
 			TCM_ASSERT(span->size_class == size_class && span->allocated_objects >= groups[i].count);
@@ -376,6 +425,7 @@ static bool return_to_spans(unsigned size_class, void *first, size_t count, enum
 			span->free_objects = groups[i].head;
 			span->listed_objects |= groups[i].listed;
 			span->allocated_objects -= groups[i].count;
+			returned += groups[i].count;
 			if (central->keeps_listed_map && span->allocated_objects < span->allocated_after_page_release)
 				atomic_store_explicit(&span->may_release_inside, 1, memory_order_relaxed);
 			if (span->allocated_objects == 0 && !span->is_releasing_inside) {
@@ -383,16 +433,15 @@ static bool return_to_spans(unsigned size_class, void *first, size_t count, enum
 					list_remove(central, span);
 				span->next = emptied;
 				emptied = span;
-				emptied_bytes += (int64_t)span_bytes;
+				emptied_count++;
 			} else if (!is_listed(span)) {
 				list_push(central, span);
 			}
 		}
+		counter_add(&central->objects_out_of_spans, -returned);
 		tcm_unlock(&central->lock);
-		if (emptied != NULL) {
-			cached_bytes_add(-emptied_bytes);
-			tcm_page_heap_free_spans(emptied);
-		}
+		if (emptied != NULL)
+			free_emptied_spans(central, emptied, emptied_count);
 	}
 	return true;
 }
@@ -405,7 +454,7 @@ static size_t drain_entry(unsigned size_class, uint32_t keep_entries, bool may_w
 	if (tcm_batch_stack_entries(&central->stack) <= keep_entries)
 		return 0;
 	uint32_t count;
-	void *first = tcm_batch_stack_pop(&central->stack, &count);
+	void *first = stack_pop(central, &count);
 	if (first == NULL)
 		return 0;
 	return_to_spans(size_class, first, count, may_wait ? WAIT_FOR_LOCK : PUSH_ON_STACK);   /* still central's */
@@ -415,7 +464,6 @@ static size_t drain_entry(unsigned size_class, uint32_t keep_entries, bool may_w
 void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, bool is_thread_exit)
 {
 	struct central *central = &centrals[size_class];
-	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
 	/* A freeing thread never waits for the class lock: waiting behind a
 	 * holder (maybe descheduled) is what makes a free slow in a storm of
 	 * frees. So a full stack takes the batch anyway while the lock is busy,
@@ -424,7 +472,7 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 	 * overflow, so in NORMAL the stack shrinks back to its capacity. */
 	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity ||
 	    tcm_state_get() != TCM_STATE_NORMAL || tcm_lock_is_busy(&central->lock)) {
-		tcm_batch_stack_push(&central->stack, first, count);
+		stack_push(central, first, count);
 		return;
 	}
 	return_to_spans(size_class, first, count, PUSH_ON_STACK);
@@ -433,19 +481,13 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 
 void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count)
 {
-	cached_bytes_add((int64_t)count * (int64_t)tcm_size_classes[size_class].object_bytes);
 	return_to_spans(size_class, first, count, PUSH_ON_STACK);
 }
 
 bool tcm_central_give_back_to_span(unsigned size_class, void *object)
 {
 	*(void **)object = NULL;
-	int64_t object_bytes = (int64_t)tcm_size_classes[size_class].object_bytes;
-	cached_bytes_add(object_bytes);
-	if (return_to_spans(size_class, object, 1, GIVE_UP))
-		return true;
-	cached_bytes_add(-object_bytes);
-	return false;
+	return return_to_spans(size_class, object, 1, GIVE_UP);
 }
 
 size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries)
@@ -629,9 +671,7 @@ static void put_back_after_release(const struct inside_release *release)
 	tcm_unlock(&central->lock);
 	if (is_emptied) {
 		span->next = NULL;
-		cached_bytes_add(-(int64_t)tcm_size_classes[release->size_class].objects_per_span *
-				 (int64_t)tcm_size_classes[release->size_class].object_bytes);
-		tcm_page_heap_free_spans(span);
+		free_emptied_spans(central, span, 1);
 	}
 }
 
@@ -787,9 +827,7 @@ void tcm_central_after_fork_in_child(void)
 		tcm_unlock(&central->lock);
 		if (is_emptied) {
 			span->next = NULL;
-			cached_bytes_add(-(int64_t)tcm_size_classes[size_class].objects_per_span *
-					 (int64_t)tcm_size_classes[size_class].object_bytes);
-			tcm_page_heap_free_spans(span);
+			free_emptied_spans(central, span, 1);
 		}
 	}
 }

@@ -120,6 +120,16 @@ uint32_t tcm_central_capacity(unsigned size_class);
 /* Bytes of free objects held by all central lists (stacks and spans). */
 uint64_t tcm_central_cached_bytes(void);
 
+/* One class's counts now, read with no lock (each may be off by objects in
+ * flight between two places, never below 0). */
+struct tcm_central_class_stats {
+	uint64_t spans;                 /* spans the class holds */
+	uint64_t stack_objects;         /* free objects on its lock-free stack */
+	uint64_t span_free_objects;     /* free objects in its spans: listed, not yet carved, stranded */
+	uint64_t objects_out_of_spans;  /* in thread caches, on the stack or the program's */
+};
+void tcm_central_class_stats(unsigned size_class, struct tcm_central_class_stats *out);
+
 struct tcm_lock *tcm_central_lock(unsigned size_class);
 
 #endif

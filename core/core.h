@@ -56,6 +56,8 @@ void tcm_core_set_thread_cache_budget(size_t thread_max_bytes, size_t total_max_
 uint64_t tcm_alloc_large_allocated_bytes(void);
 
 void tcm_core_stats(struct tcm_stats *out);
+/* tcm_size_class_stats of tcm.h. */
+size_t tcm_core_size_class_stats(struct tcm_size_class_stats *out, size_t capacity);
 
 /* Registers pthread_atfork handlers that make fork safe (call once, from a
  * constructor: pthread_atfork itself may allocate). */

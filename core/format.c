@@ -25,6 +25,12 @@ void tcm_text_str(struct tcm_text *text, const char *string)
 		put_char(text, *string++);
 }
 
+void tcm_text_bytes(struct tcm_text *text, const char *bytes, size_t length)
+{
+	for (size_t i = 0; i < length; i++)
+		put_char(text, bytes[i]);
+}
+
 void tcm_text_u64(struct tcm_text *text, uint64_t value)
 {
 	char digits[20];

@@ -15,6 +15,7 @@ struct tcm_text {
 
 void tcm_text_init(struct tcm_text *text, char *buffer, size_t capacity);
 void tcm_text_str(struct tcm_text *text, const char *string);
+void tcm_text_bytes(struct tcm_text *text, const char *bytes, size_t length);   /* the first length of them */
 void tcm_text_u64(struct tcm_text *text, uint64_t value);
 void tcm_text_hex(struct tcm_text *text, uint64_t value);   /* 0x-prefixed */
 /* value scaled by 1/divisor with one decimal, e.g. bytes as MiB: "12.5" */

@@ -4,7 +4,8 @@
  * tcm_os_thread_cpu_ns, tcm_os_sleep_ns, tcm_os_yield), release worker (the tcm_os_wake_fd_*
  * eventfd, tcm_os_close, tcm_os_block_signals), exit
  * and live statistics files (tcm_os_open_for_writing, tcm_os_write,
- * tcm_os_close, tcm_os_rename), sd_notify's
+ * tcm_os_close, tcm_os_rename, and the report's own buffer,
+ * tcm_os_map_scratch), sd_notify's
  * main-process check (tcm_os_process_id), the SIGTERM interposition
  * (tcm_os_process_id_unchecked, tcm_os_block_signals; its sigaction calls
  * are its own, orchestrator/sigterm.c), and conf/current.c's error lines
@@ -315,6 +316,23 @@ void tcm_os_unmap(void *addr, size_t len_bytes)
 	int saved_errno = errno;
 	if (kernel_munmap(addr, len_bytes) == 0)
 		atomic_fetch_sub_explicit(&mapped_bytes_total, len_bytes, memory_order_relaxed);
+	errno = saved_errno;
+}
+
+void *tcm_os_map_scratch(size_t len_bytes)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	void *got = mmap(NULL, len_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	errno = saved_errno;
+	return got == MAP_FAILED ? NULL : got;
+}
+
+void tcm_os_unmap_scratch(void *addr, size_t len_bytes)
+{
+	tcm_lock_assert_none_held();
+	int saved_errno = errno;
+	munmap(addr, len_bytes);
 	errno = saved_errno;
 }
 

@@ -43,6 +43,13 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes);
  * whose bookkeeping failed): no pointer into it may exist (invariant 9). */
 void tcm_os_unmap(void *addr, size_t len_bytes);
 
+/* A buffer of len_bytes of zeroed memory that is not the heap's: not counted
+ * in tcm_os_mapped_bytes, mapped wherever the kernel likes (a report is built
+ * in one rather than on a caller's stack, which may be small). NULL when the
+ * kernel refuses. */
+void *tcm_os_map_scratch(size_t len_bytes);
+void tcm_os_unmap_scratch(void *addr, size_t len_bytes);
+
 /* A range of whole kernel pages that hold no live byte (the layout of struct
  * iovec: tcm_os_release_ranges hands the array to the kernel as it is). */
 struct tcm_os_range {

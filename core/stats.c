@@ -1,5 +1,6 @@
-/* core/stats.c - the allocator's counters gathered into struct tcm_stats (the
- * reports drawn from them are orchestrator/render.c's). Reads only atomics and
+/* core/stats.c - the allocator's counters gathered into struct tcm_stats and,
+ * class by class, struct tcm_size_class_stats (the reports drawn from them are
+ * orchestrator/render.c's). Reads only atomics and
  * racy counters: never takes an allocator lock, never allocates. */
 #include "core.h"
 
@@ -53,6 +54,29 @@ void tcm_core_stats(struct tcm_stats *out)
 	read_lock(tcm_page_heap_lock(), &out->page_heap_lock);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
 		read_lock(tcm_central_lock(size_class), &out->central_lock);
+}
+
+size_t tcm_core_size_class_stats(struct tcm_size_class_stats *out, size_t capacity)
+{
+	tcm_core_bootstrap();   /* the class table */
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT && size_class <= capacity; size_class++) {
+		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		struct tcm_central_class_stats central;
+		tcm_central_class_stats(size_class, &central);
+		uint64_t thread_cached = tcm_thread_cache_class_objects(size_class);
+		uint64_t free_outside_spans = central.stack_objects + thread_cached;
+		out[size_class - 1] = (struct tcm_size_class_stats){
+			.object_bytes = info->object_bytes,
+			.span_bytes = (uint64_t)info->span_pages * TCM_PAGE_BYTES,
+			.spans = central.spans,
+			.in_use_objects = central.objects_out_of_spans > free_outside_spans
+				? central.objects_out_of_spans - free_outside_spans : 0,
+			.thread_cache_objects = thread_cached,
+			.central_objects = central.stack_objects,
+			.span_free_objects = central.span_free_objects,
+		};
+	}
+	return TCM_SIZE_CLASS_COUNT - 1;
 }
 
 void tcm_core_lock_stats_start_t0_window(void)

@@ -34,6 +34,7 @@ static _Atomic size_t thread_max_bytes = (size_t)512 << 10;
 static _Atomic size_t total_max_bytes = (size_t)64 << 20;
 static _Atomic int64_t live_threads;
 static _Atomic int64_t total_cached_bytes;
+static _Atomic int64_t class_cached_objects[TCM_SIZE_CLASS_COUNT];
 
 static void on_thread_exit(void *unused);
 static void recompute_budget(void);
@@ -66,6 +67,25 @@ uint64_t tcm_thread_cache_live_threads(void)
 {
 	int64_t threads = atomic_load_explicit(&live_threads, memory_order_relaxed);
 	return threads > 0 ? (uint64_t)threads : 0;
+}
+
+uint64_t tcm_thread_cache_class_objects(unsigned size_class)
+{
+	const struct tcm_thread_cache_list *own = &tcm_thread_cache_self.lists[size_class];
+	int64_t objects = atomic_load_explicit(&class_cached_objects[size_class], memory_order_relaxed) +
+			  ((int64_t)tcm_thread_cache_list_count(own) - own->reported_count);
+	return objects > 0 ? (uint64_t)objects : 0;
+}
+
+/* Brings the class's gauge up to date with list, one of the calling thread's. */
+static void report_list(struct tcm_thread_cache_list *list, unsigned size_class)
+{
+	int32_t count = (int32_t)tcm_thread_cache_list_count(list);
+	if (count != list->reported_count) {
+		atomic_fetch_add_explicit(&class_cached_objects[size_class], count - list->reported_count,
+					  memory_order_relaxed);
+		list->reported_count = count;
+	}
 }
 
 static void report_bytes(struct tcm_thread_cache *cache)
@@ -181,6 +201,7 @@ static void give_back(struct tcm_thread_cache *cache, unsigned size_class, uint1
 {
 	struct tcm_thread_cache_list *list = &cache->lists[size_class];
 	void *chain = cut_head(list, count);
+	report_list(list, size_class);
 	size_t bytes = (size_t)count * tcm_size_classes[size_class].object_bytes;
 	cache->cached_bytes -= bytes;
 	if (TCM_LIKELY(tcm_release_help_chunk_bytes() == 0)) {
@@ -244,6 +265,7 @@ void *tcm_thread_cache_refill(struct tcm_thread_cache_list *list)
 	list->head = *(void **)first;
 	list->room = (int16_t)((int32_t)list->max_count - (int32_t)(count - 1));
 	cache->cached_bytes += (size_t)(count - 1) * info->object_bytes;
+	report_list(list, size_class);
 	report_bytes(cache);
 	if (cache->cached_bytes > budget_bytes())
 		scavenge(cache);
@@ -330,6 +352,7 @@ static void hand_off_all(struct tcm_thread_cache *cache, bool is_thread_exit)
 		tcm_central_give_back(size_class, list->head, count, is_thread_exit);
 		list->head = NULL;
 		list->room = (int16_t)list->max_count;
+		report_list(list, size_class);
 	}
 	if (cache->set_aside_object != NULL) {
 		*(void **)cache->set_aside_object = NULL;
@@ -373,4 +396,9 @@ void tcm_thread_cache_after_fork_in_child(void)
 	atomic_store(&live_threads, is_active ? 1 : 0);
 	atomic_store(&total_cached_bytes, (int64_t)tcm_thread_cache_self.cached_bytes);
 	tcm_thread_cache_self.reported_bytes = (int64_t)tcm_thread_cache_self.cached_bytes;
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		struct tcm_thread_cache_list *list = &tcm_thread_cache_self.lists[size_class];
+		list->reported_count = (int32_t)tcm_thread_cache_list_count(list);
+		atomic_store(&class_cached_objects[size_class], list->reported_count);
+	}
 }

@@ -52,7 +52,9 @@ struct tcm_thread_cache_list {
 	 * thread's whole list: about 8192 objects). */
 	int16_t  room;
 	uint16_t max_count;     /* grows by a batch per refill, up to 8192 */
+	int32_t  reported_count;   /* objects on it as the class's gauge last heard (slow paths) */
 } __attribute__((aligned(32)));
+_Static_assert(sizeof(struct tcm_thread_cache_list) == 32, "a class number indexes the lists with a shift");
 
 static inline uint32_t tcm_thread_cache_list_count(const struct tcm_thread_cache_list *list)
 {
@@ -118,6 +120,10 @@ void tcm_thread_cache_flush_self(void);
 
 /* Bytes in all threads' caches (as last reported by each) and live caches. */
 uint64_t tcm_thread_cache_total_bytes(void);
+
+/* Objects of size_class in all threads' caches: the calling thread's as they
+ * are, the others' as of their last slow path of the class. */
+uint64_t tcm_thread_cache_class_objects(unsigned size_class);
 uint64_t tcm_thread_cache_live_threads(void);
 
 #ifdef TCM_TESTING

@@ -17,12 +17,18 @@
 enum tcm_render_format {
 	TCM_RENDER_JSON,
 	TCM_RENDER_PROMETHEUS,
-	TCM_RENDER_TEXT,        /* for people: one "name value" line per figure */
-	TCM_RENDER_XML,         /* malloc_info(3): <malloc version="tcm-2"> with one <figure/> each */
+	TCM_RENDER_TEXT,        /* for people: "name value" lines under a heading per window, then a
+	                           table of the size classes */
+	TCM_RENDER_XML,         /* malloc_info(3): <malloc version="tcm-2"> with one <figure/> each
+	                           and one <size_class/> per class */
 };
 
 struct tcm_render_input {
 	const struct tcm_stats *stats;
+	/* The size classes, smallest first (tcm_size_class_stats); those that hold no span are
+	 * left out of the report. */
+	const struct tcm_size_class_stats *size_classes;
+	size_t                  size_class_count;
 	const char             *version;        /* tcm's, "MAJOR.MINOR.PATCH" */
 	uint64_t                pid;
 	uint64_t                wall_clock_ns;  /* when the report is written, since the epoch */

@@ -24,6 +24,11 @@ TCM_EXPORT void tcm_stats(struct tcm_stats *out)
 	tcm_orchestrator_shutdown_stats(&out->shutdown);
 }
 
+TCM_EXPORT size_t tcm_size_class_stats(struct tcm_size_class_stats *out, size_t capacity)
+{
+	return tcm_core_size_class_stats(out, capacity);
+}
+
 TCM_EXPORT void tcm_stats_print(int fd)
 {
 	struct tcm_stats stats;

@@ -11,7 +11,6 @@
 #include "shim.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 #include "../orchestrator/render.h"
 #include "../orchestrator/stats_file.h"
 
@@ -70,19 +69,15 @@ TCM_EXPORT int malloc_info(int options, FILE *stream)
 	}
 	struct tcm_stats stats;
 	tcm_stats(&stats);
-	const struct tcm_render_input input = {
-		.stats = &stats,
-		.version = TCM_VERSION_TEXT,
-		.pid = (uint64_t)getpid(),
-		.wall_clock_ns = tcm_os_wall_clock_ns(),
-	};
-	char report[16384];   /* every figure; the caller's stack, as glibc's own buffers are */
-	size_t length = tcm_render(TCM_RENDER_XML, &input, report, sizeof(report));
-	if (length == 0) {
-		errno = EOVERFLOW;
+	struct tcm_stats_report report;
+	int err = tcm_stats_report_build(TCM_RENDER_XML, &stats, 0, &report);
+	if (err != 0) {
+		errno = err;
 		return -1;
 	}
-	return fputs(report, stream) == EOF ? -1 : 0;
+	int result = fputs(report.text, stream) == EOF ? -1 : 0;
+	tcm_stats_report_discard(&report);
+	return result;
 }
 
 TCM_EXPORT int mallopt(int parameter, int value)

@@ -98,6 +98,24 @@ struct tcm_stats {
 /* Fills *out. Never allocates, never blocks on an allocator lock. */
 void tcm_stats(struct tcm_stats *out);
 
+/* One size class (small objects, 256 KiB and under), now: where its objects are. Read without
+ * stopping other threads: a count may be off by objects moving between two places. */
+struct tcm_size_class_stats {
+	uint64_t object_bytes;         /* the class's object size */
+	uint64_t span_bytes;           /* the size of each of its spans */
+	uint64_t spans;                /* spans the class holds */
+	uint64_t in_use_objects;       /* handed to the program */
+	uint64_t thread_cache_objects; /* free in thread caches: the calling thread's exactly, other
+	                                  threads' as of their last refill or give-back of the class */
+	uint64_t central_objects;      /* free on the class's central stack */
+	uint64_t span_free_objects;    /* free in its spans (never handed out, or given back) */
+};
+
+/* Fills out[0 .. min(capacity, classes) - 1] with the size classes, smallest objects first, and
+ * returns how many classes there are (capacity 0 asks only that). Never allocates, never blocks
+ * on an allocator lock. */
+size_t tcm_size_class_stats(struct tcm_size_class_stats *out, size_t capacity);
+
 /* Writes a human-readable report (the one malloc_stats prints) to fd. */
 void tcm_stats_print(int fd);
 

@@ -1,10 +1,10 @@
 /* tools/stats.c - tcmctl stats FILE|PID: a statistics report tcm wrote (stats.on_exit's file or
- * the live stats.path), shown for people: one "name  value" line per figure, bytes also in MiB;
+ * the live stats.path), shown for people as the text malloc_stats prints;
  * tcmctl stats --plot REPORT.json OUT.png: the exit report's shutdown timeline drawn by gnuplot.
  * For a PID, the live file of that running process: stats.path as the process reads it (its
  * TCM_CONF and TCM_STATS_* from /proc/PID/environ, then the file), %p being the PID.
- * Reads JSON and the Prometheus text format as tcm writes them (orchestrator/render.c: one
- * figure per line); a text report is shown as it is. */
+ * JSON and the Prometheus text format are read back by report_read.h; a text report is shown as
+ * it is. */
 #define _GNU_SOURCE
 #include "tcmctl.h"
 
@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "report_read.h"
 
 #define ENVIRON_BYTES (256 * 1024)
 
@@ -74,19 +75,8 @@ static int live_path_of(long pid, char *path)
 	return 0;
 }
 
-/* One figure: the name padded to a column, the value, and for bytes the MiB. */
-static void show(const char *name, size_t name_length, const char *value)
-{
-	printf("%-52.*s %s", (int)name_length, name, value);
-	bool is_bytes = (name_length > 6 && strncmp(name + name_length - 6, "_bytes", 6) == 0) ||
-			(name_length > 12 && strncmp(name + name_length - 12, "_bytes_total", 12) == 0);
-	if (is_bytes)
-		printf(" (%.1f MiB)", strtod(value, NULL) / (1 << 20));
-	putchar('\n');
-}
-
-/* Shows the report in from, by what its first line says it is. Returns 0, or 1 for a file tcm
- * did not write. */
+/* Shows the report in from, by what its first line says it is: a text report as it is, JSON
+ * or Prometheus as the same text (report_read.h). Returns 0, or 1 for a file tcm did not write. */
 static int show_report(FILE *from, const char *path)
 {
 	char line[4096];
@@ -94,36 +84,19 @@ static int show_report(FILE *from, const char *path)
 		fprintf(stderr, "tcmctl: stats: %s is empty\n", path);
 		return 1;
 	}
-	bool is_json = strcmp(line, "{\n") == 0;
-	bool is_prometheus = strncmp(line, "# HELP tcm_", 11) == 0;
-	if (!is_json && !is_prometheus) {
-		if (strncmp(line, "tcm ", 4) != 0) {
-			fprintf(stderr, "tcmctl: stats: %s is not a report tcm wrote\n", path);
-			return 1;
-		}
+	if (strncmp(line, "tcm ", 4) == 0) {
 		do
 			fputs(line, stdout);
 		while (fgets(line, sizeof line, from) != NULL);
 		return 0;
 	}
-	while (fgets(line, sizeof line, from) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if (is_json) {   /*   "name": value,   */
-			const char *name = strchr(line, '"');
-			const char *end = name != NULL ? strchr(name + 1, '"') : NULL;
-			if (end == NULL || strncmp(end, "\": ", 3) != 0)
-				continue;
-			char *value = (char *)end + 3;
-			if (*value == '[')
-				continue;   /* the timeline: tcmctl stats --plot draws it */
-			value[strcspn(value, ",")] = '\0';
-			show(name + 1, (size_t)(end - name - 1), value);
-		} else if (strncmp(line, "tcm_", 4) == 0) {   /* tcm_name{labels} value */
-			const char *value = strrchr(line, ' ');
-			if (value != NULL)
-				show(line + 4, (size_t)(value - line - 4), value + 1);
-		}
+	static struct tcmctl_report report;
+	char error[320];
+	if (!tcmctl_report_read(from, line, &report, error, sizeof error)) {
+		fprintf(stderr, "tcmctl: stats: %s is not a report tcm wrote (%s)\n", path, error);
+		return 1;
 	}
+	tcmctl_report_print_text(&report, stdout);
 	return 0;
 }
 

@@ -40,7 +40,7 @@ _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t"
 
 # The public API of shim/tcm.h (more tcm_* names are allowed, these are required).
 tcm_symbols="tcm_malloc tcm_free tcm_calloc tcm_realloc tcm_aligned_alloc
-tcm_malloc_usable_size tcm_release_free_memory tcm_stats tcm_stats_print
+tcm_malloc_usable_size tcm_release_free_memory tcm_stats tcm_size_class_stats tcm_stats_print
 tcm_shutdown_begin"
 
 for s in $libc_symbols $signal_symbols $cxx_symbols $tcm_symbols; do echo "$s"; done | sort -u >"$tmp/required"

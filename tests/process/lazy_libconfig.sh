@@ -31,5 +31,5 @@ grep -q "missing.conf: cannot read" "$tmp/err" || fail "missing file not reporte
 printf 'stats: { on_exit = "stderr"; };\n' > "$tmp/stats.conf"
 TCM_CONF=$tmp/stats.conf LD_PRELOAD=$lib python3 -c "$maps" > "$tmp/maps" 2> "$tmp/err" || fail "python3 with a file"
 grep -q libconfig "$tmp/maps" || fail "libconfig not mapped with a file to parse"
-grep -q '^heap_allocated_bytes ' "$tmp/err" || fail "stats.on_exit from the file not applied: $(cat "$tmp/err")"
+grep -q '^  heap_allocated_bytes ' "$tmp/err" || fail "stats.on_exit from the file not applied: $(cat "$tmp/err")"
 echo "ok: lazy libconfig"

@@ -56,8 +56,8 @@ while service.poll() is None:
         allocated.append(report["heap_allocated_bytes"])
         if len(times) == 5:   # tcmctl stats PID: the running service's live file, for people
             shown = subprocess.run([tcmctl, "stats", str(pid)], capture_output=True, text=True)
-            if shown.returncode != 0 or f"\npid  " not in "\n" + shown.stdout.replace(" " * 8, "  ") \
-                    or "heap_allocated_bytes" not in shown.stdout or str(pid) not in shown.stdout:
+            if shown.returncode != 0 or not shown.stdout.startswith("tcm ") or f", pid {pid}, " not in shown.stdout \
+                    or "\n  heap_allocated_bytes " not in shown.stdout:
                 sys.exit(f"FAIL [live_stats]: tcmctl stats {pid}: {shown.returncode} {shown.stdout} {shown.stderr}")
 err = service.stderr.read().decode()
 if service.returncode != 0 or err:

@@ -2,8 +2,9 @@
  * (large blocks grown and shrunk in place, room to grow after a move),
  * aligned_alloc, usable_size and free across the small/large boundary
  * (256 KiB, 256 KiB + 1), pointers tcm never handed out, release of free
- * memory with its stats, ENOMEM through the os.c fault hook, and memory that
- * all comes back after cross-thread frees and thread exits.
+ * memory with its stats, ENOMEM through the os.c fault hook, memory that
+ * all comes back after cross-thread frees and thread exits, and the size
+ * classes' counts, which account for every object once.
  *
  * Each test runs in a fresh process (see unit.h); the test program itself
  * uses glibc's malloc (cmocka does), never tcm's. */
@@ -865,6 +866,101 @@ static void all_memory_comes_back(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* ---- the size classes' counts ------------------------------------------------------------------ */
+
+#define CLASS_THREADS 4
+#define CLASS_THREAD_OBJECTS 700
+#define CLASS_SMALL_BYTES 100
+#define CLASS_LARGER_BYTES 1000
+
+static void *class_objects[CLASS_THREADS][CLASS_THREAD_OBJECTS];
+
+static void *class_worker(void *arg)
+{
+	intptr_t me = (intptr_t)arg;
+	for (int i = 0; i < CLASS_THREAD_OBJECTS; i++) {
+		class_objects[me][i] = tcm_core_malloc(CLASS_LARGER_BYTES);
+		UNIT_THREAD_CHECK(class_objects[me][i] != NULL);
+	}
+	/* Churn left in its cache, which goes to the central stack at exit. */
+	void *churn[300];
+	for (int i = 0; i < 300; i++)
+		churn[i] = tcm_core_malloc(CLASS_LARGER_BYTES);
+	for (int i = 0; i < 300; i++)
+		tcm_core_free(churn[i]);
+	return NULL;
+}
+
+/* Every object of every class is somewhere, once: with no other thread running, the spans'
+ * objects are exactly those in use, in thread caches, on the stacks and free in the spans. */
+static void assert_every_object_accounted_for(void)
+{
+	struct tcm_size_class_stats classes[TCM_SIZE_CLASS_COUNT];
+	size_t count = tcm_core_size_class_stats(classes, TCM_SIZE_CLASS_COUNT);
+	for (size_t c = 0; c < count; c++) {
+		const struct tcm_size_class_info *info = &tcm_size_classes[c + 1];
+		assert_int_equal(classes[c].object_bytes, info->object_bytes);
+		assert_int_equal(classes[c].span_bytes, info->span_pages * TCM_PAGE_BYTES);
+		assert_int_equal(classes[c].spans * info->objects_per_span,
+				 classes[c].in_use_objects + classes[c].thread_cache_objects +
+				 classes[c].central_objects + classes[c].span_free_objects);
+	}
+}
+
+static struct tcm_size_class_stats class_stats_of(size_t size_bytes)
+{
+	struct tcm_size_class_stats classes[TCM_SIZE_CLASS_COUNT];
+	tcm_core_size_class_stats(classes, TCM_SIZE_CLASS_COUNT);
+	return classes[tcm_size_class_of(size_bytes) - 1];
+}
+
+static void size_class_stats_account_for_every_object(void **state)
+{
+	(void)state;
+	struct tcm_size_class_stats classes[4];
+	memset(classes, 0xa5, sizeof classes);
+	assert_int_equal(tcm_core_size_class_stats(NULL, 0), TCM_SIZE_CLASS_COUNT - 1);
+	assert_int_equal(tcm_core_size_class_stats(classes, 3), TCM_SIZE_CLASS_COUNT - 1);
+	assert_int_equal(classes[0].object_bytes, 16);
+	assert_int_equal(classes[3].object_bytes, 0xa5a5a5a5a5a5a5a5ull);   /* beyond capacity: untouched */
+
+	/* The calling thread's own objects, exactly. */
+	void *small[1000];
+	for (int i = 0; i < 1000; i++)
+		assert_non_null(small[i] = tcm_core_malloc(CLASS_SMALL_BYTES));
+	assert_int_equal(class_stats_of(CLASS_SMALL_BYTES).in_use_objects, 1000);
+	assert_true(class_stats_of(CLASS_SMALL_BYTES).spans > 0);
+	assert_every_object_accounted_for();
+
+	/* Other threads' objects, and the caches they left at exit. */
+	pthread_t threads[CLASS_THREADS];
+	for (intptr_t i = 0; i < CLASS_THREADS; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, class_worker, (void *)i), 0);
+	for (int i = 0; i < CLASS_THREADS; i++)
+		pthread_join(threads[i], NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	struct tcm_size_class_stats larger = class_stats_of(CLASS_LARGER_BYTES);
+	assert_int_equal(larger.in_use_objects, CLASS_THREADS * CLASS_THREAD_OBJECTS);
+	assert_int_equal(larger.thread_cache_objects, 0);   /* their caches went to central at exit */
+	assert_every_object_accounted_for();
+
+	/* Freed, by another thread than allocated most of them: none in use. */
+	for (int i = 0; i < 1000; i++)
+		tcm_core_free(small[i]);
+	for (int t = 0; t < CLASS_THREADS; t++)
+		for (int i = 0; i < CLASS_THREAD_OBJECTS; i++)
+			tcm_core_free(class_objects[t][i]);
+	assert_int_equal(class_stats_of(CLASS_SMALL_BYTES).in_use_objects, 0);
+	assert_int_equal(class_stats_of(CLASS_LARGER_BYTES).in_use_objects, 0);
+	assert_every_object_accounted_for();
+
+	/* Released: the spans go back to the page heap, and the class holds none. */
+	tcm_core_release_free_memory(SIZE_MAX);
+	assert_int_equal(class_stats_of(CLASS_SMALL_BYTES).spans, 0);
+	assert_int_equal(class_stats_of(CLASS_LARGER_BYTES).spans, 0);
+	assert_every_object_accounted_for();
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(small_large_boundary),
 	cmocka_unit_test(usable_size_covers_request),
@@ -891,6 +987,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(enomem_from_fault_hook),
 	cmocka_unit_test(enomem_keeps_serving_what_is_cached),
 	cmocka_unit_test(all_memory_comes_back),
+	cmocka_unit_test(size_class_stats_account_for_every_object),
 };
 
 UNIT_MAIN("alloc", tests)
