@@ -115,16 +115,21 @@ static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 }
 
 /* REQUIRES: setting_lock. Applies the application's new action: wraps a
- * handler function, passes SIG_DFL and SIG_IGN straight to the kernel. */
-static int apply_locked(const struct sigaction *action, bool *wrapped_first)
+ * handler function, passes SIG_DFL and SIG_IGN straight to the kernel, which
+ * then also reports the action it replaces into *kernel_previous when that is
+ * not NULL (the wrapper is never replaced so: it is set only with the record
+ * known, and a caller that passes kernel_previous does not know it). */
+static int apply_locked(const struct sigaction *action, bool *wrapped_first, struct sigaction *kernel_previous)
 {
 	__sighandler_t handler = action->sa_handler;   /* aliases sa_sigaction */
 	if (!is_function(handler)) {
-		int result = real_sigaction(SIGTERM, action, NULL);
+		int result = real_sigaction(SIGTERM, action, kernel_previous);
 		if (result == 0)
 			atomic_store(&app_handler_word, 0);
 		return result;
 	}
+	if (kernel_previous != NULL && real_sigaction(SIGTERM, NULL, kernel_previous) != 0)
+		return -1;
 	struct sigaction wrapper = *action;
 	wrapper.sa_sigaction = on_sigterm;
 	wrapper.sa_flags = action->sa_flags | SA_SIGINFO;
@@ -149,16 +154,24 @@ void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap
 {
 	pid_t self = tcm_os_process_id();
 	atomic_store(&owner_pid, self);
-	struct tcm_os_signal_mask mask;
-	setting_lock(&mask, self);
+	/* Read under the setting lock only, and only once hook_fn is seen set. */
 	first_wrap_fn = on_first_wrap;
 	atomic_store(&hook_fn, hook);
 	/* A handler installed before tcm started (another library's constructor)
-	 * is wrapped now, as if it had been installed through tcm. */
+	 * is wrapped now, as if it had been installed through tcm. Most processes
+	 * have none: the kernel's action is read first with no lock (a start-up of
+	 * two system calls, not four). A handler installed after hook_fn was set
+	 * comes through the interposed sigaction, which wraps it under the lock;
+	 * so under the lock the action is read again, and a wrapper found there is
+	 * left alone. */
 	struct sigaction current;
+	if (real_sigaction(SIGTERM, NULL, &current) != 0 || !is_function(current.sa_handler))
+		return;
+	struct tcm_os_signal_mask mask;
+	setting_lock(&mask, self);
 	bool wrapped_first = false;
 	if (real_sigaction(SIGTERM, NULL, &current) == 0 && is_function(current.sa_handler) &&
-	    apply_locked(&current, &wrapped_first) == 0) {
+	    current.sa_sigaction != on_sigterm && apply_locked(&current, &wrapped_first, NULL) == 0) {
 		app_action = current;
 		app_action_known = true;
 	}
@@ -209,7 +222,7 @@ void tcm_signal_after_fork_in_child(void)
 	struct sigaction current;
 	if (real_sigaction(SIGTERM, NULL, &current) == 0 && current.sa_sigaction != on_sigterm) {
 		bool wrapped_first = false;
-		if (apply_locked(&current, &wrapped_first) == 0) {
+		if (apply_locked(&current, &wrapped_first, NULL) == 0) {
 			app_action = current;
 			app_action_known = true;
 		}
@@ -248,12 +261,13 @@ int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigac
 			previous.sa_handler = SIG_DFL;
 			previous.sa_flags = 0;
 		}
-	} else {
+	} else if (action == NULL) {
 		result = real_sigaction(SIGTERM, NULL, &previous);
 	}
 	bool wrapped_first = false;
 	if (result == 0 && action != NULL) {
-		result = apply_locked(action, &wrapped_first);
+		/* Unknown till now, the previous action is the kernel's: read with the change. */
+		result = apply_locked(action, &wrapped_first, app_action_known ? NULL : &previous);
 		if (result == 0) {
 			app_action = *action;
 			app_action_known = true;
