@@ -19,6 +19,9 @@
 
 static void before_fork(void)
 {
+	/* The central locks exist once core is set up: a process that forks
+	 * before its first allocation sets it up here (it allocates nothing). */
+	tcm_core_bootstrap();
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
 		tcm_lock_take_for_fork(tcm_central_lock(size_class));
 	tcm_lock_take_for_fork(tcm_page_heap_lock());
@@ -51,7 +54,5 @@ static void after_fork_in_child(void)
 
 void tcm_core_install_fork_handlers(void)
 {
-	/* Make sure the central locks exist before the first fork takes them. */
-	tcm_core_bootstrap();
 	pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }

@@ -12,6 +12,7 @@
 
 #include "central.h"
 #include "core.h"
+#include "lock.h"
 #include "os.h"
 #include "page_heap.h"
 #include "page_map.h"
@@ -359,12 +360,36 @@ static void fork_child_starts_with_no_help_asked(void **state)
 	assert_int_equal(tcm_release_help_chunk_bytes(), (size_t)1 << 20);
 }
 
+/* The handlers are installed at start-up without setting core up (a process that never allocates
+ * pays nothing for it); a fork before the first allocation sets it up then, with the central
+ * locks it takes and gives back, and parent and child allocate afterwards. */
+static void fork_before_the_first_allocation(void **state)
+{
+	(void)state;
+	tcm_core_install_fork_handlers();
+	fflush(NULL);
+	pid_t child = fork();
+	if (child == 0) {
+		void *object = tcm_core_malloc(100);
+		void *large = tcm_core_malloc(1 << 20);
+		_exit(object != NULL && large != NULL && tcm_lock_held_count() == 0 ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(tcm_lock_held_count(), 0);
+	void *object = tcm_core_malloc(100);
+	assert_non_null(object);
+	tcm_core_free(object);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(fork_during_page_heap_release_keeps_the_span),
 		cmocka_unit_test(fork_during_release_inside_a_span_gives_its_objects_back),
 		cmocka_unit_test(fork_child_starts_with_no_help_asked),
+		cmocka_unit_test(fork_before_the_first_allocation),
 	};
 	return unit_main(argc, argv, "fork", tests, sizeof(tests) / sizeof(tests[0]));
 }
