@@ -69,50 +69,47 @@ size_t tcm_central_drain_one(unsigned size_class, uint32_t keep_entries);
 /* tcm_central_drain_one until at most keep_entries remain. Returns the objects moved. */
 size_t tcm_central_drain(unsigned size_class, uint32_t keep_entries);
 
-/* Free pages inside partly used spans (release.h, and the offset of a fresh
- * span: see fetch). Only classes of at least this many bytes, whose spans
- * hold at most 64 objects and more bytes than one kernel page (at most 64 of
- * them), are eligible: with smaller objects a kernel page is almost never
- * free whole while its span is in use, and a span of one kernel page or less
- * has one free whole only once it is empty (64 KiB pages: most classes). */
-#define TCM_CENTRAL_INSIDE_SPAN_MIN_OBJECT_BYTES 256
-bool tcm_central_may_release_inside_spans(unsigned size_class);
+/* A release of the free pages inside a span in use (core/inside_release.c)
+ * takes the span's free list out in one hold of the class lock, works out
+ * with no lock held which kernel pages hold only free objects and releases
+ * them, and puts back in a second hold what stays listed. Until then no one
+ * else frees the span, even if its last allocated object comes back, and no
+ * second releaser takes it. */
+struct tcm_central_taken {
+	void     *free_list;      /* the objects taken out, linked (for the debug check) */
+	uint64_t  free_map;       /* the same objects' bits (span.h, object map) */
+	uintptr_t carved_bytes;   /* the span's bytes from its start to the first never-carved object */
+};
 
-/* Releases the whole kernel pages inside span (an in-use span of an eligible
- * size_class that starts at span_start, as read lock-free from the page map,
- * not necessarily on a kernel page) that hold only free objects, at most
- * max_bytes in all; a kernel page shared with a neighbour span is never
- * released. The span's free list is taken out under the class lock, the
- * pages are worked out and released with no lock held, and the objects on
- * kept pages are linked back under the lock. Objects on released pages become
- * the span's stranded objects: a fetch hands them out (faulting their pages
- * back in) once the span has no other free object, and a span that empties
- * goes back to the page heap whole (where its released pages count as
- * committed). A span whose allocated_objects did not drop since its last
- * release is skipped. Returns the bytes released; 0 when the span was not
- * eligible any more or had no whole free page. REQUIRES: no tcm lock held. */
-size_t tcm_central_release_inside_span(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
-				       size_t max_bytes);
+/* Hold 1, for a span of a class with an object map that starts at
+ * span_start, as read lock-free from the page map: false, with nothing taken,
+ * when the span is not that class's any more, is being released by someone
+ * else, or has had no object back since its last release (or when every
+ * releasing slot is taken); else *out. REQUIRES: no tcm lock held. */
+bool tcm_central_take_free_list(struct tcm_span *span, unsigned size_class, uintptr_t span_start,
+				struct tcm_central_taken *out);
 
-/* Walks the page map, lock-free, from where the last walk stopped, taking
- * the free lists of spans of eligible classes with whole free kernel pages
- * inside out as tcm_central_release_inside_span does, until they come to
- * max_bytes, 32 spans or TCM_OS_RELEASE_RANGES_MAX runs of pages, and
- * releases them together: one system call where the kernel allows it
- * (core/os.h; one madvise per run cost 60 us a run on a two-CPU guest, most
- * of a drain's CPU). Returns the bytes released; 0 when the walk looked at
- * max_pages_walked pages of small-object spans (the next one goes on from
- * there) or reached the end of the map (the next one starts over) without
- * finding any. REQUIRES: no tcm lock held. */
-size_t tcm_central_release_inside_spans(size_t max_bytes, size_t max_pages_walked);
+/* One span's release inside it, as hold 2 takes it: the objects that stay
+ * listed (linked with no lock held, from kept_head to kept_tail), those left
+ * on released pages (stranded from here on), and whether the release was cut
+ * short (then the span may be released inside again at once). */
+struct tcm_central_inside_release {
+	struct tcm_span *span;
+	unsigned         size_class;
+	uint64_t         kept_map, stranded_map;
+	void            *kept_head, *kept_tail;
+	bool             is_cut_short;
+};
+
+/* Hold 2: splices the kept objects back and notes the stranded ones; the span
+ * leaves central if it emptied meanwhile, and goes to the page heap after the
+ * lock is dropped. REQUIRES: no tcm lock held. */
+void tcm_central_end_inside_release(const struct tcm_central_inside_release *release);
 
 /* In a fork child, after the locks are reset: the free objects of spans a
  * thread of the parent had taken out for a release inside them become the
  * spans' stranded objects (that thread does not exist in the child). */
 void tcm_central_after_fork_in_child(void);
-
-/* Bytes released inside spans, and the system calls that released them, since start. */
-void tcm_central_inside_span_release_stats(uint64_t *released_bytes, uint64_t *release_calls);
 
 /* The stack's capacity in entries (fixed after init). */
 uint32_t tcm_central_capacity(unsigned size_class);

@@ -231,13 +231,13 @@ static void clear_record(struct tcm_span *record)
 	atomic_store_explicit(&record->on_list_class, 0, memory_order_relaxed);
 	record->is_releasing_inside = 0;
 	atomic_store_explicit(&record->may_release_inside, 0, memory_order_relaxed);
-	record->allocated_objects = 0;
-	record->free_objects = NULL;
+	record->allocated_count = 0;
+	record->free_list = NULL;
 	record->carve_next = record->carve_end = 0;
-	record->allocated_after_page_release = 0;
-	record->stranded_objects = 0;
-	record->listed_objects = 0;
-	record->taken_out_objects = 0;
+	record->allocated_count_at_inside_release = 0;
+	record->stranded_map = 0;
+	record->listed_map = 0;
+	record->taken_out_map = 0;
 }
 
 static struct tcm_span *take_spare_locked(void)

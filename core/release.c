@@ -11,6 +11,7 @@
 #include "release.h"
 
 #include "central.h"
+#include "inside_release.h"
 #include "core.h"
 #include "os.h"
 #include "page_heap.h"
@@ -50,7 +51,7 @@ size_t tcm_release_step(size_t chunk_bytes)
 		chunk_bytes = kernel_page;
 	size_t released = tcm_page_heap_release_step(chunk_bytes);
 	if (released == 0)
-		released = tcm_central_release_inside_spans(chunk_bytes, SIZE_MAX);
+		released = tcm_inside_release_walk(chunk_bytes, SIZE_MAX);
 	return released;
 }
 
@@ -87,7 +88,7 @@ void tcm_release_help(size_t *credit_bytes)
 		return;
 	*credit_bytes -= TCM_RELEASE_HELP_CREDIT_BYTES;
 	if (tcm_page_heap_release_step(chunk_bytes) == 0 &&
-	    tcm_central_release_inside_spans(chunk_bytes, HELP_WALK_PAGES) == 0)
+	    tcm_inside_release_walk(chunk_bytes, HELP_WALK_PAGES) == 0)
 		*credit_bytes = 0;   /* nothing found: no debt to carry */
 }
 
@@ -96,7 +97,7 @@ void tcm_release_totals(uint64_t *released_bytes, uint64_t *release_calls)
 	struct tcm_page_heap_stats heap;
 	tcm_page_heap_stats(&heap);
 	uint64_t inside_span_bytes, inside_span_calls;
-	tcm_central_inside_span_release_stats(&inside_span_bytes, &inside_span_calls);
+	tcm_inside_release_totals(&inside_span_bytes, &inside_span_calls);
 	*released_bytes = heap.released_total_bytes + inside_span_bytes;
 	*release_calls = heap.release_calls + inside_span_calls;
 }

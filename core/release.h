@@ -20,7 +20,7 @@ size_t tcm_release_drain_step(bool keep_capacity);
 
 /* madvises at most chunk_bytes of free committed page-heap memory (one call);
  * when the page heap has none, the free pages inside one partly used span
- * instead (tcm_central_release_inside_spans). madvise works in whole kernel
+ * instead (core/inside_release.h). madvise works in whole kernel
  * pages: a chunk_bytes of at least one tcm page but below one kernel page is
  * raised to one kernel page (so a caller can release up to a kernel page more
  * than it asked for), and one below a tcm page releases nothing. Returns the

@@ -67,5 +67,10 @@ void tcm_size_class_init(void)
 		info->objects_per_span = (uint32_t)(span_bytes / object_bytes);
 		info->first_object_offset = (uint32_t)(span_bytes % object_bytes);
 		info->object_start_multiplier = UINT64_MAX / object_bytes + 1;
+		size_t kernel_page = tcm_os_kernel_page_bytes();
+		info->has_object_map = object_bytes >= TCM_SIZE_CLASS_OBJECT_MAP_MIN_BYTES &&
+				       info->objects_per_span <= 64 && span_bytes > kernel_page &&
+				       span_bytes <= 64 * kernel_page;
+		info->object_index_multiplier = (((uint64_t)1 << 32) + object_bytes - 1) / object_bytes;
 	}
 }

@@ -32,7 +32,23 @@ struct tcm_size_class_info {
 	 * exactly when n * object_start_multiplier (mod 2^64) is below it
 	 * (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019). */
 	uint64_t object_start_multiplier;
+	/* Its spans keep an object map (span.h: which objects are listed,
+	 * stranded, taken out), which a release of the free pages inside a span
+	 * in use works from (core/inside_release.c): classes of at least
+	 * TCM_SIZE_CLASS_OBJECT_MAP_MIN_BYTES, whose spans hold at most 64
+	 * objects and more bytes than one kernel page (at most 64 of them). With
+	 * smaller objects a kernel page is almost never free whole while its span
+	 * is in use, and a span of one kernel page or less has one free whole
+	 * only once it is empty (64 KiB pages: most classes). Set at init, from
+	 * the kernel's page. */
+	bool     has_object_map;
+	/* ceil(2^32 / object_bytes): object i of a span with an object map starts
+	 * offset bytes after object 0 where offset * multiplier >> 32 == i, exact
+	 * for its at most 64 objects. */
+	uint64_t object_index_multiplier;
 };
+
+#define TCM_SIZE_CLASS_OBJECT_MAP_MIN_BYTES 256
 
 /* Whether an address bytes_to_span_end (< 2^32) bytes before the end of a
  * span of a class with object_start_multiplier is an object start: one

@@ -1,4 +1,5 @@
-/* core/span.h - a span: a run of 8 KiB pages owned by exactly one layer at a time.
+/* core/span.h - a span: a run of 8 KiB pages owned by exactly one layer at a
+ * time, and the bookkeeping of a small-object span's objects (span.c).
  *
  * Invariants:
  *   - the first and the last page of every span map to it in the page map;
@@ -8,14 +9,23 @@
  *     (IN_USE large spans, full small spans, RELEASING spans);
  *   - a RELEASING span is on no list and is never merged (the race that made
  *     gperftools 2.8.1 revert its lock drop around madvise);
- *   - only core/page_heap.c changes state, start and npages; only
- *     core/central.c touches the small-object fields, under central[class]. */
+ *   - only core/page_heap.c changes state, start and npages; the small-object
+ *     fields change under central[size_class] only (central.c, and span.c's
+ *     functions, which its callers hold that lock for);
+ *   - every object of a small-object span is in exactly one place: handed out
+ *     (counted in allocated_count: the program, a thread cache, a central
+ *     stack), on free_list, not yet carved (at or past carve_next), stranded
+ *     (stranded_map), or taken out for a release inside the span
+ *     (taken_out_map, while is_releasing_inside). */
 #ifndef TCM_CORE_SPAN_H
 #define TCM_CORE_SPAN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "size_class.h"
 
 enum tcm_span_state {
 	TCM_SPAN_IN_USE = 0,        /* handed to central (small) or to the program (large) */
@@ -39,24 +49,68 @@ struct tcm_span {
 	                                      else it read of the span without the page-heap lock */
 	uint8_t          is_releasing_inside; /* small spans: its free list is out for a release of
 	                                         the free pages inside; the releaser frees it if it empties */
-	_Atomic uint8_t  may_release_inside; /* small spans of eligible classes: objects came back
-	                                        since its last release inside (allocated_objects below
-	                                        allocated_after_page_release), or that release was cut
-	                                        short; written under central[size_class], read without
-	                                        it by the walk, which checks again under the lock */
+	_Atomic uint8_t  may_release_inside; /* small spans with an object map: objects came back
+	                                        since its last release inside (allocated_count below
+	                                        allocated_count_at_inside_release), or that release was
+	                                        cut short; written under central[size_class], read
+	                                        without it by the walk, which checks again under the lock */
 	/* Small-object spans only, guarded by central[size_class]: */
-	uint32_t         allocated_objects; /* objects out of the span (caches, stacks, program) */
-	void            *free_objects;      /* objects given back, linked through their first word */
-	uintptr_t        carve_next;        /* first never-used object */
-	uintptr_t        carve_end;         /* end of the last whole object */
-	uint32_t         allocated_after_page_release; /* allocated_objects when free pages inside
-	                                                  were last released; UINT32_MAX: never */
-	uint64_t         stranded_objects; /* bit i: object i lies on a released page: free, on no
-	                                      list, reads zero; handed out once nothing else is left */
-	uint64_t         listed_objects;   /* classes eligible for release inside spans: bit i set
-	                                      exactly while object i is on free_objects */
-	uint64_t         taken_out_objects; /* while is_releasing_inside: the free objects the
-	                                       releaser took out (a fork child gets them back) */
+	uint32_t         allocated_count;  /* objects handed out of the span (caches, stacks, program) */
+	void            *free_list;        /* objects given back, linked through their first word */
+	uintptr_t        carve_next;       /* first never-used object */
+	uintptr_t        carve_end;        /* end of the last whole object */
+	uint32_t         allocated_count_at_inside_release; /* allocated_count when free pages
+	                                                       inside were last released; UINT32_MAX: never */
+	/* Classes with an object map (tcm_size_classes[c].has_object_map), bit i
+	 * standing for object i: */
+	uint64_t         stranded_map;     /* on a released page: free, on no list, reads zero;
+	                                      handed out once nothing else is left */
+	uint64_t         listed_map;       /* on free_list */
+	uint64_t         taken_out_map;    /* while is_releasing_inside: the free objects the releaser
+	                                      took out (a fork child gets them back) */
 };
+
+/* Object 0 of a small-object span: the bytes that fit no whole object come
+ * first (size_class.h, first_object_offset). */
+static inline uintptr_t tcm_span_first_object(const struct tcm_span *span)
+{
+	return span->start + tcm_size_classes[span->size_class].first_object_offset;
+}
+
+/* The bit of object in the object map of its span (a span of a class with an
+ * object map: at most 64 objects). */
+static inline uint64_t tcm_span_object_bit(const struct tcm_span *span, const void *object)
+{
+	const struct tcm_size_class_info *info = &tcm_size_classes[span->size_class];
+	uintptr_t offset = (uintptr_t)object - tcm_span_first_object(span);
+	return (uint64_t)1 << ((offset * info->object_index_multiplier) >> 32);
+}
+
+/* Whether span has an object to hand out: listed, not yet carved, or stranded. */
+static inline bool tcm_span_has_free(const struct tcm_span *span)
+{
+	return span->free_list != NULL || span->carve_next < span->carve_end || span->stranded_map != 0;
+}
+
+/* The span's objects and maps as a fresh span of its class has them: none
+ * handed out, all to be carved. */
+void tcm_span_start_carving(struct tcm_span *span);
+
+/* Takes up to want objects off the span's free list, then carves new ones,
+ * pushing them onto the chain *head; returns how many. Stranded objects are
+ * not taken (tcm_span_claim_stranded). */
+uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head);
+
+/* Claims up to want of the span's stranded objects, lowest first: they count
+ * as handed out from here on, and *claimed has their bits, to be linked with
+ * tcm_span_link_objects after the lock is dropped (linking them faults their
+ * pages back in). Returns how many. */
+uint32_t tcm_span_claim_stranded(struct tcm_span *span, uint32_t want, uint64_t *claimed);
+
+/* Links the objects of map (bits of a span whose object 0 is at first_object)
+ * onto the chain *head, lowest bit first onto it; *tail, when not NULL, gets
+ * the object that ends up last (the lowest one), NULL for an empty map. Needs
+ * no lock: the objects are the caller's. */
+void tcm_span_link_objects(uintptr_t first_object, size_t object_bytes, uint64_t map, void **head, void **tail);
 
 #endif

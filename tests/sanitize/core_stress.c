@@ -23,6 +23,7 @@
  *     nothing allocated or cached and the page heap consistent. */
 #define _GNU_SOURCE
 #include "central.h"
+#include "inside_release.h"
 #include "core.h"
 #include "page_heap.h"
 #include "size_class.h"
@@ -460,7 +461,7 @@ int main(int argc, char **argv)
 		fail("no release ran while the workers did");
 	check_all_came_back();
 	uint64_t inside_bytes, inside_calls;
-	tcm_central_inside_span_release_stats(&inside_bytes, &inside_calls);
+	tcm_inside_release_totals(&inside_bytes, &inside_calls);
 	printf("core_stress: %u threads, %.1f s: %" PRIu64 " steps, %" PRIu64 " blocks handed over (%" PRIu64
 	       " taken), %" PRIu64 " release rounds racing the workers released %" PRIu64 " bytes (%" PRIu64
 	       " inside used spans)\n", thread_count, run_seconds, ops, handed, taken,

@@ -18,6 +18,7 @@
 #include "unit.h"
 
 #include "central.h"
+#include "inside_release.h"
 #include "core.h"
 #include "lock.h"
 #include "os.h"
@@ -492,7 +493,7 @@ static uint32_t free_inside_spans(uint32_t free_mib, void ***kept)
 static uint64_t inside_span_released_bytes(void)
 {
 	uint64_t bytes, calls;
-	tcm_central_inside_span_release_stats(&bytes, &calls);
+	tcm_inside_release_totals(&bytes, &calls);
 	return bytes;
 }
 
@@ -596,7 +597,7 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
 	assert_int_equal(info->object_bytes, 4096);
 	assert_int_equal(info->objects_per_span, 16);
-	assert_true(tcm_central_may_release_inside_spans(size_class));
+	assert_true(tcm_size_classes[size_class].has_object_map);
 	bool is_zeroed;
 	struct tcm_span *before = tcm_page_heap_alloc(1, 0, &is_zeroed);
 	assert_non_null(before);
@@ -612,7 +613,7 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
 
 	/* Bytes [8 KiB, 56 KiB) of the span: objects 2-13. */
-	assert_int_equal(tcm_central_release_inside_span(span, size_class, start, SIZE_MAX), 3 * KERNEL_16K);
+	assert_int_equal(tcm_inside_release_span(span, size_class, start, SIZE_MAX), 3 * KERNEL_16K);
 	assert_bytes(start + 2 * 4096, 12 * 4096, 0);
 	assert_bytes(start, 4096, 0xa5);                              /* live */
 	assert_bytes(start + 15 * 4096, 4096, 0xa5);                  /* live */
@@ -697,7 +698,7 @@ static void span_with_pages_released_inside_is_resident_before_carving_again(voi
 	for (uint32_t i = 1; i + 1 < per_span; i++)
 		assert_true(tcm_central_give_back_to_span(size_class, objects[i]));
 	struct tcm_span *span = tcm_page_map_get(start >> TCM_PAGE_SHIFT);
-	assert_true(tcm_central_release_inside_span(span, size_class, start, SIZE_MAX) > 0);
+	assert_true(tcm_inside_release_span(span, size_class, start, SIZE_MAX) > 0);
 	assert_false(is_resident(start, span_bytes));
 	assert_true(tcm_central_give_back_to_span(size_class, objects[0]));
 	assert_true(tcm_central_give_back_to_span(size_class, objects[per_span - 1]));
@@ -736,7 +737,7 @@ static void give_back_kept(void **kept, uint32_t spans)
 static uint64_t inside_span_release_calls(void)
 {
 	uint64_t bytes, calls;
-	tcm_central_inside_span_release_stats(&bytes, &calls);
+	tcm_inside_release_totals(&bytes, &calls);
 	return calls;
 }
 
@@ -753,10 +754,10 @@ static void release_inside_spans_releases_many_spans_in_one_call(void **state)
 	uint32_t spans = free_inside_spans(1, &kept);
 	assert_true(spans >= 8);
 	size_t step_spans = spans < 32 ? spans : 32;
-	size_t released = tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX);
+	size_t released = tcm_inside_release_walk(SIZE_MAX, SIZE_MAX);
 	assert_int_equal(released, step_spans * free_kernel_bytes_per_span());
 	assert_int_equal(inside_span_release_calls(), unit_kernel_batches_release() ? 1 : step_spans);
-	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
+	while (tcm_inside_release_walk(SIZE_MAX, SIZE_MAX) != 0)
 		;
 	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
 	give_back_kept(kept, spans);
@@ -775,8 +776,8 @@ static void release_inside_spans_goes_on_with_a_span_cut_short(void **state)
 	uint32_t spans = free_inside_spans(1, &kept);
 	size_t kernel_page = tcm_os_kernel_page_bytes();
 	assert_true(free_kernel_bytes_per_span() >= 2 * kernel_page);
-	assert_int_equal(tcm_central_release_inside_spans(kernel_page, SIZE_MAX), kernel_page);
-	while (tcm_central_release_inside_spans(SIZE_MAX, SIZE_MAX) != 0)
+	assert_int_equal(tcm_inside_release_walk(kernel_page, SIZE_MAX), kernel_page);
+	while (tcm_inside_release_walk(SIZE_MAX, SIZE_MAX) != 0)
 		;
 	assert_int_equal(inside_span_released_bytes(), spans * free_kernel_bytes_per_span());
 	give_back_kept(kept, spans);

@@ -11,6 +11,7 @@
 #include "unit.h"
 
 #include "central.h"
+#include "inside_release.h"
 #include "core.h"
 #include "lock.h"
 #include "os.h"
@@ -287,7 +288,7 @@ static unsigned class_with_a_free_kernel_page_inside(void)
 	size_t kernel_page = tcm_os_kernel_page_bytes();
 	for (unsigned size_class = tcm_size_class_of(1024); size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
-		if (tcm_central_may_release_inside_spans(size_class) && info->objects_per_span >= 3 &&
+		if (tcm_size_classes[size_class].has_object_map && info->objects_per_span >= 3 &&
 		    (uint64_t)(info->objects_per_span - 2) * info->object_bytes >= 2 * kernel_page)
 			return size_class;
 	}

@@ -14,6 +14,7 @@
 #include "unit.h"
 
 #include "central.h"
+#include "inside_release.h"
 #include "core.h"
 #include "os.h"
 #include "page_heap.h"
@@ -114,7 +115,7 @@ static void release_step_frees_pages_inside_a_used_span(void **state)
 	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
 	uint32_t per_page = (uint32_t)(kernel_page / info->object_bytes);
 	uint32_t stranded_count = info->objects_per_span - 2 * per_page;
-	assert_true(tcm_central_may_release_inside_spans(size_class));
+	assert_true(tcm_size_classes[size_class].has_object_map);
 	assert_true(span_bytes >= 3 * kernel_page && span_bytes % kernel_page == 0);
 	/* One fresh span, carved whole: object i at start + i KiB. */
 	void **objects = calloc(info->objects_per_span, sizeof(void *));

@@ -1,0 +1,68 @@
+/* core/span.c - the objects of a small-object span: carving, taking from the
+ * free list, claiming stranded objects and turning an object map into a
+ * chain (span.h). Callers hold central[span->size_class] for all but
+ * tcm_span_link_objects, or own the span outright (a fresh one, not yet
+ * published). */
+#include "span.h"
+
+#include "os.h"   /* TCM_PAGE_BYTES */
+
+void tcm_span_start_carving(struct tcm_span *span)
+{
+	span->allocated_count = 0;
+	span->free_list = NULL;
+	span->carve_next = tcm_span_first_object(span);
+	span->carve_end = span->start + (uintptr_t)tcm_size_classes[span->size_class].span_pages * TCM_PAGE_BYTES;
+	span->allocated_count_at_inside_release = UINT32_MAX;
+	span->is_releasing_inside = 0;
+	atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
+	span->stranded_map = 0;
+	span->listed_map = 0;
+}
+
+uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head)
+{
+	const struct tcm_size_class_info *info = &tcm_size_classes[span->size_class];
+	uint32_t taken = 0;
+	while (taken < want && span->free_list != NULL) {
+		void *object = span->free_list;
+		span->free_list = *(void **)object;
+		if (info->has_object_map)
+			span->listed_map &= ~tcm_span_object_bit(span, object);
+		*(void **)object = *head;
+		*head = object;
+		taken++;
+	}
+	while (taken < want && span->carve_next < span->carve_end) {
+		void *object = (void *)span->carve_next;
+		span->carve_next += info->object_bytes;
+		*(void **)object = *head;
+		*head = object;
+		taken++;
+	}
+	span->allocated_count += taken;
+	return taken;
+}
+
+uint32_t tcm_span_claim_stranded(struct tcm_span *span, uint32_t want, uint64_t *claimed)
+{
+	uint64_t bits = 0;
+	uint32_t count = 0;
+	for (uint64_t rest = span->stranded_map; rest != 0 && count < want; rest &= rest - 1, count++)
+		bits |= rest & (0 - rest);   /* the lowest object left */
+	span->stranded_map &= ~bits;
+	span->allocated_count += count;
+	*claimed = bits;
+	return count;
+}
+
+void tcm_span_link_objects(uintptr_t first_object, size_t object_bytes, uint64_t map, void **head, void **tail)
+{
+	if (tail != NULL)
+		*tail = map != 0 ? (void *)(first_object + (uintptr_t)__builtin_ctzll(map) * object_bytes) : NULL;
+	for (uint64_t rest = map; rest != 0; rest &= rest - 1) {
+		void *object = (void *)(first_object + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
+		*(void **)object = *head;
+		*head = object;
+	}
+}
