@@ -193,10 +193,16 @@ static inline void small_free(unsigned size_class, uint64_t bytes_to_span_end, v
 
 /* ---- large objects: one span each ------------------------------------------ */
 
+/* A span for a large block; one from released memory is about to be
+ * faulted in, page by page as the program writes it: the resident-set policy
+ * gives back free resident memory first (release.h). */
 static struct tcm_span *large_span_alloc(size_t npages, size_t align_pages, bool *is_zeroed)
 {
-	return align_pages > 1 ? tcm_page_heap_alloc_aligned(npages, align_pages, is_zeroed)
-			       : tcm_page_heap_alloc(npages, 0, is_zeroed);
+	struct tcm_span *span = align_pages > 1 ? tcm_page_heap_alloc_aligned(npages, align_pages, is_zeroed)
+						: tcm_page_heap_alloc(npages, 0, is_zeroed);
+	if (span != NULL && *is_zeroed)
+		tcm_release_before_fault_in(npages * TCM_PAGE_BYTES, false);
+	return span;
 }
 
 static void *large_alloc(size_t size_bytes, size_t align_pages, bool want_zeroed)

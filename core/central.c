@@ -8,11 +8,11 @@
 #include "central.h"
 
 #include "batch_stack.h"
-#include "inside_release.h"
 #include "lock.h"
 #include "os.h"
 #include "page_heap.h"
 #include "page_map.h"
+#include "release.h"
 #include "size_class.h"
 #include "span.h"
 #include "state.h"
@@ -20,8 +20,6 @@
 #define STACK_TARGET_BYTES (512 * 1024)
 #define STACK_MIN_ENTRIES  2
 #define STACK_MAX_ENTRIES  64
-#define OFFSET_MIN_FREE_BYTES ((uint64_t)8 << 20)   /* see offset_fresh_span */
-#define OFFSET_WALK_PAGES     1024
 
 struct central {
 	struct tcm_batch_stack stack;       /* lock-free */
@@ -153,43 +151,6 @@ static uint32_t take_from_span(struct central *central, struct tcm_span *span, u
 	return taken;
 }
 
-/* A fresh span has come from released memory, its pages about to be faulted
- * in, while the spans hold more free object bytes than a quarter of the memory
- * in use (and at least OFFSET_MIN_FREE_BYTES): as many bytes of the whole free
- * pages inside them are released first, each walk looking at no more than
- * OFFSET_WALK_PAGES of the page map, so that a program that frees most of its
- * objects and then allocates other sizes (bench/fragmentation) does not add
- * the new spans' pages on top of the free ones. A span served from committed
- * memory adds nothing to the resident set and releases nothing. Only in
- * NORMAL. REQUIRES: no tcm lock held. */
-static void offset_fresh_span(size_t span_bytes)
-{
-	/* The free bytes count objects of every class, stranded ones too, so a
-	 * walk may find nothing to release; after one that did not, the offset
-	 * waits until the memory in use has grown by a quarter, which bounds the
-	 * fruitless walks to one per such growth. From DRAINING on the release
-	 * worker does this work: a malloc then does not add it to its latency. */
-	static _Atomic uint64_t quiet_below_in_use_bytes;
-	if (tcm_state_get() != TCM_STATE_NORMAL)
-		return;
-	uint64_t free_bytes = tcm_central_cached_bytes();
-	if (free_bytes < OFFSET_MIN_FREE_BYTES)
-		return;
-	struct tcm_page_heap_stats heap;
-	tcm_page_heap_stats(&heap);
-	if (free_bytes < heap.in_use_bytes / 4 ||
-	    heap.in_use_bytes < atomic_load_explicit(&quiet_below_in_use_bytes, memory_order_relaxed))
-		return;
-	for (size_t released = 0, step; released < span_bytes; released += step) {
-		step = tcm_inside_release_walk(span_bytes - released, OFFSET_WALK_PAGES);
-		if (step == 0) {
-			atomic_store_explicit(&quiet_below_in_use_bytes, heap.in_use_bytes + heap.in_use_bytes / 4,
-					      memory_order_relaxed);
-			return;
-		}
-	}
-}
-
 static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *count)
 {
 	struct central *central = &centrals[size_class];
@@ -230,16 +191,16 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 			return NULL;
 		/* The whole span is made resident here, with no lock held, so that
 		 * the carves under the class lock later fault nothing in (DESIGN
-		 * invariants 2, 11). Pages from released memory are offset first,
-		 * then populated: one system call where the kernel has it rather than
-		 * a page fault per page (10% off the wall time of
-		 * bench/fragmentation), a touch per page on older kernels. A span
+		 * invariants 2, 11). For pages from released memory the resident-set
+		 * policy gives back free resident memory first (release.h); then they
+		 * are populated: one system call where the kernel has it rather than
+		 * a page fault per page, a touch per page on older kernels. A span
 		 * from committed memory may still hold pages released inside it
 		 * before it emptied (core/inside_release.c): a touch per page faults
 		 * those in. It costs at most the untouched rest of one span per
 		 * class. */
 		if (is_zeroed) {
-			offset_fresh_span(span_bytes);
+			tcm_release_before_fault_in(span_bytes, true);
 			tcm_os_populate((void *)span->start, span_bytes);
 		} else {
 			tcm_os_touch((void *)span->start, span_bytes);

@@ -18,11 +18,9 @@
  *     state IN_USE so that a stale page-map entry never merges it;
  *   - a page's size-class byte in the page map is non-zero exactly while it
  *     belongs to an IN_USE small-object span;
- *   - free committed memory beyond an allowance (a quarter of the memory in
- *     use, or room for two of the largest large blocks asked for, at most
- *     16 MiB, whichever is more) is released when a span has to be faulted
- *     in from released memory instead (offset_fresh_pages), so fragments too
- *     small for the blocks asked for do not pile up in the resident set;
+ *   - a span handed out from released memory says so (*is_zeroed): its
+ *     pages are zero and not resident, and the caller asks the resident-set
+ *     policy (core/resident.h) what to release before it faults them in;
  *   - freeing spans never waits for the lock: when it is busy the spans go
  *     on a lock-free deferred list, emptied by the next free that gets the
  *     lock, and by every allocation, in-place growth and release step before
@@ -50,9 +48,6 @@ _Static_assert((size_t)1 << (BUCKET_COUNT - 1) >= TCM_PAGE_HEAP_MAX_PAGES,
 #define SPARE_BLOCK_RECORDS 64
 #define SPARE_LOW_WATER     4    /* a split needs at most two records */
 #define SPANS_PER_HOLD      16   /* spans freed in one hold of the lock */
-#define OFFSET_MIN_BYTES    ((size_t)64 << 10)   /* see offset_fresh_pages */
-#define OFFSET_MAX_CALLS    4
-#define OFFSET_ROOM_MAX_BYTES ((uint64_t)16 << 20)
 
 struct free_set {
 	struct tcm_span *exact[TCM_PAGE_HEAP_EXACT_PAGES + 1]; /* by npages; [0] unused */
@@ -73,7 +68,8 @@ static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
 static struct tcm_span *releasing_spans; /* guarded by page_heap_lock */
 static _Atomic size_t spare_count;       /* written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
-static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows */
+static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows
+                                              (the resident-set policy's room) */
 static _Atomic uint64_t released_total_bytes;
 static _Atomic uint64_t release_calls;
 /* IN_USE spans whose free found the lock busy, linked through next: pushed
@@ -653,7 +649,7 @@ static size_t release_largest(size_t max_bytes, size_t min_bytes)
 	return released;
 }
 
-/* Keeps largest_large_pages up to date: the allowance of offset_fresh_pages. */
+/* Keeps largest_large_pages up to date. */
 static void note_large_request(size_t npages)
 {
 	size_t largest = atomic_load_explicit(&largest_large_pages, memory_order_relaxed);
@@ -661,37 +657,6 @@ static void note_large_request(size_t npages)
 	       !atomic_compare_exchange_weak_explicit(&largest_large_pages, &largest, npages,
 						      memory_order_relaxed, memory_order_relaxed))
 		;
-}
-
-/* A span is about to be faulted in from released memory while free committed
- * memory, too fragmented to hold it, stays resident. Past an allowance, release
- * that much of it (pieces of at least OFFSET_MIN_BYTES, at most
- * OFFSET_MAX_CALLS release steps), so that the resident set does not keep
- * growing with fragments; within the allowance they stay, for reuse without
- * page faults. The allowance is a quarter of the memory in use, or room for two
- * of the largest large blocks asked for (at most OFFSET_ROOM_MAX_BYTES), whichever
- * is more: a program that churns 8 MiB blocks keeps 16 MiB to reuse (releasing
- * less made bench/large_blocks ten times slower), one whose blocks stay under
- * 1 MiB keeps a few MiB, not 16 (bench/realloc_growth). */
-static void offset_fresh_pages(size_t npages)
-{
-	uint64_t committed = (atomic_load_explicit(&committed_set.pages, memory_order_relaxed) +
-			      atomic_load_explicit(&sliver_set.pages, memory_order_relaxed)) * TCM_PAGE_BYTES;
-	uint64_t in_use = atomic_load_explicit(&in_use_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
-	uint64_t room = 2 * (uint64_t)atomic_load_explicit(&largest_large_pages, memory_order_relaxed) * TCM_PAGE_BYTES;
-	if (room > OFFSET_ROOM_MAX_BYTES)
-		room = OFFSET_ROOM_MAX_BYTES;
-	uint64_t allowance = in_use / 4 > room ? in_use / 4 : room;
-	if (committed <= allowance)
-		return;
-	uint64_t bytes = committed - allowance < npages * TCM_PAGE_BYTES ? committed - allowance
-									 : npages * TCM_PAGE_BYTES;
-	for (int call = 0; call < OFFSET_MAX_CALLS && bytes >= OFFSET_MIN_BYTES; call++) {
-		size_t released = release_largest((size_t)bytes, OFFSET_MIN_BYTES);
-		if (released == 0)
-			return;
-		bytes = released >= bytes ? 0 : bytes - released;
-	}
 }
 
 struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
@@ -719,8 +684,6 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 		split_tail_to_free_locked(span, npages);
 		hand_out_locked(span, 0, is_zeroed);
 		tcm_unlock(&page_heap_lock);
-		if (*is_zeroed)
-			offset_fresh_pages(npages);
 		return span;
 	}
 }
@@ -745,8 +708,6 @@ struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *i
 		split_tail_to_free_locked(span, npages);
 		hand_out_locked(span, size_class, is_zeroed);
 		tcm_unlock(&page_heap_lock);
-		if (*is_zeroed)
-			offset_fresh_pages(npages);
 		return span;
 	}
 }
@@ -818,6 +779,11 @@ size_t tcm_page_heap_release_step(size_t max_bytes)
 	return release_largest(max_bytes, 0);
 }
 
+size_t tcm_page_heap_release_pieces(size_t max_bytes, size_t min_piece_bytes)
+{
+	return release_largest(max_bytes, min_piece_bytes);
+}
+
 struct tcm_span *tcm_page_heap_large_span_of(const void *ptr)
 {
 	if (((uintptr_t)ptr & (TCM_PAGE_BYTES - 1)) != 0)
@@ -842,6 +808,8 @@ void tcm_page_heap_stats(struct tcm_page_heap_stats *out)
 	out->free_released_bytes = atomic_load_explicit(&released_set.pages, memory_order_relaxed) * TCM_PAGE_BYTES;
 	out->released_total_bytes = atomic_load_explicit(&released_total_bytes, memory_order_relaxed);
 	out->release_calls = atomic_load_explicit(&release_calls, memory_order_relaxed);
+	out->largest_large_bytes = (uint64_t)atomic_load_explicit(&largest_large_pages, memory_order_relaxed) *
+				   TCM_PAGE_BYTES;
 }
 
 static int check_list(struct free_set *set, struct tcm_span *span, enum tcm_span_state state, size_t min_pages,

@@ -36,12 +36,12 @@
 
 /* Returns an IN_USE span of npages pages for size_class (0: a large span),
  * or NULL when the kernel gives no memory or npages is 0 or above
- * TCM_PAGE_HEAP_MAX_PAGES. *is_zeroed tells whether all its
- * bytes are known to be zero. A small-object span has every page mapped to
- * it in the page map; a large span its first and last page. A large span
- * taken from released memory may release free committed fragments past an
- * allowance (see page_heap.c). REQUIRES: no tcm lock held (may grow the
- * heap, may madvise). */
+ * TCM_PAGE_HEAP_MAX_PAGES. *is_zeroed: the span came from released (or never
+ * touched) memory, so all its bytes are zero and none of its pages is
+ * resident; the caller asks the resident-set policy (resident.h, through
+ * release.h) what to release before faulting them in. A small-object span
+ * has every page mapped to it in the page map; a large span its first and
+ * last page. REQUIRES: no tcm lock held (may grow the heap). */
 struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed);
 
 /* As tcm_page_heap_alloc for a large span whose start is a multiple of
@@ -85,6 +85,10 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages);
  * when max_bytes is below one, or on error. REQUIRES: no tcm lock held. */
 size_t tcm_page_heap_release_step(size_t max_bytes);
 
+/* As tcm_page_heap_release_step, taking only spans whose whole kernel pages
+ * come to at least min_piece_bytes (the resident-set policy's pieces). */
+size_t tcm_page_heap_release_pieces(size_t max_bytes, size_t min_piece_bytes);
+
 /* In a fork child, after the locks are reset: spans that a thread of the
  * parent was releasing with no lock held when it forked go back to the
  * committed free set (that thread does not exist in the child). */
@@ -100,6 +104,7 @@ struct tcm_page_heap_stats {
 	uint64_t free_released_bytes;   /* free and not resident */
 	uint64_t released_total_bytes;  /* madvised since start */
 	uint64_t release_calls;         /* madvise calls made */
+	uint64_t largest_large_bytes;   /* the largest large span asked for so far */
 };
 void tcm_page_heap_stats(struct tcm_page_heap_stats *out);
 

@@ -15,6 +15,7 @@
 #include "core.h"
 #include "os.h"
 #include "page_heap.h"
+#include "resident.h"
 #include "size_class.h"
 #include "state.h"
 #include "thread_cache.h"
@@ -100,6 +101,44 @@ void tcm_release_totals(uint64_t *released_bytes, uint64_t *release_calls)
 	tcm_inside_release_totals(&inside_span_bytes, &inside_span_calls);
 	*released_bytes = heap.released_total_bytes + inside_span_bytes;
 	*release_calls = heap.release_calls + inside_span_calls;
+}
+
+/* After a walk inside spans that found nothing, no walk until the memory in
+ * use reaches this (resident.h). */
+static _Atomic uint64_t inside_quiet_until_bytes;
+
+void tcm_release_before_fault_in(size_t bytes, bool is_small_object_span)
+{
+	struct tcm_page_heap_stats heap;
+	tcm_page_heap_stats(&heap);
+	const struct tcm_resident_state state = {
+		.fault_in_bytes = bytes,
+		.is_small_object_span = is_small_object_span,
+		.is_normal = tcm_state_get() == TCM_STATE_NORMAL,
+		.in_use_bytes = heap.in_use_bytes,
+		.page_heap_free_bytes = heap.free_committed_bytes,
+		.largest_large_bytes = heap.largest_large_bytes,
+		.central_free_bytes = is_small_object_span ? tcm_central_cached_bytes() : 0,
+		.inside_quiet_until_bytes = atomic_load_explicit(&inside_quiet_until_bytes, memory_order_relaxed),
+	};
+	struct tcm_resident_plan plan = tcm_resident_plan(&state);
+	uint64_t left = plan.page_heap_bytes;
+	for (int step = 0; step < TCM_RESIDENT_PAGE_HEAP_MAX_STEPS && left >= TCM_RESIDENT_PAGE_HEAP_MIN_PIECE_BYTES;
+	     step++) {
+		size_t released = tcm_page_heap_release_pieces(left, TCM_RESIDENT_PAGE_HEAP_MIN_PIECE_BYTES);
+		if (released == 0)
+			break;
+		left = released >= left ? 0 : left - released;
+	}
+	for (left = plan.inside_span_bytes; left > 0;) {
+		size_t released = tcm_inside_release_walk(left, TCM_RESIDENT_INSIDE_WALK_PAGES);
+		if (released == 0) {
+			atomic_store_explicit(&inside_quiet_until_bytes, tcm_resident_quiet_until(state.in_use_bytes),
+					      memory_order_relaxed);
+			break;
+		}
+		left = released >= left ? 0 : left - released;
+	}
 }
 
 uint64_t tcm_release_pending_bytes(void)

@@ -64,6 +64,13 @@ void tcm_release_help(size_t *credit_bytes);
  * calls made for it. */
 void tcm_release_totals(uint64_t *released_bytes, uint64_t *release_calls);
 
+/* A span of bytes handed out from released memory (the page heap said
+ * is_zeroed) is about to be faulted in: gives back first what the
+ * resident-set policy (resident.h) says, from the page heap's free committed
+ * spans (at most TCM_RESIDENT_PAGE_HEAP_MAX_STEPS release steps) and, for a
+ * small-object span, from inside spans in use. REQUIRES: no tcm lock held. */
+void tcm_release_before_fault_in(size_t bytes, bool is_small_object_span);
+
 /* Free bytes a full drain and release could still return: the page heap's free
  * committed bytes plus the objects held in central lists (an upper bound: an
  * object returns to the kernel only with the rest of its span). */
