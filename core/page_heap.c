@@ -301,36 +301,55 @@ static void map_ends_locked(struct tcm_span *span)
 	tcm_page_map_set(first_page_of(span) + span->npages - 1, span, 0);
 }
 
-/* Splits the last (span->npages - keep_pages) pages off into a new free span
- * of span's state, which goes back to its set. REQUIRES: a spare record. */
+/* Cuts pages off the front (is_front) or the back of span into a new record
+ * of span's state, which it returns; both ends of both map to them.
+ * REQUIRES: a spare record; 0 < pages < span->npages. */
+static struct tcm_span *split_off_locked(struct tcm_span *span, size_t pages, bool is_front)
+{
+	TCM_ASSERT(pages > 0 && pages < span->npages);
+	struct tcm_span *piece = take_spare_locked();
+	piece->npages = pages;
+	piece->state = span->state;
+	span->npages -= pages;
+	if (is_front) {
+		piece->start = span->start;
+		span->start += pages * TCM_PAGE_BYTES;
+	} else {
+		piece->start = span->start + span->npages * TCM_PAGE_BYTES;
+	}
+	map_ends_locked(piece);
+	map_ends_locked(span);
+	return piece;
+}
+
+/* Drops pages from the front (is_front) or the back of a span no list holds:
+ * they belong to a neighbour now. REQUIRES: 0 < pages < span->npages. */
+static void trim_locked(struct tcm_span *span, size_t pages, bool is_front)
+{
+	TCM_ASSERT(pages > 0 && pages < span->npages);
+	if (is_front)
+		span->start += pages * TCM_PAGE_BYTES;
+	span->npages -= pages;
+	map_ends_locked(span);
+}
+
+/* Splits the pages past keep_pages off into a free span of span's state,
+ * which goes back to its set. REQUIRES: a spare record. */
 static void split_tail_to_free_locked(struct tcm_span *span, size_t keep_pages)
 {
 	if (span->npages == keep_pages)
 		return;
-	struct tcm_span *tail = take_spare_locked();
-	tail->start = span->start + keep_pages * TCM_PAGE_BYTES;
-	tail->npages = span->npages - keep_pages;
-	tail->state = span->state;
-	span->npages = keep_pages;
-	map_ends_locked(tail);
-	map_ends_locked(span);
+	struct tcm_span *tail = split_off_locked(span, span->npages - keep_pages, false);
 	set_insert(set_of(tail), tail);
 }
 
-/* Splits the first head_pages pages off into a new free span of span's
- * state, which goes back to its set. REQUIRES: a spare record. */
+/* Splits the first head_pages pages off into a free span of span's state,
+ * which goes back to its set. REQUIRES: a spare record. */
 static void split_head_to_free_locked(struct tcm_span *span, size_t head_pages)
 {
 	if (head_pages == 0)
 		return;
-	struct tcm_span *head = take_spare_locked();
-	head->start = span->start;
-	head->npages = head_pages;
-	head->state = span->state;
-	span->start += head_pages * TCM_PAGE_BYTES;
-	span->npages -= head_pages;
-	map_ends_locked(head);
-	map_ends_locked(span);
+	struct tcm_span *head = split_off_locked(span, head_pages, true);
 	set_insert(set_of(head), head);
 }
 
@@ -375,17 +394,14 @@ static bool take_shared_kernel_pages_locked(struct tcm_span *span)
 		if (other == NULL)
 			continue;
 		set_remove(&released_set, other);
-		other->npages -= pages;
 		if (side == 0)
 			span->start -= pages * TCM_PAGE_BYTES;
-		else
-			other->start += pages * TCM_PAGE_BYTES;
 		span->npages += pages;
-		if (other->npages == 0) {
+		if (other->npages == pages) {
 			give_spare_locked(other);
 			is_used_up = true;
 		} else {
-			map_ends_locked(other);
+			trim_locked(other, pages, side != 0);   /* the left neighbour loses its back */
 			set_insert(&released_set, other);
 		}
 	}
@@ -659,16 +675,17 @@ static void note_large_request(size_t npages)
 		;
 }
 
-struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
+/* A span of npages whose start is a multiple of align_pages pages (1: any),
+ * for size_class (0: a large span), committed memory first: what precedes the
+ * aligned start and what follows the span stay free. */
+static struct tcm_span *alloc_span(size_t npages, size_t align_pages, unsigned size_class, bool *is_zeroed)
 {
-	if (npages == 0 || npages > TCM_PAGE_HEAP_MAX_PAGES || align_pages == 0 ||
-	    align_pages > TCM_PAGE_HEAP_MAX_PAGES)
-		return NULL;
 	size_t want_pages = npages + align_pages - 1;
-	note_large_request(npages);
+	if (size_class == 0)
+		note_large_request(npages);
 	for (;;) {
 		free_deferred(true);   /* committed memory first: it is resident already */
-		if (lock_with_records(2) != 0)
+		if (lock_with_records(align_pages > 1 ? 2 : 1) != 0)   /* a head and a tail may split off */
 			return NULL;
 		struct tcm_span *span = detach_fit_locked(want_pages);
 		if (span == NULL) {
@@ -678,38 +695,28 @@ struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, 
 			continue;
 		}
 		size_t align_bytes = align_pages * TCM_PAGE_BYTES;
-		size_t head_pages = (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start)
-				    / TCM_PAGE_BYTES;
-		split_head_to_free_locked(span, head_pages);   /* the head stays free */
+		split_head_to_free_locked(span, (((span->start + align_bytes - 1) & ~(align_bytes - 1)) - span->start) /
+						TCM_PAGE_BYTES);
 		split_tail_to_free_locked(span, npages);
-		hand_out_locked(span, 0, is_zeroed);
+		hand_out_locked(span, size_class, is_zeroed);
 		tcm_unlock(&page_heap_lock);
 		return span;
 	}
+}
+
+struct tcm_span *tcm_page_heap_alloc_aligned(size_t npages, size_t align_pages, bool *is_zeroed)
+{
+	if (npages == 0 || npages > TCM_PAGE_HEAP_MAX_PAGES || align_pages == 0 ||
+	    align_pages > TCM_PAGE_HEAP_MAX_PAGES)
+		return NULL;
+	return alloc_span(npages, align_pages, 0, is_zeroed);
 }
 
 struct tcm_span *tcm_page_heap_alloc(size_t npages, unsigned size_class, bool *is_zeroed)
 {
 	if (npages == 0 || npages > TCM_PAGE_HEAP_MAX_PAGES)
 		return NULL;
-	if (size_class == 0)
-		note_large_request(npages);
-	for (;;) {
-		free_deferred(true);   /* committed memory first: it is resident already */
-		if (lock_with_records(1) != 0)
-			return NULL;
-		struct tcm_span *span = detach_fit_locked(npages);
-		if (span == NULL) {
-			tcm_unlock(&page_heap_lock);
-			if (grow(npages) != 0)
-				return NULL;
-			continue;
-		}
-		split_tail_to_free_locked(span, npages);
-		hand_out_locked(span, size_class, is_zeroed);
-		tcm_unlock(&page_heap_lock);
-		return span;
-	}
+	return alloc_span(npages, 1, size_class, is_zeroed);
 }
 
 bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
@@ -731,9 +738,7 @@ bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
 		if (right->npages == more_pages) {
 			give_spare_locked(right);
 		} else {
-			right->start += more_pages * TCM_PAGE_BYTES;
-			right->npages -= more_pages;
-			map_ends_locked(right);
+			trim_locked(right, more_pages, true);
 			set_insert(set_of(right), right);
 		}
 		span->npages = new_npages;
@@ -750,11 +755,7 @@ bool tcm_page_heap_shrink_in_place(struct tcm_span *span, size_t new_npages)
 		   new_npages < span->npages);
 	if (lock_with_records(1) != 0)
 		return false;
-	struct tcm_span *tail = take_spare_locked();
-	tail->start = span->start + new_npages * TCM_PAGE_BYTES;
-	tail->npages = span->npages - new_npages;
-	span->npages = new_npages;
-	map_ends_locked(span);
+	struct tcm_span *tail = split_off_locked(span, span->npages - new_npages, false);
 	counter_move(&in_use_pages, -(int64_t)tail->npages);
 	insert_free_locked(tail, TCM_SPAN_FREE_COMMITTED);
 	tcm_unlock(&page_heap_lock);
