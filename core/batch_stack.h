@@ -12,9 +12,8 @@
  * 16-byte compare-and-swap (cmpxchg16b on x86_64, a pair of exclusives on
  * aarch64). A pop that read a stale "next" fails its compare-and-swap unless
  * 2^64 other operations completed in between: the tag cannot wrap during one
- * preempted pop however long the preemption (a 20-bit tag packed beside the
- * address, as before, wrapped after about a million operations, a few tens of
- * milliseconds of a busy class). A stale read of a popped object's memory
+ * preempted pop however long the preemption (a tag of a few bits packed beside
+ * the address would wrap within milliseconds of a busy class). A stale read of a popped object's memory
  * cannot fault: small-object memory is never unmapped (DESIGN invariant 9).
  *
  * The entry count is approximate under concurrency (updated after the CAS),

@@ -52,7 +52,7 @@ void tcm_central_init(void)
 	}
 }
 
-struct tcm_lock *tcm_central_lock(unsigned size_class)
+struct tcm_lock *tcm_central_lock_object(unsigned size_class)
 {
 	return &centrals[size_class].lock;
 }

@@ -127,6 +127,7 @@ struct tcm_central_class_stats {
 };
 void tcm_central_class_stats(unsigned size_class, struct tcm_central_class_stats *out);
 
-struct tcm_lock *tcm_central_lock(unsigned size_class);
+/* The class's lock itself (fork handlers, stats); taking it is tcm_lock's. */
+struct tcm_lock *tcm_central_lock_object(unsigned size_class);
 
 #endif

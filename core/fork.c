@@ -23,28 +23,28 @@ static void before_fork(void)
 	 * before its first allocation sets it up here (it allocates nothing). */
 	tcm_core_bootstrap();
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		tcm_lock_take_for_fork(tcm_central_lock(size_class));
-	tcm_lock_take_for_fork(tcm_page_heap_lock());
-	tcm_lock_take_for_fork(tcm_metadata_lock());
+		tcm_lock_take_for_fork(tcm_central_lock_object(size_class));
+	tcm_lock_take_for_fork(tcm_page_heap_lock_object());
+	tcm_lock_take_for_fork(tcm_metadata_lock_object());
 	tcm_lock_set_fork_holder(true);
 }
 
 static void after_fork_in_parent(void)
 {
 	tcm_lock_set_fork_holder(false);
-	tcm_lock_give_back_after_fork(tcm_metadata_lock());
-	tcm_lock_give_back_after_fork(tcm_page_heap_lock());
+	tcm_lock_give_back_after_fork(tcm_metadata_lock_object());
+	tcm_lock_give_back_after_fork(tcm_page_heap_lock_object());
 	for (unsigned size_class = TCM_SIZE_CLASS_COUNT - 1; size_class >= 1; size_class--)
-		tcm_lock_give_back_after_fork(tcm_central_lock(size_class));
+		tcm_lock_give_back_after_fork(tcm_central_lock_object(size_class));
 }
 
 static void after_fork_in_child(void)
 {
 	tcm_lock_set_fork_holder(false);
-	tcm_lock_reset_in_child(tcm_metadata_lock());
-	tcm_lock_reset_in_child(tcm_page_heap_lock());
+	tcm_lock_reset_in_child(tcm_metadata_lock_object());
+	tcm_lock_reset_in_child(tcm_page_heap_lock_object());
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		tcm_lock_reset_in_child(tcm_central_lock(size_class));
+		tcm_lock_reset_in_child(tcm_central_lock_object(size_class));
 	/* Work that a thread of the parent had out of the locks. */
 	tcm_page_heap_after_fork_in_child();
 	tcm_central_after_fork_in_child();

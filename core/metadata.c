@@ -26,7 +26,7 @@ static char *region_next;           /* guarded by metadata_lock */
 static char *region_end;            /* guarded by metadata_lock */
 static _Atomic uint64_t handed_out_bytes;
 
-struct tcm_lock *tcm_metadata_lock(void)
+struct tcm_lock *tcm_metadata_lock_object(void)
 {
 	return &metadata_lock;
 }

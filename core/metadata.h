@@ -17,6 +17,6 @@ void *tcm_metadata_alloc(size_t size_bytes);
 uint64_t tcm_metadata_bytes(void);
 
 struct tcm_lock;
-struct tcm_lock *tcm_metadata_lock(void);   /* for core/fork.c */
+struct tcm_lock *tcm_metadata_lock_object(void);   /* for core/fork.c */
 
 #endif

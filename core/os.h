@@ -67,8 +67,8 @@ struct tcm_os_range {
  * whatever lies past the range up to the next kernel page. Two or more ranges
  * go to the kernel in one process_madvise call where it takes one on the
  * calling process (Linux 6.13; from 6.16 it flushes the TLB once for all of
- * them, where each madvise flushes it once: about 60 us a call on a two-CPU
- * guest, whatever its length) and the calling thread runs under no seccomp
+ * them, where each madvise flushes it once, a cost per call whatever its
+ * length) and the calling thread runs under no seccomp
  * filter (a filter that does not know process_madvise may kill the process
  * for trying it); otherwise, and for what such a call left, one madvise per
  * range. Unlike the rest of this file, returns the system calls it made that

@@ -78,7 +78,7 @@ static _Atomic uint64_t release_calls;
 static _Atomic(struct tcm_span *) deferred_spans;
 static _Atomic int64_t deferred_pages;
 
-struct tcm_lock *tcm_page_heap_lock(void)
+struct tcm_lock *tcm_page_heap_lock_object(void)
 {
 	return &page_heap_lock;
 }

@@ -108,7 +108,8 @@ struct tcm_page_heap_stats {
 };
 void tcm_page_heap_stats(struct tcm_page_heap_stats *out);
 
-struct tcm_lock *tcm_page_heap_lock(void);
+/* The page-heap lock itself (fork handlers, stats); taking it is tcm_lock's. */
+struct tcm_lock *tcm_page_heap_lock_object(void);
 
 /* Walks every free set and checks its spans' states, sizes and page-map
  * ends against the counters. Returns 0 when consistent, else a line number

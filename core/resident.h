@@ -10,9 +10,9 @@
  *   - free committed page-heap spans beyond an allowance: a quarter of the
  *     memory in use, or room for two of the largest large blocks asked for (at
  *     most TCM_RESIDENT_ROOM_MAX_BYTES), whichever is more. A program that
- *     churns 8 MiB blocks keeps 16 MiB to reuse (releasing less made
- *     bench/large_blocks ten times slower); one whose blocks stay under 1 MiB
- *     keeps a few MiB (bench/realloc_growth). Released in pieces of at least
+ *     churns 8 MiB blocks keeps 16 MiB to reuse (without them every block
+ *     would be faulted in anew: bench/large_blocks); one whose blocks stay
+ *     under 1 MiB keeps a few MiB (bench/realloc_growth). Released in pieces of at least
  *     TCM_RESIDENT_PAGE_HEAP_MIN_PIECE_BYTES.
  *   - for a small-object span, the free pages inside spans in use (core/
  *     inside_release.h), while the free objects come to a quarter of the

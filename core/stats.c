@@ -51,9 +51,9 @@ void tcm_core_stats(struct tcm_stats *out)
 	out->metadata_bytes = tcm_metadata_bytes();
 	tcm_release_totals(&out->released_total_bytes, &out->release_calls);
 	out->threads_live = tcm_thread_cache_live_threads();
-	read_lock(tcm_page_heap_lock(), &out->page_heap_lock);
+	read_lock(tcm_page_heap_lock_object(), &out->page_heap_lock);
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		read_lock(tcm_central_lock(size_class), &out->central_lock);
+		read_lock(tcm_central_lock_object(size_class), &out->central_lock);
 }
 
 size_t tcm_core_size_class_stats(struct tcm_size_class_stats *out, size_t capacity)
@@ -81,10 +81,10 @@ size_t tcm_core_size_class_stats(struct tcm_size_class_stats *out, size_t capaci
 
 void tcm_core_lock_stats_start_t0_window(void)
 {
-	tcm_lock_start_t0_window(tcm_page_heap_lock());
-	tcm_lock_start_t0_window(tcm_metadata_lock());
+	tcm_lock_start_t0_window(tcm_page_heap_lock_object());
+	tcm_lock_start_t0_window(tcm_metadata_lock_object());
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++)
-		tcm_lock_start_t0_window(tcm_central_lock(size_class));
+		tcm_lock_start_t0_window(tcm_central_lock_object(size_class));
 	atomic_store_explicit(&has_t0_window, true, memory_order_release);
 }
 

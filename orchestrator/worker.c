@@ -7,8 +7,7 @@
  * the priority of the thread that started it, the service's (DESIGN invariant
  * 12): a worker below it would keep the class and page-heap locks it takes
  * for as long as the scheduler leaves it off the CPU, which on a busy host is
- * forever (SCHED_IDLE did that: 40 ms central holds, and nothing released,
- * beside four CPU hogs on two CPUs). What keeps it from taking the service's
+ * forever, and would release nothing there (bench/BUSY_HOST.md). What keeps it from taking the service's
  * CPU instead is its duty cycle (release.worker_duty_percent, drain.h): about
  * 1 ms of work, then a sleep. It also rewrites the live statistics file
  * (stats.path) every stats.interval_ms, so the service's threads never do.

@@ -318,9 +318,9 @@ static void give_back_with_class_lock_busy_does_not_wait(void **state)
 	assert_non_null(objects);
 	fetch_batches(batches, objects);
 	give_back_batches(capacity, objects, false);
-	tcm_lock(tcm_central_lock(CLASS_64));
+	tcm_lock(tcm_central_lock_object(CLASS_64));
 	give_back_batches(overflow, objects + capacity * want, false);
-	tcm_unlock(tcm_central_lock(CLASS_64));
+	tcm_unlock(tcm_central_lock_object(CLASS_64));
 	give_back_batches(after, objects + (capacity + overflow) * want, false);
 	/* capacity + overflow entries were pushed; each of the last ones took one back. */
 	assert_int_equal(tcm_central_drain(CLASS_64, (uint32_t)capacity), (overflow - after) * want);

@@ -161,9 +161,9 @@ static void free_with_lock_busy_is_deferred(void **state)
 	struct tcm_span *a = alloc_span(6, NULL), *b = alloc_span(4, NULL);
 	uintptr_t a_start = a->start;
 	uint64_t mapped = tcm_os_mapped_bytes();
-	tcm_lock(tcm_page_heap_lock());
+	tcm_lock(tcm_page_heap_lock_object());
 	free_span(a);
-	tcm_unlock(tcm_page_heap_lock());
+	tcm_unlock(tcm_page_heap_lock_object());
 	assert_int_equal(heap_stats().in_use_bytes, 4 * TCM_PAGE_BYTES);
 	assert_int_equal(heap_stats().free_committed_bytes, 6 * TCM_PAGE_BYTES);
 	assert_null(tcm_page_heap_large_span_of((void *)a_start));   /* a second free is seen */
@@ -174,9 +174,9 @@ static void free_with_lock_busy_is_deferred(void **state)
 	assert_false(is_zeroed);
 	assert_int_equal(tcm_os_mapped_bytes(), mapped);
 
-	tcm_lock(tcm_page_heap_lock());
+	tcm_lock(tcm_page_heap_lock_object());
 	free_span(b);
-	tcm_unlock(tcm_page_heap_lock());
+	tcm_unlock(tcm_page_heap_lock_object());
 	assert_int_equal(tcm_page_heap_release_step(64 * TCM_PAGE_BYTES), 4 * TCM_PAGE_BYTES);
 	assert_int_equal(heap_stats().free_committed_bytes, 0);
 	free_span(again);

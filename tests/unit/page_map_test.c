@@ -23,9 +23,9 @@
 
 static void set_locked(uintptr_t page, struct tcm_span *span, unsigned size_class)
 {
-	tcm_lock(tcm_page_heap_lock());
+	tcm_lock(tcm_page_heap_lock_object());
 	tcm_page_map_set(page, span, size_class);
-	tcm_unlock(tcm_page_heap_lock());
+	tcm_unlock(tcm_page_heap_lock_object());
 }
 
 static void *address_of(uintptr_t page, size_t offset)
