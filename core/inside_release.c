@@ -204,51 +204,36 @@ size_t tcm_inside_release_span(struct tcm_span *span, unsigned size_class, uintp
 /* Where the next walk starts: a page number. */
 static _Atomic uintptr_t walk_cursor;
 
-/* The span that starts at page, if it may have free kernel pages inside (read
- * lock-free; checked again under the lock); else NULL. */
-static struct tcm_span *walk_candidate(struct tcm_page_map_leaf *leaf, size_t index, uintptr_t page,
-				     unsigned size_class)
+/* Whether span, recorded for page (a page of a small-object span of
+ * size_class, read lock-free), is a span that may have free kernel pages
+ * inside and page its first: checked again under the lock before use. */
+static bool is_walk_candidate(const struct tcm_span *span, uintptr_t page, unsigned size_class)
 {
-	if (!tcm_size_classes[size_class].has_object_map)
-		return NULL;
-	struct tcm_span *span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
-	if (span == NULL || span->start != page << TCM_PAGE_SHIFT)
-		return NULL;   /* not the span's first page (or a stale entry) */
-	if (!atomic_load_explicit(&span->may_release_inside, memory_order_relaxed) ||
-	    atomic_load_explicit(&span->on_list_class, memory_order_relaxed) != size_class)
-		return NULL;
-	return span;
+	return tcm_size_classes[size_class].has_object_map && span != NULL &&
+	       span->start == page << TCM_PAGE_SHIFT &&   /* not a later page (or a stale entry) */
+	       atomic_load_explicit(&span->may_release_inside, memory_order_relaxed) &&
+	       atomic_load_explicit(&span->on_list_class, memory_order_relaxed) == size_class;
 }
 
 size_t tcm_inside_release_walk(size_t max_bytes, size_t max_pages_walked)
 {
-	const uintptr_t root_entries = (uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS;
 	uintptr_t page = atomic_load_explicit(&walk_cursor, memory_order_relaxed);
 	size_t walked = 0;
 	struct batch batch = { .span_count = 0 };
-	while ((page >> TCM_PAGE_MAP_LEAF_BITS) < root_entries) {
-		struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
-		if (leaf == NULL) {
-			page = ((page >> TCM_PAGE_MAP_LEAF_BITS) + 1) << TCM_PAGE_MAP_LEAF_BITS;
-			continue;
+	unsigned size_class;
+	struct tcm_span *span;
+	for (; tcm_page_map_next_small_page(&page, &size_class, &span); page++) {
+		if (walked++ == max_pages_walked) {
+			atomic_store_explicit(&walk_cursor, page, memory_order_relaxed);
+			return release_batch(&batch);
 		}
-		for (size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES;
-		     index++, page++) {
-			unsigned size_class = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
-			if (size_class == 0)
-				continue;   /* a byte each: cheap, and not counted */
-			if (walked++ == max_pages_walked) {
-				atomic_store_explicit(&walk_cursor, page, memory_order_relaxed);
-				return release_batch(&batch);
-			}
-			struct tcm_span *span = walk_candidate(leaf, index, page, size_class);
-			if (span == NULL || add_to_batch(&batch, span, size_class, page << TCM_PAGE_SHIFT, max_bytes))
-				continue;
-			if (batch.span_count != 0 && is_batch_full(&batch, size_class, max_bytes)) {
-				/* This span waits for the next walk, which starts here. */
-				atomic_store_explicit(&walk_cursor, page, memory_order_relaxed);
-				return release_batch(&batch);
-			}
+		if (!is_walk_candidate(span, page, size_class) ||
+		    add_to_batch(&batch, span, size_class, page << TCM_PAGE_SHIFT, max_bytes))
+			continue;
+		if (batch.span_count != 0 && is_batch_full(&batch, size_class, max_bytes)) {
+			/* This span waits for the next walk, which starts here. */
+			atomic_store_explicit(&walk_cursor, page, memory_order_relaxed);
+			return release_batch(&batch);
 		}
 	}
 	atomic_store_explicit(&walk_cursor, 0, memory_order_relaxed);   /* next walk from the start */

@@ -46,3 +46,26 @@ int tcm_page_map_ensure(uintptr_t first_page, size_t npages)
 	}
 	return 0;
 }
+
+bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct tcm_span **span)
+{
+	const uintptr_t root_entries = (uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS;
+	uintptr_t at = *page;
+	while ((at >> TCM_PAGE_MAP_LEAF_BITS) < root_entries) {
+		struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(at);
+		if (leaf == NULL) {
+			at = ((at >> TCM_PAGE_MAP_LEAF_BITS) + 1) << TCM_PAGE_MAP_LEAF_BITS;
+			continue;
+		}
+		for (size_t index = at & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES; index++, at++) {
+			unsigned found = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
+			if (found != 0) {
+				*page = at;
+				*size_class = found;
+				*span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
+				return true;
+			}
+		}
+	}
+	return false;
+}

@@ -82,6 +82,14 @@ static inline struct tcm_span *tcm_page_map_get(uintptr_t page)
 				    memory_order_relaxed);
 }
 
+/* A lock-free walk over the pages of small-object spans in address order:
+ * the first page at or after *page whose size-class byte is set (a page of an
+ * IN_USE small-object span, as read now) goes into *page, its class into
+ * *size_class and the span recorded for it into *span (maybe stale: check
+ * under the class lock before using it). Returns false past the last leaf.
+ * Pages no leaf covers are skipped a leaf at a time. */
+bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct tcm_span **span);
+
 /* Records span and size class for page (and, for a small-object span, where
  * it ends). REQUIRES: page heap lock; the leaf exists; span->start and
  * span->npages final. */

@@ -236,6 +236,42 @@ static void concurrent_ensure_installs_one_leaf_each(void **state)
 	}
 }
 
+/* The walk over small-object pages (tcm_page_map_next_small_page) finds them in address order,
+ * skips large and free pages and whole missing leaves, and ends past the last leaf. */
+static void small_page_walk_finds_them_in_order_across_leaves(void **state)
+{
+	(void)state;
+	static struct tcm_span small_a, large, small_b;
+	uintptr_t first_leaf = LEAF_FIRST_PAGE(HIGH_LEAF_INDEX(3)), later_leaf = LEAF_FIRST_PAGE(HIGH_LEAF_INDEX(1));
+	assert_int_equal(tcm_page_map_ensure(first_leaf, 1), 0);
+	assert_int_equal(tcm_page_map_ensure(later_leaf, 1), 0);   /* the leaf between them stays absent */
+	small_a = (struct tcm_span){ .start = (first_leaf + 100) << TCM_PAGE_SHIFT, .npages = 1, .size_class = 9 };
+	large = (struct tcm_span){ .start = (first_leaf + 200) << TCM_PAGE_SHIFT, .npages = 1 };
+	small_b = (struct tcm_span){ .start = (later_leaf + 7) << TCM_PAGE_SHIFT, .npages = 1, .size_class = 30 };
+	set_locked(first_leaf + 100, &small_a, 9);
+	set_locked(first_leaf + 200, &large, 0);
+	set_locked(later_leaf + 7, &small_b, 30);
+
+	uintptr_t page = first_leaf;
+	unsigned size_class = 0;
+	struct tcm_span *span = NULL;
+	assert_true(tcm_page_map_next_small_page(&page, &size_class, &span));
+	assert_int_equal(page, first_leaf + 100);
+	assert_int_equal(size_class, 9);
+	assert_ptr_equal(span, &small_a);
+	page++;
+	assert_true(tcm_page_map_next_small_page(&page, &size_class, &span));   /* past the large page */
+	assert_int_equal(page, later_leaf + 7);
+	assert_int_equal(size_class, 30);
+	assert_ptr_equal(span, &small_b);
+	page++;
+	assert_false(tcm_page_map_next_small_page(&page, &size_class, &span));
+	/* From a page itself: that page. */
+	page = later_leaf + 7;
+	assert_true(tcm_page_map_next_small_page(&page, &size_class, &span));
+	assert_int_equal(page, later_leaf + 7);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(set_get_round_trip),
 	cmocka_unit_test(size_class_byte_round_trips),
@@ -244,6 +280,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(addresses_beyond_48_bits_read_null),
 	cmocka_unit_test(ensure_across_leaf_boundary),
 	cmocka_unit_test(concurrent_ensure_installs_one_leaf_each),
+	cmocka_unit_test(small_page_walk_finds_them_in_order_across_leaves),
 };
 
 UNIT_MAIN("page_map", tests)
