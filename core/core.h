@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../shim/tcm.h"
+#include "../include/tcm.h"
 #include "release.h"   /* the bounded drain and release steps */
 #include "state.h"     /* NORMAL -> DRAINING -> EXITING */
 
