@@ -4,7 +4,6 @@
 #include "report.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 #include "clock.h"
 #include "render.h"
 #include "stats_file.h"

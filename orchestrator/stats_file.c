@@ -2,8 +2,7 @@
 #include "stats_file.h"
 
 #include "../conf/config.h"
-#include "../core/format.h"
-#include "../core/os.h"
+#include "../core/core.h"
 
 #include <errno.h>
 #include <stdatomic.h>

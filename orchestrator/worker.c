@@ -17,7 +17,6 @@
 #include "worker.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 #include "clock.h"
 #include "deadline.h"
 #include "drain.h"
