@@ -8,7 +8,7 @@
 #define _GNU_SOURCE  /* secure_getenv */
 #include "config.h"
 
-#include "../core/os.h"
+#include "../core/core.h"
 
 #include <pthread.h>
 #include <stdbool.h>

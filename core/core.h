@@ -1,5 +1,8 @@
-/* core/core.h - the one header of core/ that shim/ (and later orchestrator/)
- * include: allocation entry points, release, stats, fork handlers.
+/* core/core.h - the one header of core/ that the other layers (shim/,
+ * orchestrator/, conf/, tools/) include: allocation entry points, release,
+ * stats, fork handlers, and the core headers they may use besides (below).
+ * tests/process/layers.sh checks that no other core header is included from
+ * outside core/.
  *
  * Contract of every allocation function: returns memory aligned to at least
  * 16 bytes, or NULL with errno = ENOMEM; may be called before constructors run
@@ -12,7 +15,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../shim/tcm.h"
+#include "../include/tcm.h"
+#include "debug.h"     /* tcm_fatal and TCM_LIKELY, for the shim's checks */
+#include "format.h"    /* allocation-free text: the other layers' messages and reports */
+#include "os.h"        /* every system call of the allocator is core/os.c's (DESIGN), the other layers' too */
 #include "release.h"   /* the bounded drain and release steps */
 #include "state.h"     /* NORMAL -> DRAINING -> EXITING */
 

@@ -37,7 +37,25 @@ enum tcm_lock_rank {
 
 #define TCM_LOCK_SPINS 128
 
-struct tcm_lock {
+/* clang's thread-safety analysis (-Wthread-safety, which checks C too): a
+ * struct tcm_lock is a capability that tcm_lock and tcm_lock_try acquire and
+ * tcm_unlock releases, so clang reports a function that returns with a lock
+ * it took still held, or releases one it does not hold (the CTest
+ * test_lock_thread_safety runs it over core/ with -Werror). gcc has no such
+ * analysis: the macros are empty there. */
+#if defined(__clang__)
+#define TCM_THREAD_ANNOTATION(attribute) __attribute__((attribute))
+#else
+#define TCM_THREAD_ANNOTATION(attribute)
+#endif
+#define TCM_CAPABILITY(name)           TCM_THREAD_ANNOTATION(capability(name))
+#define TCM_ACQUIRE(lock)              TCM_THREAD_ANNOTATION(acquire_capability(lock))
+#define TCM_RELEASE(lock)              TCM_THREAD_ANNOTATION(release_capability(lock))
+#define TCM_TRY_ACQUIRE(result, lock)  TCM_THREAD_ANNOTATION(try_acquire_capability(result, lock))
+/* On the functions that implement a lock rather than use one. */
+#define TCM_NO_THREAD_SAFETY_ANALYSIS  TCM_THREAD_ANNOTATION(no_thread_safety_analysis)
+
+struct TCM_CAPABILITY("mutex") tcm_lock {
 	_Atomic uint32_t word;                 /* 0 free, 1 held, 2 held and a waiter may sleep */
 	uint8_t          rank;                 /* enum tcm_lock_rank; fixed */
 	uint64_t         acquired_at_ticks;    /* holder only; tcm_os_ticks */
@@ -64,7 +82,11 @@ void tcm_lock_note_released(struct tcm_lock *lock);
  * the prepare handler until the parent's or the child's handler: see below. */
 extern __thread bool tcm_lock_is_fork_holder __attribute__((tls_model("initial-exec")));
 
-static inline void tcm_lock(struct tcm_lock *lock)
+static inline void tcm_lock(struct tcm_lock *lock) TCM_ACQUIRE(lock);
+static inline void tcm_unlock(struct tcm_lock *lock) TCM_RELEASE(lock);
+static inline bool tcm_lock_try(struct tcm_lock *lock) TCM_TRY_ACQUIRE(true, lock);
+
+static inline TCM_NO_THREAD_SAFETY_ANALYSIS void tcm_lock(struct tcm_lock *lock)
 {
 	uint32_t expected = 0;
 	if (TCM_LIKELY(atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,
@@ -74,7 +96,7 @@ static inline void tcm_lock(struct tcm_lock *lock)
 		tcm_lock_acquire_slow(lock);
 }
 
-static inline void tcm_unlock(struct tcm_lock *lock)
+static inline TCM_NO_THREAD_SAFETY_ANALYSIS void tcm_unlock(struct tcm_lock *lock)
 {
 	if (TCM_UNLIKELY(tcm_lock_is_fork_holder))
 		return;   /* the fork handlers give the lock back */
@@ -85,7 +107,7 @@ static inline void tcm_unlock(struct tcm_lock *lock)
 
 /* Takes the lock only if it is free right now: for callers that can defer
  * their work rather than wait behind a holder that may be descheduled. */
-static inline bool tcm_lock_try(struct tcm_lock *lock)
+static inline TCM_NO_THREAD_SAFETY_ANALYSIS bool tcm_lock_try(struct tcm_lock *lock)
 {
 	uint32_t expected = 0;
 	if (!atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,

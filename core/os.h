@@ -1,5 +1,6 @@
-/* core/os.h - every system call the allocator makes (core/, orchestrator/ and
- * conf/current.c), behind one contract.
+/* core/os.h - every system call the allocator makes (core/, orchestrator/,
+ * conf/current.c and shim/), behind one contract. The other layers reach it
+ * through core/core.h.
  *
  * Contract for every function here, unless its comment says otherwise:
  *   addr is aligned to the kernel's page (tcm_os_kernel_page_bytes()), and

@@ -3,7 +3,7 @@
  * and tcm_os_thread_cpu_ns are). */
 #include "clock.h"
 
-#include "../core/os.h"
+#include "../core/core.h"
 
 static uint64_t monotonic_now_ns(void *context)
 {

@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "notify.h"
 
-#include "../core/os.h"
+#include "../core/core.h"
 
 #include <dlfcn.h>
 #include <errno.h>

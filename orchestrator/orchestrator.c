@@ -19,7 +19,6 @@
 #include "worker.h"
 
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 static const struct tcm_config *config;   /* set once by tcm_orchestrator_start */
@@ -76,9 +75,13 @@ static void at_exit(void)
 		tcm_notify_send("STOPPING=1");
 	if (config->notify.status) {
 		char message[128];
-		snprintf(message, sizeof(message), "STATUS=exiting: released %llu MiB in %llu ms of shutdown",
-			 (unsigned long long)(shutdown.released_bytes >> 20),
-			 (unsigned long long)((shutdown.t1_ns - shutdown.t0_ns) / TCM_NS_PER_MS));
+		struct tcm_text text;
+		tcm_text_init(&text, message, sizeof message);
+		tcm_text_str(&text, "STATUS=exiting: released ");
+		tcm_text_u64(&text, shutdown.released_bytes >> 20);
+		tcm_text_str(&text, " MiB in ");
+		tcm_text_u64(&text, (shutdown.t1_ns - shutdown.t0_ns) / TCM_NS_PER_MS);
+		tcm_text_str(&text, " ms of shutdown");
 		tcm_notify_send(message);
 	}
 	tcm_report_at_exit(config, &shutdown);

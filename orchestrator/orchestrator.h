@@ -6,7 +6,7 @@
 #define TCM_ORCHESTRATOR_ORCHESTRATOR_H
 
 #include "../conf/config.h"
-#include "../shim/tcm.h"
+#include "../include/tcm.h"
 
 /* From the library constructor, once: arms the SIGTERM hook, registers the
  * exit hook and the fork handler, and starts the worker now if it is needed

@@ -2,7 +2,7 @@
  * decimals, so no precision is lost and no floating point is formatted. */
 #include "render.h"
 
-#include "../core/format.h"
+#include "../core/core.h"
 #include "figures.h"
 
 #include <string.h>

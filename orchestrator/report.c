@@ -1,50 +1,54 @@
 /* orchestrator/report.c - see report.h. A file report goes through
- * stats_file.h (%p, the format by suffix, a temporary file renamed over it). */
-#define _GNU_SOURCE
+ * stats_file.h (%p, the format by suffix, a temporary file renamed over it).
+ * Lines are built with core/format.h: no printf-family function, no strerror. */
 #include "report.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 #include "clock.h"
 #include "render.h"
 #include "stats_file.h"
 
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
-static int format_timeline(char *buffer, size_t size, const struct tcm_shutdown_stats *shutdown)
+/* The "tcm shutdown:" line, in one write(2). bench/exit_storm.sh and bench/busy_host.sh parse it
+ * ("^tcm shutdown:", "max lock hold N us, max lock wait N us since T0"). */
+static void write_timeline_line(const struct tcm_shutdown_stats *shutdown)
 {
-	return snprintf(buffer, size,
-		"tcm shutdown: trigger %s, T0 -> T1 %.1f ms, released %.1f MiB in %llu madvise calls, "
-		"max lock hold %llu us, max lock wait %llu us since T0\n",
-		tcm_render_trigger_name(shutdown->trigger),
-		shutdown->t1_ns > shutdown->t0_ns ? (double)(shutdown->t1_ns - shutdown->t0_ns) / TCM_NS_PER_MS : 0.0,
-		(double)shutdown->released_bytes / (1 << 20), (unsigned long long)shutdown->release_steps,
-		(unsigned long long)(shutdown->lock_hold_ns_max / TCM_NS_PER_US),
-		(unsigned long long)(shutdown->lock_wait_ns_max / TCM_NS_PER_US));
+	char line[256];   /* the words, the trigger's name and five numbers of at most 20 digits */
+	struct tcm_text text;
+	tcm_text_init(&text, line, sizeof line);
+	tcm_text_str(&text, "tcm shutdown: trigger ");
+	tcm_text_str(&text, tcm_render_trigger_name(shutdown->trigger));
+	tcm_text_str(&text, ", T0 -> T1 ");
+	tcm_text_fixed1(&text, shutdown->t1_ns > shutdown->t0_ns ? shutdown->t1_ns - shutdown->t0_ns : 0,
+			TCM_NS_PER_MS);
+	tcm_text_str(&text, " ms, released ");
+	tcm_text_fixed1(&text, shutdown->released_bytes, 1 << 20);
+	tcm_text_str(&text, " MiB in ");
+	tcm_text_u64(&text, shutdown->release_steps);
+	tcm_text_str(&text, " madvise calls, max lock hold ");
+	tcm_text_u64(&text, shutdown->lock_hold_ns_max / TCM_NS_PER_US);
+	tcm_text_str(&text, " us, max lock wait ");
+	tcm_text_u64(&text, shutdown->lock_wait_ns_max / TCM_NS_PER_US);
+	tcm_text_str(&text, " us since T0\n");
+	tcm_os_write(STDERR_FILENO, line, text.length);
 }
 
 void tcm_report_at_exit(const struct tcm_config *config, const struct tcm_shutdown_stats *shutdown)
 {
-	char buffer[2048];
 	if (config->stats.on_exit == TCM_CONFIG_STATS_TO_STDERR) {
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		stats.shutdown = *shutdown;
 		tcm_stats_file_print_text(STDERR_FILENO, &stats);
-		int length = format_timeline(buffer, sizeof(buffer), shutdown);
-		tcm_os_write(STDERR_FILENO, buffer, (size_t)length < sizeof(buffer) ? (size_t)length : sizeof(buffer) - 1);
+		write_timeline_line(shutdown);
 	} else if (config->stats.on_exit == TCM_CONFIG_STATS_TO_FILE) {
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		stats.shutdown = *shutdown;
 		int err = tcm_stats_file_write(config->stats.on_exit_path, &stats,
 					       (uint64_t)config->exit.deadline_ms * TCM_NS_PER_MS);
-		if (err != 0) {
-			int message_length = snprintf(buffer, sizeof(buffer), "tcm: stats.on_exit: cannot write %s: %s\n",
-						      config->stats.on_exit_path, strerror(err));
-			tcm_os_write(STDERR_FILENO, buffer, (size_t)message_length < sizeof(buffer) ? (size_t)message_length : sizeof(buffer) - 1);
-		}
+		if (err != 0)
+			tcm_stats_file_report_error("stats.on_exit", config->stats.on_exit_path, err);
 	}
 }

@@ -6,7 +6,7 @@
 #define TCM_ORCHESTRATOR_REPORT_H
 
 #include "../conf/config.h"
-#include "../shim/tcm.h"
+#include "../include/tcm.h"
 
 /* Writes what config->stats.on_exit asks for (nothing for "off"). A file that
  * cannot be written gets one "tcm:" line on stderr. */

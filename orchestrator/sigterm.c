@@ -25,7 +25,7 @@
 #define _GNU_SOURCE
 #include "sigterm.h"
 
-#include "../core/os.h"
+#include "../core/core.h"
 
 #include <dlfcn.h>
 #include <errno.h>

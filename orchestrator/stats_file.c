@@ -1,13 +1,14 @@
 /* orchestrator/stats_file.c - see stats_file.h. */
+#define _GNU_SOURCE   /* strerrorname_np */
 #include "stats_file.h"
 
 #include "../conf/config.h"
-#include "../core/format.h"
-#include "../core/os.h"
+#include "../core/core.h"
 
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SIZE_CLASSES_MAX   64           /* tcm_size_class_stats reports 52 */
 #define REPORT_TEXT_BYTES  (128 * 1024) /* every figure, every class and a full timeline: about 48 KiB */
@@ -109,4 +110,27 @@ int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats, uin
 	}
 	tcm_os_unmap_scratch(space, sizeof *space);
 	return err;
+}
+
+void tcm_stats_file_report_error(const char *key, const char *path, int err)
+{
+	char line[PATH_BYTES + 128];
+	struct tcm_text text;
+	tcm_text_init(&text, line, sizeof line);
+	tcm_text_str(&text, "tcm: ");
+	tcm_text_str(&text, key);
+	tcm_text_str(&text, ": cannot write ");
+	tcm_text_str(&text, path);
+	tcm_text_str(&text, ": ");
+	/* strerrorname_np (glibc 2.32) returns a static string; strerror may translate, which can
+	 * allocate. */
+	const char *name = strerrorname_np(err);
+	if (name != NULL) {
+		tcm_text_str(&text, name);
+	} else {
+		tcm_text_str(&text, "errno ");
+		tcm_text_u64(&text, (uint64_t)err);
+	}
+	tcm_text_str(&text, "\n");
+	tcm_os_write(STDERR_FILENO, line, text.length);
 }

@@ -4,9 +4,9 @@
  * forked child, or several services, never overwrite each other's file); the suffix picks the
  * format; the report goes to a temporary file beside it, then is renamed over it, so a reader
  * polling the file sees the last report or the one before, never part of one.
- * Never: allocates from the heap or builds on the caller's stack (a report is built in a mapping
- * of its own: the exit path and malloc_info may run on a thread with a small stack), or holds a
- * tcm lock across its system calls (core/os.c's). */
+ * Never: allocates from the heap or builds a report on the caller's stack (a report is built in
+ * a mapping of its own: the exit path and malloc_info may run on a thread with a small stack), or
+ * holds a tcm lock across its system calls (core/os.c's). */
 #ifndef TCM_ORCHESTRATOR_STATS_FILE_H
 #define TCM_ORCHESTRATOR_STATS_FILE_H
 
@@ -35,5 +35,11 @@ int tcm_stats_file_write(const char *pattern, const struct tcm_stats *stats, uin
 /* Writes stats as text to fd: what malloc_stats, tcm_stats_print and stats.on_exit = "stderr"
  * print. */
 void tcm_stats_file_print_text(int fd, const struct tcm_stats *stats);
+
+/* Writes "tcm: KEY: cannot write PATH: ENAME" (the errno's name, "errno N" for one glibc does
+ * not name) to stderr in one write(2), so lines of processes sharing a stderr do not interleave:
+ * key is the tcm.conf key that named the file, err tcm_stats_file_write's error. The line is
+ * built on the stack, about 4 KiB (a path fits whole). */
+void tcm_stats_file_report_error(const char *key, const char *path, int err);
 
 #endif

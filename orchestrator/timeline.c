@@ -2,7 +2,6 @@
 #include "timeline.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 
 #include <stdatomic.h>
 

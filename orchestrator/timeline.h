@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../shim/tcm.h"
+#include "../include/tcm.h"
 
 /* Records T0 and its trigger if no T0 exists yet. Async-signal-safe. Returns
  * true when this call set it. */

@@ -1,14 +1,16 @@
 /* orchestrator/worker.c - the release worker thread (see worker.h).
  *
  * Invariants: at most one worker per process (is_running); every notify
- * message is formatted into a stack buffer; the worker blocks every signal, so
- * the application's SIGTERM handler never runs on it; between two release
- * steps it checks the deadline and yields (DESIGN invariant 3). It runs at
- * the priority of the thread that started it, the service's (DESIGN invariant
- * 12): a worker below it would keep the class and page-heap locks it takes
- * for as long as the scheduler leaves it off the CPU, which on a busy host is
- * forever, and would release nothing there (bench/BUSY_HOST.md). What keeps it from taking the service's
- * CPU instead is its duty cycle (release.worker_duty_percent, drain.h): about
+ * message is built into a stack buffer with core/format.h (no printf-family
+ * function); the worker blocks every signal, so the application's SIGTERM
+ * handler never runs on it; between two release steps it checks the deadline
+ * and yields (DESIGN invariant 3). It runs at the priority of the thread
+ * that started it, the service's (DESIGN invariant 12): a worker below it
+ * would keep the class and page-heap locks it takes for as long as the
+ * scheduler leaves it off the CPU, which on a busy host is forever, and would
+ * release nothing there (bench/BUSY_HOST.md). What keeps it from taking the
+ * service's CPU instead is its duty cycle (release.worker_duty_percent,
+ * drain.h): about
  * 1 ms of work, then a sleep. It also rewrites the live statistics file
  * (stats.path) every stats.interval_ms, so the service's threads never do.
  * Its system calls (the eventfd, sleeps, the file) are core/os.c's. */
@@ -16,7 +18,6 @@
 #include "worker.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 #include "clock.h"
 #include "deadline.h"
 #include "drain.h"
@@ -27,9 +28,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
 #define TICK_MS                 100   /* NORMAL with a release rate */
 #define DRAIN_REPASS_MS         10    /* DRAINING: look again for freed memory */
@@ -83,13 +81,8 @@ static int write_live_stats_when_due(void)
 		tcm_core_stats(&stats);
 		tcm_timeline_read(&stats.shutdown);
 		int err = tcm_stats_file_write(config->stats.path, &stats, 0);
-		if (err != 0 && !atomic_exchange(&has_reported_live_stats_error, true)) {
-			char message[4200];
-			int length = snprintf(message, sizeof(message), "tcm: stats.path: cannot write %s: %s\n",
-					      config->stats.path, strerror(err));
-			tcm_os_write(STDERR_FILENO, message,
-				     (size_t)length < sizeof(message) ? (size_t)length : sizeof(message) - 1);
-		}
+		if (err != 0 && !atomic_exchange(&has_reported_live_stats_error, true))
+			tcm_stats_file_report_error("stats.path", config->stats.path, err);
 		live_stats_due_ns = now + interval_ns;
 	}
 	return (int)((live_stats_due_ns - now + TCM_NS_PER_MS - 1) / TCM_NS_PER_MS);
@@ -153,8 +146,10 @@ static void send_extend(struct drain_report *report, uint64_t now_ns)
 	if (!config->notify.stopping)
 		return;
 	char message[64];
-	snprintf(message, sizeof(message), "EXTEND_TIMEOUT_USEC=%llu",
-		 (unsigned long long)tcm_deadline_left_us(&report->deadline, now_ns));
+	struct tcm_text text;
+	tcm_text_init(&text, message, sizeof message);
+	tcm_text_str(&text, "EXTEND_TIMEOUT_USEC=");
+	tcm_text_u64(&text, tcm_deadline_left_us(&report->deadline, now_ns));
 	tcm_notify_send(message);
 	report->next_extend_ns = now_ns + EXTEND_INTERVAL_NS;
 }
@@ -179,8 +174,13 @@ static void on_drain_progress(void *context, const struct tcm_drain_progress *pr
 	if (config->notify.status &&
 	    (released_mib != report->last_status_released_mib || total_mib != report->last_status_total_mib)) {
 		char message[96];
-		snprintf(message, sizeof(message), "STATUS=draining: released %llu MiB of %llu MiB",
-			 (unsigned long long)released_mib, (unsigned long long)total_mib);
+		struct tcm_text text;
+		tcm_text_init(&text, message, sizeof message);
+		tcm_text_str(&text, "STATUS=draining: released ");
+		tcm_text_u64(&text, released_mib);
+		tcm_text_str(&text, " MiB of ");
+		tcm_text_u64(&text, total_mib);
+		tcm_text_str(&text, " MiB");
 		tcm_notify_send(message);
 		report->last_status_released_mib = released_mib;
 		report->last_status_total_mib = total_mib;

@@ -11,7 +11,6 @@
 #include "shim.h"
 
 #include "../core/core.h"
-#include "../core/os.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -15,7 +15,6 @@
 #include "shim.h"
 
 #include "../core/core.h"
-#include "../core/debug.h"
 
 #include <stddef.h>
 

@@ -2,7 +2,7 @@
 """tools/man.py - writes the man pages tcmctl(1), tcm.conf(5) and tcm(3) from what the program
 itself says, so that they cannot drift from it: tcmctl(1) from `tcmctl --help`, the keys of
 tcm.conf(5) from `tcmctl keys` (the schema in conf/schema.c), tcm(3) from the declarations and
-comments of shim/tcm.h. The build runs it (tools/CMakeLists.txt); `cmake --install` puts the
+comments of include/tcm.h. The build runs it (tools/CMakeLists.txt); `cmake --install` puts the
 pages under share/man.
 
 Usage: man.py TCMCTL TCM_H OUTPUT_DIR
@@ -113,7 +113,7 @@ def tcm_page(tcm_h, version):
               ".SH SYNOPSIS", ".nf", "\\fB#include <tcm.h>\\fR", ""]
     lines += [f"\\fB{escape(d)}\\fR" for _, d in functions]
     lines += [".fi", ".PP", "Link with \\fI\\-ltcm\\fR (pkg-config tcm), or find_package(tcm) and tcm::tcm.",
-              ".SH DESCRIPTION", escape(comment_text(re.sub(r"^\s*shim/tcm\.h - ", "", file_comment)))]
+              ".SH DESCRIPTION", escape(comment_text(re.sub(r"^\s*include/tcm\.h - ", "", file_comment)))]
     for comment, declaration in functions:
         name = re.search(r"\btcm_(\w+)\(", declaration).group(1)
         lines += [".TP", f"\\fB{escape(declaration)}\\fR",

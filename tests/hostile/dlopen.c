@@ -14,7 +14,7 @@
  * must not have grown by more than 64 MiB. */
 #define _GNU_SOURCE
 #include "hostile.h"
-#include "../../shim/tcm.h"
+#include "../../include/tcm.h"
 
 #include <dlfcn.h>
 #include <errno.h>

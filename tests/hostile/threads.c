@@ -15,7 +15,7 @@
  * Exit 0 on success. */
 #define _GNU_SOURCE
 #include "hostile.h"
-#include "../../shim/tcm.h"
+#include "../../include/tcm.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
 #
 # Usage: abi_symbols.sh /path/to/libtcm.so
 # Checks that `nm -D --defined-only` lists every libc malloc-family symbol, every
-# mangled C++ operator new/delete form and the public tcm_* API of shim/tcm.h,
+# mangled C++ operator new/delete form and the public tcm_* API of include/tcm.h,
 # and nothing else except further names starting with tcm_ (DESIGN.md, STYLE.md
 # "Exported: the libc ABI plus the tcm_* names"). Version nodes (address 0, type A)
 # and version suffixes (malloc@@TCM_1) are ignored. Prints every missing and every
@@ -38,7 +38,7 @@ _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t
 _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t
 _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t"
 
-# The public API of shim/tcm.h (more tcm_* names are allowed, these are required).
+# The public API of include/tcm.h (more tcm_* names are allowed, these are required).
 tcm_symbols="tcm_malloc tcm_free tcm_calloc tcm_realloc tcm_aligned_alloc
 tcm_malloc_usable_size tcm_release_free_memory tcm_stats tcm_size_class_stats tcm_stats_print
 tcm_shutdown_begin"

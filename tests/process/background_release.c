@@ -8,7 +8,7 @@
  * release at most rate x (elapsed + one 100 ms tick) + one chunk, however slow
  * the machine; the test only waits (up to 20 s) for the release to happen. */
 #define _GNU_SOURCE
-#include "../../shim/tcm.h"
+#include "../../include/tcm.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

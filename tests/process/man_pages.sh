@@ -2,7 +2,7 @@
 # tests/process/man_pages.sh - the man pages the build writes (tools/man.py) render without a
 # warning (groff -ww) and say what the program says: tcm.conf(5) has every key `tcmctl keys`
 # lists with its variable, tcmctl(1) every SYNOPSIS line of `tcmctl --help`, tcm(3) every tcm_
-# function shim/tcm.h declares; `man -l` shows each.
+# function include/tcm.h declares; `man -l` shows each.
 #
 # Usage: man_pages.sh TCMCTL MAN_DIR TCM_H   (exit 0 pass, 1 fail, 2 usage, 77 no groff/man)
 set -u

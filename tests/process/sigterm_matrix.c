@@ -8,7 +8,7 @@
  * installed_before_init (run with the early_sigterm library preloaded after
  * libtcm.so). Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
-#include "../../shim/tcm.h"
+#include "../../include/tcm.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* shim/tcm.h - the public API of tcm for programs that link libtcm.so directly.
+/* include/tcm.h - the public API of tcm for programs that link libtcm.so directly.
  *
  * A program preloading tcm (LD_PRELOAD=libtcm.so) needs none of this: malloc and
  * friends are tcm's. A program that links tcm can also call the tcm_* functions
