@@ -276,7 +276,7 @@ static int reserve_records(void)
  * held, so other threads may use it up before the lock is taken: the count is
  * checked again under the lock. Returns 0 with the lock held, or ENOMEM
  * without it. REQUIRES: no lock held. */
-static int lock_with_records(size_t records)
+static int lock_with_records(size_t records) TCM_TRY_ACQUIRE(0, &page_heap_lock)
 {
 	for (;;) {
 		if (reserve_records() != 0)
@@ -455,12 +455,10 @@ static int grow(size_t npages)
 	void *memory = tcm_os_map(bytes, TCM_PAGE_BYTES);
 	if (memory == NULL)
 		return ENOMEM;
-	int err = tcm_page_map_ensure((uintptr_t)memory >> TCM_PAGE_SHIFT, bytes / TCM_PAGE_BYTES);
-	if (err == 0)
-		err = lock_with_records(1);
-	if (err != 0) {
+	if (tcm_page_map_ensure((uintptr_t)memory >> TCM_PAGE_SHIFT, bytes / TCM_PAGE_BYTES) != 0 ||
+	    lock_with_records(1) != 0) {
 		tcm_os_unmap(memory, bytes);   /* never published: no pointer into it exists */
-		return err;
+		return ENOMEM;
 	}
 	struct tcm_span *span = take_spare_locked();
 	span->start = (uintptr_t)memory;

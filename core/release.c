@@ -1,11 +1,13 @@
-/* core/release.c - the drain and release steps (release.h), and
- * tcm_core_release_free_memory built from them.
+/* core/release.c - the drain and release steps (release.h),
+ * tcm_core_release_free_memory built from them, the help of freeing threads,
+ * and what the resident-set policy (resident.h) says to give back before a
+ * span is faulted in.
  *
  * Invariants: a drain step pops at most one stack entry and returns it in
  * bounded lock holds (core/central.c); a release step is one madvise of at most
  * its chunk (raised to one kernel page) with no lock held (core/page_heap.c),
  * or, when the page heap has no free committed span with a whole kernel page
- * left, the free pages inside one partly used span (core/central.c). The
+ * left, the free pages inside partly used spans (core/inside_release.c). The
  * cursors are relaxed atomics: concurrent callers may pick the same class or
  * span; the class lock decides (a span being released inside is skipped). */
 #include "release.h"

@@ -10,8 +10,7 @@
  * scheduler leaves it off the CPU, which on a busy host is forever, and would
  * release nothing there (bench/BUSY_HOST.md). What keeps it from taking the
  * service's CPU instead is its duty cycle (release.worker_duty_percent,
- * drain.h): about
- * 1 ms of work, then a sleep. It also rewrites the live statistics file
+ * drain.h): about 1 ms of work, then a sleep. It also rewrites the live statistics file
  * (stats.path) every stats.interval_ms, so the service's threads never do.
  * Its system calls (the eventfd, sleeps, the file) are core/os.c's. */
 #define _GNU_SOURCE
