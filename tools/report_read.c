@@ -11,6 +11,12 @@
 
 #define TEXT_BYTES (128 * 1024)
 
+/* Whether name (length bytes, not NUL-terminated) is word. */
+static bool is_name(const char *name, size_t length, const char *word)
+{
+	return strlen(word) == length && memcmp(name, word, length) == 0;
+}
+
 /* A figure's value as a report writes it: seconds with nine decimals for nanoseconds, else an
  * unsigned integer. */
 static bool parse_value(const struct tcm_figure *figure, const char *text, uint64_t *out)
@@ -39,7 +45,7 @@ static bool set_figure(const struct tcm_figure *table, size_t count, const char 
 		       const char *value, void *record)
 {
 	for (size_t i = 0; i < count; i++)
-		if (strlen(table[i].name) == name_length && memcmp(table[i].name, name, name_length) == 0) {
+		if (is_name(name, name_length, table[i].name)) {
 			uint64_t number;
 			if (parse_value(&table[i], value, &number))
 				*(uint64_t *)((char *)record + table[i].offset) = number;
@@ -69,11 +75,9 @@ static void set_t0_to_t1(struct tcmctl_report *out, const char *value)
 
 static void set_trigger(struct tcmctl_report *out, const char *name, size_t length)
 {
-	for (uint32_t trigger = TCM_SHUTDOWN_NONE; trigger <= TCM_SHUTDOWN_EXIT; trigger++) {
-		const char *known = tcm_render_trigger_name(trigger);
-		if (strlen(known) == length && memcmp(known, name, length) == 0)
+	for (uint32_t trigger = TCM_SHUTDOWN_NONE; trigger <= TCM_SHUTDOWN_EXIT; trigger++)
+		if (is_name(name, length, tcm_render_trigger_name(trigger)))
 			out->stats.shutdown.trigger = trigger;
-	}
 }
 
 /* The class of object_bytes, added at the end when it is new; NULL when there is no room. */
@@ -92,17 +96,18 @@ static struct tcm_size_class_stats *class_of(struct tcmctl_report *out, uint64_t
 /* "    {\"object_bytes\": 16, \"span_bytes\": 8192, \"size_class_spans\": 3, ...}" */
 static bool read_json_class(struct tcmctl_report *out, const char *line)
 {
-	const char *at = strstr(line, "{\"object_bytes\": ");
+	static const char opening[] = "{\"object_bytes\": ";
+	const char *at = strstr(line, opening);
 	if (at == NULL)
 		return false;
-	struct tcm_size_class_stats *size_class = class_of(out, strtoull(at + 17, NULL, 10));
+	struct tcm_size_class_stats *size_class = class_of(out, strtoull(at + sizeof opening - 1, NULL, 10));
 	if (size_class == NULL)
 		return true;
 	while ((at = strstr(at, ", \"")) != NULL) {
 		const char *name = at + 3, *end = strchr(name, '"');
 		if (end == NULL || strncmp(end, "\": ", 3) != 0)
 			return false;
-		if (end - name == 10 && memcmp(name, "span_bytes", 10) == 0)
+		if (is_name(name, (size_t)(end - name), "span_bytes"))
 			size_class->span_bytes = strtoull(end + 3, NULL, 10);
 		else
 			set_figure(tcm_size_class_figures, tcm_size_class_figure_count, name, (size_t)(end - name), end + 3,
@@ -134,18 +139,18 @@ static bool read_json(FILE *from, struct tcmctl_report *out, char *error, size_t
 		size_t length = (size_t)(end - name);
 		const char *value = end + 3;
 		if (strcmp(value, "[") == 0)
-			block = length == 12 && memcmp(name, "size_classes", 12) == 0 ? SIZE_CLASSES : SKIPPED;
+			block = is_name(name, length, "size_classes") ? SIZE_CLASSES : SKIPPED;
 		else if (strcmp(value, "{") == 0)
 			block = SKIPPED;
-		else if (length == 11 && memcmp(name, "tcm_version", 11) == 0)
+		else if (is_name(name, length, "tcm_version"))
 			snprintf(out->version, sizeof out->version, "%.*s", (int)strcspn(value + 1, "\""), value + 1);
-		else if (length == 3 && memcmp(name, "pid", 3) == 0)
+		else if (is_name(name, length, "pid"))
 			out->pid = strtoull(value, NULL, 10);
-		else if (length == 19 && memcmp(name, "report_time_seconds", 19) == 0)
+		else if (is_name(name, length, "report_time_seconds"))
 			parse_value(&seconds_figure, value, &out->wall_clock_ns);
-		else if (length == 16 && memcmp(name, "shutdown_trigger", 16) == 0)
+		else if (is_name(name, length, "shutdown_trigger"))
 			set_trigger(out, value + 1, strcspn(value + 1, "\""));
-		else if (length == 25 && memcmp(name, "shutdown_t0_to_t1_seconds", 25) == 0)
+		else if (is_name(name, length, "shutdown_t0_to_t1_seconds"))
 			set_t0_to_t1(out, value);
 		else
 			set_figure(tcm_figures, tcm_figure_count, name, length, value, &out->stats);
@@ -180,16 +185,16 @@ static bool read_prometheus(FILE *from, struct tcmctl_report *out, char *error, 
 		const char *name = line + 4;
 		size_t length = strcspn(name, "{ ");
 		const char *labels = name[length] == '{' ? name + length : "";
-		if (length == 4 && memcmp(name, "info", 4) == 0) {
+		if (is_name(name, length, "info")) {
 			label_value(labels, "version", out->version, sizeof out->version);
 			if (label_value(labels, "pid", text, sizeof text))
 				out->pid = strtoull(text, NULL, 10);
-		} else if (length == 13 && memcmp(name, "shutdown_info", 13) == 0) {
+		} else if (is_name(name, length, "shutdown_info")) {
 			if (label_value(labels, "trigger", text, sizeof text))
 				set_trigger(out, text, strlen(text));
-		} else if (length == 19 && memcmp(name, "report_time_seconds", 19) == 0) {
+		} else if (is_name(name, length, "report_time_seconds")) {
 			parse_value(&seconds_figure, value, &out->wall_clock_ns);
-		} else if (length == 25 && memcmp(name, "shutdown_t0_to_t1_seconds", 25) == 0) {
+		} else if (is_name(name, length, "shutdown_t0_to_t1_seconds")) {
 			set_t0_to_t1(out, value);
 		} else if (label_value(labels, "object_bytes", text, sizeof text)) {
 			struct tcm_size_class_stats *size_class = class_of(out, strtoull(text, NULL, 10));
