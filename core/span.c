@@ -1,6 +1,6 @@
-/* core/span.c - the objects of a small-object span: carving, taking from the
- * free list, claiming stranded objects and turning an object map into a
- * chain (span.h). Callers hold central[span->size_class] for all but
+/* core/span.c - the objects of a small-object span: carving, claiming
+ * stranded objects and turning an object map into a chain (span.h; taking
+ * objects, on every refill's path, is inline there). Callers hold central[span->size_class] for all but
  * tcm_span_link_objects, or own the span outright (a fresh one, not yet
  * published). */
 #include "span.h"
@@ -18,30 +18,6 @@ void tcm_span_start_carving(struct tcm_span *span)
 	atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
 	span->stranded_map = 0;
 	span->listed_map = 0;
-}
-
-uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head)
-{
-	const struct tcm_size_class_info *info = &tcm_size_classes[span->size_class];
-	uint32_t taken = 0;
-	while (taken < want && span->free_list != NULL) {
-		void *object = span->free_list;
-		span->free_list = *(void **)object;
-		if (info->has_object_map)
-			span->listed_map &= ~tcm_span_object_bit(span, object);
-		*(void **)object = *head;
-		*head = object;
-		taken++;
-	}
-	while (taken < want && span->carve_next < span->carve_end) {
-		void *object = (void *)span->carve_next;
-		span->carve_next += info->object_bytes;
-		*(void **)object = *head;
-		*head = object;
-		taken++;
-	}
-	span->allocated_count += taken;
-	return taken;
 }
 
 uint32_t tcm_span_claim_stranded(struct tcm_span *span, uint32_t want, uint64_t *claimed)

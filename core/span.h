@@ -98,8 +98,33 @@ void tcm_span_start_carving(struct tcm_span *span);
 
 /* Takes up to want objects off the span's free list, then carves new ones,
  * pushing them onto the chain *head; returns how many. Stranded objects are
- * not taken (tcm_span_claim_stranded). */
-uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head);
+ * not taken (tcm_span_claim_stranded). Inline: every refill from the spans
+ * runs it. */
+static inline uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head)
+{
+	const struct tcm_size_class_info *info = &tcm_size_classes[span->size_class];
+	const bool has_object_map = info->has_object_map;
+	const size_t object_bytes = info->object_bytes;
+	uint32_t taken = 0;
+	while (taken < want && span->free_list != NULL) {
+		void *object = span->free_list;
+		span->free_list = *(void **)object;
+		if (has_object_map)
+			span->listed_map &= ~tcm_span_object_bit(span, object);
+		*(void **)object = *head;
+		*head = object;
+		taken++;
+	}
+	while (taken < want && span->carve_next < span->carve_end) {
+		void *object = (void *)span->carve_next;
+		span->carve_next += object_bytes;
+		*(void **)object = *head;
+		*head = object;
+		taken++;
+	}
+	span->allocated_count += taken;
+	return taken;
+}
 
 /* Claims up to want of the span's stranded objects, lowest first: they count
  * as handed out from here on, and *claimed has their bits, to be linked with
