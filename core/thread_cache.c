@@ -347,11 +347,12 @@ static void hand_off_all(struct tcm_thread_cache *cache, bool is_thread_exit)
 	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
 		struct tcm_thread_cache_list *list = &cache->lists[size_class];
 		uint32_t count = tcm_thread_cache_list_count(list);
-		if (count == 0)
-			continue;
-		tcm_central_give_back(size_class, list->head, count, is_thread_exit);
-		list->head = NULL;
-		list->room = (int16_t)list->max_count;
+		if (count != 0) {
+			tcm_central_give_back(size_class, list->head, count, is_thread_exit);
+			list->head = NULL;
+			list->room = (int16_t)list->max_count;
+		}
+		/* Empty lists too: mallocs may have emptied one since its gauge heard of it. */
 		report_list(list, size_class);
 	}
 	if (cache->set_aside_object != NULL) {

@@ -961,6 +961,40 @@ static void size_class_stats_account_for_every_object(void **state)
 	assert_every_object_accounted_for();
 }
 
+/* A thread whose list of a class was refilled (reported to the class's gauge) and then emptied
+ * by mallocs alone (no slow path reports that) hands its cache back at exit: the gauge must drop
+ * to what the list holds, nothing, though there was nothing to hand back for that class. */
+#define DRAINED_BYTES 2048
+#define DRAINED_OBJECTS_MAX 64
+
+static void *drain_own_list_then_exit(void *arg)
+{
+	void **objects = arg;
+	objects[0] = tcm_core_malloc(DRAINED_BYTES);   /* a refill: the rest of the batch is cached */
+	unsigned size_class = tcm_size_class_of(DRAINED_BYTES);
+	uint32_t cached = tcm_thread_cache_list_count(&tcm_thread_cache_self.lists[size_class]);
+	UNIT_THREAD_CHECK(cached > 0 && cached + 2 <= DRAINED_OBJECTS_MAX);   /* one batch: 64 KiB at most */
+	for (uint32_t i = 1; i <= cached; i++)
+		objects[i] = tcm_core_malloc(DRAINED_BYTES);   /* fast path only */
+	UNIT_THREAD_CHECK(tcm_thread_cache_list_count(&tcm_thread_cache_self.lists[size_class]) == 0);
+	objects[cached + 1] = NULL;
+	return NULL;
+}
+
+static void thread_exit_clears_a_drained_list_from_the_class_gauge(void **state)
+{
+	(void)state;
+	static void *objects[DRAINED_OBJECTS_MAX];
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, drain_own_list_then_exit, objects), 0);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&unit_thread_failures), 0);
+	assert_int_equal(class_stats_of(DRAINED_BYTES).thread_cache_objects, 0);
+	assert_every_object_accounted_for();
+	for (size_t i = 0; objects[i] != NULL; i++)
+		tcm_core_free(objects[i]);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(small_large_boundary),
 	cmocka_unit_test(usable_size_covers_request),
@@ -988,6 +1022,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(enomem_keeps_serving_what_is_cached),
 	cmocka_unit_test(all_memory_comes_back),
 	cmocka_unit_test(size_class_stats_account_for_every_object),
+	cmocka_unit_test(thread_exit_clears_a_drained_list_from_the_class_gauge),
 };
 
 UNIT_MAIN("alloc", tests)
