@@ -113,14 +113,16 @@ void tcm_release_before_fault_in(size_t bytes, bool is_small_object_span)
 {
 	struct tcm_page_heap_stats heap;
 	tcm_page_heap_stats(&heap);
+	bool is_normal = tcm_state_get() == TCM_STATE_NORMAL;
 	const struct tcm_resident_state state = {
 		.fault_in_bytes = bytes,
 		.is_small_object_span = is_small_object_span,
-		.is_normal = tcm_state_get() == TCM_STATE_NORMAL,
+		.is_normal = is_normal,
 		.in_use_bytes = heap.in_use_bytes,
 		.page_heap_free_bytes = heap.free_committed_bytes,
 		.largest_large_bytes = heap.largest_large_bytes,
-		.central_free_bytes = is_small_object_span ? tcm_central_cached_bytes() : 0,
+		/* a sum over the classes: only where the inside rule can apply */
+		.central_free_bytes = is_small_object_span && is_normal ? tcm_central_cached_bytes() : 0,
 		.inside_quiet_until_bytes = atomic_load_explicit(&inside_quiet_until_bytes, memory_order_relaxed),
 	};
 	struct tcm_resident_plan plan = tcm_resident_plan(&state);
