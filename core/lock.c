@@ -103,16 +103,24 @@ void tcm_lock_release_slow(struct tcm_lock *lock)
 	tcm_os_futex_wake(&lock->word);
 }
 
+/* The word protocol of tcm_lock without its statistics: a free lock is taken
+ * as 1, so giving it back wakes nobody unless a thread announced itself
+ * asleep meanwhile (2). Taking every lock as 2 made each fork's parent wake
+ * 54 locks nobody slept on, 54 system calls per fork. */
 void tcm_lock_take_for_fork(struct tcm_lock *lock)
 {
+	uint32_t expected = 0;
+	if (atomic_compare_exchange_strong_explicit(&lock->word, &expected, 1,
+			memory_order_acquire, memory_order_relaxed))
+		return;
 	while (atomic_exchange_explicit(&lock->word, 2, memory_order_acquire) != 0)
 		tcm_os_futex_wait(&lock->word, 2);
 }
 
 void tcm_lock_give_back_after_fork(struct tcm_lock *lock)
 {
-	atomic_store_explicit(&lock->word, 0, memory_order_release);
-	tcm_os_futex_wake(&lock->word);
+	if (atomic_exchange_explicit(&lock->word, 0, memory_order_release) == 2)
+		tcm_os_futex_wake(&lock->word);
 }
 
 void tcm_lock_reset_in_child(struct tcm_lock *lock)

@@ -214,15 +214,32 @@ void tcm_signal_after_fork_in_child(void)
 	atomic_store(&owner_pid, self);
 	if (atomic_load(&hook_fn) == NULL)
 		return;
+	struct sigaction current;
+	if (real_sigaction(SIGTERM, NULL, &current) != 0)
+		return;
+	/* Most children (every one of a shell) inherit a record with no
+	 * application handler that the kernel's action matches: one read of the
+	 * action shows it and nothing is written, so the lock, whose signal
+	 * blocking costs two system calls per fork, is not taken. The record is
+	 * read with no lock: the child has one thread, and a signal handler that
+	 * sets SIGTERM meanwhile leaves a record of its own that is whole. */
+	bool is_record_current = !app_action_known || app_action.sa_handler == current.sa_handler;
+	if (!is_function(current.sa_handler) && atomic_load(&app_handler_word) == 0 && !has_wrapped &&
+	    is_record_current)
+		return;
 	struct tcm_os_signal_mask mask;
 	setting_lock(&mask, self);
 	has_wrapped = false;   /* the child's first handler starts its own worker */
 	/* Fork handlers that ran before this one may have set SIGTERM straight
-	 * through (the memory was not the child's yet): adopt what they set. */
-	struct sigaction current;
+	 * through (the memory was not the child's yet): adopt what they set. A
+	 * handler function is wrapped; SIG_DFL and SIG_IGN are only recorded. */
 	if (real_sigaction(SIGTERM, NULL, &current) == 0 && current.sa_sigaction != on_sigterm) {
 		bool wrapped_first = false;
-		if (apply_locked(&current, &wrapped_first, NULL) == 0) {
+		if (!is_function(current.sa_handler)) {
+			atomic_store(&app_handler_word, 0);
+			app_action = current;
+			app_action_known = true;
+		} else if (apply_locked(&current, &wrapped_first, NULL) == 0) {
 			app_action = current;
 			app_action_known = true;
 		}
