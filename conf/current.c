@@ -2,7 +2,11 @@
  * production sources, with errors written to stderr as "tcm: <message>" lines.
  *
  * Invariants: after the first call returns, the object never changes; at most
- *             TCM_CONFIG_STDERR_LINES error lines plus one "more errors" line are written.
+ *             TCM_CONFIG_STDERR_LINES error lines plus one "more errors" line are written;
+ *             a call that finds the load under way in another thread waits for it (yielding:
+ *             the one caller is the library constructor, so nobody waits in practice). Not
+ *             pthread_once: glibc's wakes waiters with a futex system call after every
+ *             initialisation, a system call in every process's start-up (issue 12).
  * Never: abort; report through stdio (a host's stderr buffering is its own); make a system call
  *        itself (the error lines go out through core/os.c's tcm_os_write). */
 #define _GNU_SOURCE  /* secure_getenv */
@@ -10,7 +14,7 @@
 
 #include "../core/core.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/auxv.h>
 #include <stdio.h>
@@ -18,9 +22,11 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct tcm_config current;       /* written once, under once */
-static pthread_once_t    current_once = PTHREAD_ONCE_INIT;
-static unsigned          stderr_lines;  /* written under once only */
+enum load_state { NOT_LOADED, LOADING, LOADED };
+
+static struct tcm_config  current;       /* written by the one LOADING thread */
+static _Atomic int        current_state = NOT_LOADED;
+static unsigned           stderr_lines;  /* written by the one LOADING thread */
 
 /* secure_getenv returns NULL for every name when the process is setuid or setgid (the kernel's
  * AT_SECURE), so such programs ignore TCM_CONF and TCM_* and read only /etc/tcm.conf. */
@@ -63,6 +69,15 @@ static void load_current(void)
 
 const struct tcm_config *tcm_config_current(void)
 {
-	pthread_once(&current_once, load_current);
+	int state = atomic_load_explicit(&current_state, memory_order_acquire);
+	if (state == LOADED)
+		return &current;
+	if (state == NOT_LOADED && atomic_compare_exchange_strong(&current_state, &state, LOADING)) {
+		load_current();
+		atomic_store_explicit(&current_state, LOADED, memory_order_release);
+		return &current;
+	}
+	while (atomic_load_explicit(&current_state, memory_order_acquire) != LOADED)
+		tcm_os_yield();
 	return &current;
 }

@@ -45,7 +45,7 @@ void *tcm_metadata_alloc(size_t size_bytes)
 	size_bytes = (size_bytes + METADATA_ALIGN_BYTES - 1) & ~(size_t)(METADATA_ALIGN_BYTES - 1);
 	if (size_bytes >= METADATA_OWN_MAPPING_BYTES) {
 		size_t own_bytes = (size_bytes + TCM_PAGE_BYTES - 1) & ~(TCM_PAGE_BYTES - 1);
-		void *own = tcm_os_map(own_bytes, TCM_PAGE_BYTES);
+		void *own = tcm_os_map(own_bytes, METADATA_ALIGN_BYTES);
 		if (own != NULL)
 			atomic_fetch_add_explicit(&handed_out_bytes, own_bytes, memory_order_relaxed);
 		return own;
@@ -60,7 +60,7 @@ void *tcm_metadata_alloc(size_t size_bytes)
 		}
 		size_t region_bytes = size_bytes > METADATA_REGION_BYTES ? size_bytes : METADATA_REGION_BYTES;
 		region_bytes = (region_bytes + TCM_PAGE_BYTES - 1) & ~(TCM_PAGE_BYTES - 1);
-		char *region = tcm_os_map(region_bytes, TCM_PAGE_BYTES);
+		char *region = tcm_os_map(region_bytes, METADATA_ALIGN_BYTES);
 		if (region == NULL)
 			return NULL;
 		tcm_lock(&metadata_lock);

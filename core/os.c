@@ -156,7 +156,7 @@ static size_t mmu_page_bytes(void)
 
 /* Whether the kernel has MADV_POPULATE_WRITE (kernel_has_populate_write) and
  * process_madvise on the calling process (kernel_has_batched_release):
- * 0 not probed yet (again after an emulation change), 1 has it, -1 lacks it. */
+ * 0 not known yet (again after an emulation change), 1 has it, -1 lacks it. */
 static _Atomic int populate_write_support;
 static _Atomic int batched_release_support;
 
@@ -465,19 +465,21 @@ unsigned tcm_os_release_ranges(struct tcm_os_range *ranges, size_t count)
 	return calls;
 }
 
-/* Whether the kernel knows MADV_POPULATE_WRITE (Linux 5.14), asked once with
- * an empty range at aligned_addr: the kernel checks the advice and the
- * alignment first and fails with EINVAL only for an advice it does not know,
- * so no error of a real call (EINVAL for its alignment, ENOMEM, EINTR) can
- * switch populate off. Any failure counts as "lacks it": touching still works. */
-static bool kernel_has_populate_write(void *aligned_addr)
+/* MADV_POPULATE_WRITE (Linux 5.14) over whole kernel pages from an aligned
+ * start; whether the kernel knows the advice is learnt from the first call
+ * rather than asked apart (a system call fewer at every start-up). The range
+ * is tcm's own anonymous memory at an aligned start, so EINVAL can only mean
+ * an advice the kernel does not know: from then on touching does the work.
+ * Other errors (ENOMEM, EINTR) decide nothing. False: the caller touches. */
+static bool populate_write(void *aligned_addr, size_t len_bytes)
 {
 	int support = atomic_load_explicit(&populate_write_support, memory_order_relaxed);
-	if (support == 0) {
-		support = kernel_madvise(aligned_addr, 0, MADV_POPULATE_WRITE) == 0 ? 1 : -1;
-		atomic_store_explicit(&populate_write_support, support, memory_order_relaxed);
-	}
-	return support > 0;
+	if (support < 0)
+		return false;
+	int error = kernel_madvise(aligned_addr, len_bytes, MADV_POPULATE_WRITE);
+	if (support == 0 && (error == 0 || error == EINVAL))
+		atomic_store_explicit(&populate_write_support, error == 0 ? 1 : -1, memory_order_relaxed);
+	return error == 0;
 }
 
 /* Faults in each page of [start, end) as the MMU maps them (the real kernel
@@ -501,8 +503,7 @@ void tcm_os_populate(void *addr, size_t len_bytes)
 	uintptr_t inner_start = round_up_to(start, kernel_page), inner_end = end & ~(uintptr_t)(kernel_page - 1);
 	/* One call for the whole kernel pages inside; the kernel pages at the
 	 * edges are shared with neighbours, which a madvise must not touch. */
-	if (inner_start < inner_end && kernel_has_populate_write((void *)inner_start) &&
-	    kernel_madvise((void *)inner_start, inner_end - inner_start, MADV_POPULATE_WRITE) == 0) {
+	if (inner_start < inner_end && populate_write((void *)inner_start, inner_end - inner_start)) {
 		touch_pages(start, inner_start);
 		touch_pages(inner_end, end);
 	} else {

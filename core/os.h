@@ -36,8 +36,9 @@
 #define TCM_ADDRESS_BITS 48
 
 /* Maps len_bytes of fresh zeroed read-write memory aligned to align_bytes
- * (a power of two >= TCM_PAGE_BYTES) and to the kernel page, in whole kernel
- * pages. NULL when the kernel refuses (ENOMEM). */
+ * (a power of two) and to the kernel page, in whole kernel pages. An
+ * alignment no larger than the kernel page costs one mmap; a larger one may
+ * cost an over-map and its trims. NULL when the kernel refuses (ENOMEM). */
 void *tcm_os_map(size_t len_bytes, size_t align_bytes);
 
 /* Unmaps a range tcm_os_map returned that was never handed out (a growth
@@ -80,7 +81,7 @@ unsigned tcm_os_release_ranges(struct tcm_os_range *ranges, size_t count);
 /* Makes the range resident and writable now, with no lock held, so that no
  * later critical section takes a page fault on it (DESIGN invariants 2, 11):
  * one MADV_POPULATE_WRITE over the whole kernel pages inside the range where
- * the kernel has it (Linux 5.14; probed once, with an empty aligned range),
+ * the kernel has it (Linux 5.14; learnt from the first call's answer),
  * and otherwise (the kernel pages at its edges, older kernels, a failed
  * call) a touch of each page: a byte read and written back, so the contents
  * stay. addr need not be kernel-page aligned. REQUIRES: no other thread

@@ -1,0 +1,76 @@
+#!/bin/sh
+# tests/process/startup_system_calls.sh - the system calls tcm adds to a shell that starts,
+# allocates and forks (dash running a command substitution), seen with strace as a user would:
+#   - no futex call in a process that never had a second thread: the configuration is loaded
+#     without pthread_once (whose wake is a system call), and the fork handlers take the locks
+#     the way tcm_lock does, so giving them back wakes no one (it was 54 wakes per fork);
+#   - a forked child with no SIGTERM handler to adopt takes no setting lock (no rt_sigprocmask)
+#     and sets no SIGTERM action (it set SIG_DFL again);
+#   - each of tcm's reservations (MAP_NORESERVE) is one mmap, nothing of it unmapped again (no
+#     over-map and trim);
+#   - MADV_POPULATE_WRITE is learnt from its first real call (no empty probe call).
+# Issue 12's start-up cost.
+#
+# Usage: startup_system_calls.sh LIBTCM   (exit 0 pass, 1 fail, 2 usage)
+set -u
+lib=${1:-}
+[ -f "$lib" ] || { echo "usage: startup_system_calls.sh LIBTCM" >&2; exit 2; }
+command -v strace > /dev/null || { echo "startup_system_calls.sh: strace is missing (tools/build installs it)" >&2; exit 2; }
+command -v python3 > /dev/null || { echo "startup_system_calls.sh: python3 is missing" >&2; exit 2; }
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tcm-startup-calls.XXXXXX") || exit 2
+trap 'rm -rf "$tmp"' EXIT
+unset LD_PRELOAD
+for v in $(env | sed -n 's/^\(TCM_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+# A missing file: reported on stderr, nothing parsed, libconfig never loaded (its loader's
+# mappings would be in the trace).
+export TCM_CONF="$tmp/missing.conf"
+
+printf 'x=$(echo a b c); exit 0\n' > "$tmp/script"
+# one file per process (-ff): no call is split across lines by another process's
+strace -ff -o "$tmp/trace" env LD_PRELOAD="$lib" /bin/sh "$tmp/script" 2> "$tmp/err" ||
+	{ echo "FAIL [startup_system_calls]: strace of /bin/sh under libtcm.so failed: $(cat "$tmp/err")"; exit 1; }
+
+exec python3 - "$tmp"/trace.* <<'PY'
+import re, sys
+traces = [open(path).read().splitlines() for path in sys.argv[1:]]
+shell = [t for t in traces if any('execve("/bin/sh"' in l for l in t)]
+if len(shell) != 1:
+    print("FAIL [startup_system_calls]: %d traces with the shell's execve" % len(shell))
+    sys.exit(1)
+shell = shell[0]
+start = max(i for i, l in enumerate(shell) if 'execve("/bin/sh"' in l)
+child_calls = [l for t in traces if t is not shell for l in t]
+calls = shell[start + 1:] + child_calls
+def fail(why):
+    print("FAIL [startup_system_calls]: " + why + "\n" + "\n".join(calls))
+    sys.exit(1)
+reserved = []
+for c in calls:
+    m = re.match(r"mmap\((\w+), (\d+), [^,]+, [^,]*MAP_NORESERVE[^,]*, -1, 0\) = (0x[0-9a-f]+)", c)
+    if m:
+        reserved.append((int(m.group(3), 16), int(m.group(2))))
+if not any(c.startswith("clone(") or c.startswith("fork(") or c.startswith("vfork(") for c in calls):
+    fail("the shell did not fork (the test's premise)")
+if not child_calls:
+    fail("no system call of a forked child in the trace (the test's premise)")
+for c in child_calls:
+    if c.startswith("rt_sigprocmask("):
+        fail("a forked child took the setting lock: " + c)
+    if re.match(r"rt_sigaction\(SIGTERM, \{", c):
+        fail("a forked child set SIGTERM's action: " + c)
+if not reserved:
+    fail("no MAP_NORESERVE mapping after execve: tcm set up no heap (the test's premise)")
+for c in calls:
+    m = re.match(r"munmap\((0x[0-9a-f]+), (\d+)\)", c)
+    if m:
+        at = int(m.group(1), 16)
+        if any(base <= at < base + size for base, size in reserved):
+            fail("part of a reservation was unmapped again: " + c)
+    if c.startswith("futex("):
+        fail("a futex call in a process with one thread: " + c)
+    if re.match(r"madvise\(0x[0-9a-f]+, 0, MADV_POPULATE_WRITE\)", c):
+        fail("an empty MADV_POPULATE_WRITE probe: " + c)
+if not any("MADV_POPULATE_WRITE" in c for c in calls):
+    fail("no MADV_POPULATE_WRITE at all: the first span was not populated (the test's premise)")
+print("ok: startup_system_calls (%d reservations)" % len(reserved))
+PY
