@@ -58,6 +58,17 @@ void tcm_orchestrator_shutdown_begin(void)
 	begin_shutdown(TCM_SHUTDOWN_API);
 }
 
+static bool has_live_statistics(void)
+{
+	return config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
+}
+
+/* Whether a report reads the shutdown timeline's samples: the exit report or the live file. */
+static bool has_statistics_file(void)
+{
+	return config->stats.on_exit != TCM_CONFIG_STATS_TO_OFF || has_live_statistics();
+}
+
 static void at_exit(void)
 {
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
@@ -69,7 +80,10 @@ static void at_exit(void)
 		tcm_timeline_record_lock_maxima();   /* covers the drain up to T1 */
 	struct tcm_shutdown_stats shutdown;
 	tcm_timeline_read(&shutdown);
-	tcm_timeline_add_sample(now, shutdown.released_bytes, 0);   /* T1 */
+	/* T1's sample (a read of /proc/self/statm, three system calls) only for a
+	 * report that shows it: a process with no statistics file exits without. */
+	if (has_statistics_file())
+		tcm_timeline_add_sample(now, shutdown.released_bytes, 0);
 	/* The worker may not have run since T0 (a busy machine, a quick exit). */
 	if (config->notify.stopping && tcm_timeline_claim_stopping_message())
 		tcm_notify_send("STOPPING=1");
@@ -103,8 +117,7 @@ void tcm_orchestrator_start(const struct tcm_config *loaded_config)
 	atexit(at_exit);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	tcm_signal_arm(on_sigterm, on_application_handler);
-	bool has_live_stats = config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
-	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || has_live_stats)
+	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || has_live_statistics())
 		tcm_worker_start(config);
 }
 

@@ -8,7 +8,9 @@
 #     and sets no SIGTERM action (it set SIG_DFL again);
 #   - each of tcm's reservations (MAP_NORESERVE) is one mmap, nothing of it unmapped again (no
 #     over-map and trim);
-#   - MADV_POPULATE_WRITE is learnt from its first real call (no empty probe call).
+#   - MADV_POPULATE_WRITE is learnt from its first real call (no empty probe call);
+#   - with no statistics file to write, exit() reads no /proc/self/statm (the timeline's T1
+#     sample is taken only for a report): /bin/true, as dash leaves with _exit.
 # Issue 12's start-up cost.
 #
 # Usage: startup_system_calls.sh LIBTCM   (exit 0 pass, 1 fail, 2 usage)
@@ -29,6 +31,16 @@ printf 'x=$(echo a b c); exit 0\n' > "$tmp/script"
 # one file per process (-ff): no call is split across lines by another process's
 strace -ff -o "$tmp/trace" env LD_PRELOAD="$lib" /bin/sh "$tmp/script" 2> "$tmp/err" ||
 	{ echo "FAIL [startup_system_calls]: strace of /bin/sh under libtcm.so failed: $(cat "$tmp/err")"; exit 1; }
+
+strace -o "$tmp/true" env LD_PRELOAD="$lib" /bin/true 2> "$tmp/err" ||
+	{ echo "FAIL [startup_system_calls]: strace of /bin/true under libtcm.so failed: $(cat "$tmp/err")"; exit 1; }
+sed -n '/^execve("\/bin\/true"/,$p' "$tmp/true" > "$tmp/true.after"
+grep -q '^exit_group' "$tmp/true.after" || { echo "FAIL [startup_system_calls]: no exit in /bin/true's trace: $(cat "$tmp/true")"; exit 1; }
+if grep -q '/proc/self/statm' "$tmp/true.after"; then
+	echo "FAIL [startup_system_calls]: /bin/true's exit read the resident set with no statistics file to write:"
+	cat "$tmp/true.after"
+	exit 1
+fi
 
 exec python3 - "$tmp"/trace.* <<'PY'
 import re, sys
