@@ -20,6 +20,13 @@
  *   - SA_RESETHAND is the kernel's: the wrapper carries the flag, so the reset
  *     to SIG_DFL happens at delivery, and a second SIGTERM sent back to back
  *     (to any thread) meets the default action, as without tcm;
+ *   - until a setting first needs the record (a handler function to wrap, or
+ *     one to adopt), the record says "no handler" and a set of SIG_DFL or
+ *     SIG_IGN goes straight to the kernel, one system call as without tcm
+ *     (a shell sets SIGTERM as it starts); settings_go_through_lock, set by
+ *     every holder of the setting lock before it changes the kernel's action
+ *     and never cleared, ends that, and a straight set that raced it puts the
+ *     record right under the lock;
  *   - the handler allocates nothing, takes no lock, and keeps errno.
  * This file is the orchestrator's only user of sigaction. */
 #define _GNU_SOURCE
@@ -49,6 +56,7 @@ static _Atomic pid_t owner_pid;                  /* the process this memory belo
 static _Atomic(tcm_signal_hook_fn) hook_fn;
 static tcm_signal_wrapped_fn first_wrap_fn;      /* setting lock */
 static bool has_wrapped;                         /* setting lock */
+static atomic_bool settings_go_through_lock;     /* see the invariants above */
 
 static int real_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action)
 {
@@ -75,11 +83,15 @@ static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
 	for (;;) {
 		pid_t holder = 0;
 		if (atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			return;
+			break;
 		if (holder != self && atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			return;   /* stale: held in the parent when it forked */
+			break;   /* stale: held in the parent when it forked */
 		tcm_os_yield();   /* holds are a few system calls long */
 	}
+	/* Before this holder changes the kernel's action: a straight set whose
+	 * system call comes after that change sees the flag (the kernel orders
+	 * the two calls under its signal lock). */
+	atomic_store(&settings_go_through_lock, true);
 }
 
 static void setting_unlock(const struct tcm_os_signal_mask *previous_mask)
@@ -247,6 +259,29 @@ void tcm_signal_after_fork_in_child(void)
 	setting_unlock(&mask);
 }
 
+/* After a set of SIG_DFL or SIG_IGN straight to the kernel that raced the
+ * first locked setting: the record may name a handler the kernel no longer
+ * has (the set replaced the wrapper), so it is made the kernel's again under
+ * the lock. *previous is the action the set replaced, as the application
+ * sees it. */
+static void put_record_right(struct sigaction *previous)
+{
+	if (previous->sa_sigaction == on_sigterm)
+		describe_application_action(previous);
+	pid_t self = tcm_os_process_id();
+	if (self != atomic_load(&owner_pid))
+		return;   /* a vfork child's own table: the record is its parent's */
+	struct tcm_os_signal_mask mask;
+	setting_lock(&mask, self);
+	struct sigaction current;
+	if (real_sigaction(SIGTERM, NULL, &current) == 0 && current.sa_sigaction != on_sigterm) {
+		atomic_store(&app_handler_word, 0);
+		app_action = current;
+		app_action_known = true;
+	}
+	setting_unlock(&mask);
+}
+
 int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action)
 {
 	if (signo != SIGTERM || atomic_load(&hook_fn) == NULL)
@@ -263,6 +298,16 @@ int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigac
 				*old_action = current;
 			return 0;
 		}
+	}
+	if (action != NULL && !is_function(action->sa_handler) && !atomic_load(&settings_go_through_lock)) {
+		struct sigaction previous;
+		if (real_sigaction(SIGTERM, action, &previous) != 0)
+			return -1;
+		if (atomic_load(&settings_go_through_lock))
+			put_record_right(&previous);
+		if (old_action != NULL)
+			*old_action = previous;
+		return 0;
 	}
 	pid_t self = tcm_os_process_id();
 	if (self != atomic_load(&owner_pid))

@@ -5,8 +5,8 @@
  * parent checks how the child ended. Scenarios: default_dies, ignored_survives,
  * handler_once_per_signal, siginfo, resethand, restart, no_restart, replaced,
  * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
- * installed_before_init (run with the early_sigterm library preloaded after
- * libtcm.so). Exit 0 = the scenario behaved as the kernel would without tcm. */
+ * racing_first_settings, installed_before_init (run with the early_sigterm library preloaded after
+ * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
 #include "../../include/tcm.h"
 
@@ -157,6 +157,113 @@ static void run_restart(bool want_restart)
 		CHECK(got == -1 && read_errno == EINTR, "read was restarted without SA_RESTART: %zd", got);
 }
 
+/* racing_first_settings: a thread installs a handler (the first setting that
+ * goes through tcm's lock) while the main thread sets SIG_DFL (straight to the
+ * kernel while no setting has needed the lock), in a fresh fork child each
+ * time. Whichever won, what sigaction reports must be what the kernel does:
+ * the handler with tcm's wrapper in the kernel, SIG_DFL with SIG_DFL. */
+static atomic_int race_start, race_ready;
+
+static void *install_at_start(void *unused)
+{
+	(void)unused;
+	atomic_store(&race_ready, 1);
+	while (atomic_load(&race_start) == 0)
+		;
+	install(count_call, 0);
+	return NULL;
+}
+
+static int race_once(unsigned delay_spins)
+{
+	pthread_t thread;
+	CHECK(pthread_create(&thread, NULL, install_at_start, NULL) == 0, "pthread_create");
+	struct sigaction default_action = { .sa_handler = SIG_DFL };
+	sigemptyset(&default_action.sa_mask);
+	while (atomic_load(&race_ready) == 0)
+		;   /* the thread is spinning: both are on a CPU */
+	atomic_store(&race_start, 1);
+	for (volatile unsigned spin = 0; spin < delay_spins; spin++)
+		;
+	CHECK(sigaction(SIGTERM, &default_action, NULL) == 0, "sigaction SIG_DFL");
+	pthread_join(thread, NULL);
+	struct sigaction reported;
+	CHECK(sigaction(SIGTERM, NULL, &reported) == 0, "sigaction query");
+	void *kernel_action[8] = { 0 };   /* the kernel's struct; the handler comes first */
+	CHECK(syscall(SYS_rt_sigaction, SIGTERM, NULL, kernel_action, 8) == 0, "rt_sigaction");
+	bool kernel_default = kernel_action[0] == (void *)SIG_DFL;
+	if (reported.sa_handler == SIG_DFL) {
+		CHECK(kernel_default, "SIG_DFL reported while the kernel has a handler");
+		return 1;
+	}
+	CHECK(reported.sa_handler == count_call, "reported neither SIG_DFL nor the handler");
+	CHECK(!kernel_default, "the handler reported while the kernel has SIG_DFL");
+	kill(getpid(), SIGTERM);
+	for (int i = 0; i < 5000 && calls == 0; i++)
+		sleep_ms(1);
+	CHECK(calls == 1, "the handler reported but called %d times", (int)calls);
+	return 2;
+}
+
+static void race_first_settings(void)
+{
+	int outcomes[3] = { 0 };
+	for (int i = 0; i < 300; i++) {
+		pid_t child = fork();
+		CHECK(child >= 0, "fork");
+		if (child == 0)
+			_exit(race_once((unsigned)(i * 331) % 100000));   /* a spread of delays: both orders */
+		int status;
+		CHECK(waitpid(child, &status, 0) == child, "waitpid");
+		CHECK(WIFEXITED(status) && (WEXITSTATUS(status) == 1 || WEXITSTATUS(status) == 2),
+		      "race %d: child ended with status %#x", i, status);
+		outcomes[WEXITSTATUS(status)]++;
+	}
+	fprintf(stderr, "racing_first_settings: SIG_DFL last %d times, the handler last %d times\n", outcomes[1], outcomes[2]);
+}
+
+/* set_raced_by_first_wrap: the main thread's set of SIG_DFL, straight to the
+ * kernel while no setting has needed tcm's lock, is held just before the
+ * kernel (held_sigaction_lib.c) while another thread installs a handler
+ * through the lock; then the set goes on and replaces tcm's wrapper. SIG_DFL
+ * was set last, so SIG_DFL is what sigaction must report and what a SIGTERM
+ * must do. */
+struct held_set {
+	atomic_int *is_holding;
+	atomic_int *release;
+};
+
+static void *install_while_held(void *context)
+{
+	struct held_set *held = context;
+	while (atomic_load(held->is_holding) == 0)
+		;
+	install(count_call, 0);
+	atomic_store(held->release, 1);
+	return NULL;
+}
+
+static void set_raced_by_first_wrap(void)
+{
+	atomic_int *hold = dlsym(RTLD_DEFAULT, "hold_next_default_set");
+	struct held_set held = { dlsym(RTLD_DEFAULT, "is_holding"), dlsym(RTLD_DEFAULT, "release_held_set") };
+	CHECK(hold != NULL && held.is_holding != NULL && held.release != NULL,
+	      "the held_sigaction library is not preloaded after libtcm.so");
+	pthread_t installer;
+	CHECK(pthread_create(&installer, NULL, install_while_held, &held) == 0, "pthread_create");
+	struct sigaction default_action = { .sa_handler = SIG_DFL }, replaced;
+	sigemptyset(&default_action.sa_mask);
+	atomic_store(hold, 1);
+	CHECK(sigaction(SIGTERM, &default_action, &replaced) == 0, "sigaction SIG_DFL");
+	pthread_join(installer, NULL);
+	CHECK(replaced.sa_handler == count_call, "the set replaced %p, not the handler installed while it was held",
+	      (void *)replaced.sa_handler);
+	struct sigaction reported;
+	CHECK(sigaction(SIGTERM, NULL, &reported) == 0, "sigaction query");
+	CHECK(reported.sa_handler == SIG_DFL, "sigaction reports %p after SIG_DFL was set last",
+	      (void *)reported.sa_handler);
+}
+
 /* ---- scenarios run in the child ------------------------------------------ */
 
 static int run_scenario(const char *scenario)
@@ -263,6 +370,12 @@ static int run_scenario(const char *scenario)
 			CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "child %d of a draining parent ended with status %#x", i, status);
 		}
+	} else if (strcmp(scenario, "racing_first_settings") == 0) {
+		race_first_settings();
+	} else if (strcmp(scenario, "set_raced_by_first_wrap") == 0) {
+		set_raced_by_first_wrap();
+		kill(getpid(), SIGTERM);   /* SIG_DFL: the parent expects death by SIGTERM */
+		sleep_ms(5000);
 	} else if (strcmp(scenario, "installed_before_init") == 0) {
 		void (*handler)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "early_sigterm_handler");
 		volatile sig_atomic_t *early_calls = dlsym(RTLD_DEFAULT, "early_sigterm_calls");
@@ -297,7 +410,8 @@ int main(int argc, char **argv)
 	int status;
 	if (waitpid(child, &status, 0) != child)
 		return 2;
-	bool wants_death = strcmp(argv[1], "default_dies") == 0 || strcmp(argv[1], "resethand") == 0;
+	bool wants_death = strcmp(argv[1], "default_dies") == 0 || strcmp(argv[1], "resethand") == 0 ||
+			   strcmp(argv[1], "set_raced_by_first_wrap") == 0;
 	if (wants_death) {
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) {
 			printf("%s: died by SIGTERM, as without tcm\n", argv[1]);

@@ -3,7 +3,8 @@
 # (orchestrator/sigterm.c), seen with strace as a user would: a program with no SIGTERM handler
 # (/bin/true) gets one read of SIGTERM's action at tcm's start and no setting lock (no
 # rt_sigprocmask); a shell that sets SIGTERM to its default (dash does, as it starts) gets that
-# change as one system call that also reads the action it replaces, not a read and then a set.
+# change as one system call that also reads the action it replaces, not a read and then a set,
+# and with no setting lock (no rt_sigprocmask): no setting has needed the record yet.
 #
 # Usage: startup_signals.sh LIBTCM   (exit 0 pass, 1 fail, 2 usage)
 set -u
@@ -32,13 +33,14 @@ reads=$(grep -c '^rt_sigaction(SIGTERM, NULL' "$tmp/true.after")
 [ "$reads" -eq 1 ] || fail "/bin/true read SIGTERM's action $reads times: $(cat "$tmp/true.after")"
 
 printf 'exit 0\n' > "$tmp/script"
-strace -o "$tmp/sh" -e trace=execve,rt_sigaction env LD_PRELOAD="$lib" /bin/sh "$tmp/script" ||
+strace -o "$tmp/sh" -e trace=execve,rt_sigaction,rt_sigprocmask env LD_PRELOAD="$lib" /bin/sh "$tmp/script" ||
 	fail "strace of /bin/sh under libtcm.so failed"
 sed -n '/^execve("\/bin\/sh"/,$p' "$tmp/sh" > "$tmp/sh.after"
 sets=$(grep -c '^rt_sigaction(SIGTERM, {sa_handler=SIG_DFL' "$tmp/sh.after")
 [ "$sets" -ge 1 ] || fail "dash set no SIGTERM action (the test's premise): $(cat "$tmp/sh.after")"
 grep '^rt_sigaction(SIGTERM, {sa_handler=SIG_DFL' "$tmp/sh.after" | grep -q ', NULL, 8)' &&
 	fail "setting SIGTERM did not read the action it replaced in the same call: $(cat "$tmp/sh.after")"
+grep -q rt_sigprocmask "$tmp/sh.after" && fail "/bin/sh's set of SIGTERM took the setting lock: $(cat "$tmp/sh.after")"
 # dash reads the action itself first (one read, passed through), and tcm adds only its own at start
 reads=$(grep -c '^rt_sigaction(SIGTERM, NULL' "$tmp/sh.after")
 [ "$reads" -eq 2 ] || fail "/bin/sh: $reads reads of SIGTERM's action, want dash's and tcm's: $(cat "$tmp/sh.after")"
