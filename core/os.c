@@ -242,6 +242,67 @@ static int kernel_munmap(void *addr, size_t len_bytes)
  * the next region is asked for just below it, aligned, and usually gets it. */
 static _Atomic uintptr_t next_map_hint;
 
+/* The start-up reservation. The first tcm_os_map maps RESERVATION_BYTES at
+ * once (MAP_NORESERVE: address space, no memory) and the maps that follow are
+ * carved from it, top down, until it is used up: the heap's set-up (the
+ * metadata region, the first heap region and its page-map leaf: 24.25 MiB) is
+ * one mmap instead of three, a start-up cost of every process that allocates
+ * (issue 12). Only the top moves, by compare-and-swap, and the reservation is
+ * made once and never replaced, so carving takes no lock and a fork child
+ * inherits a consistent one. Carved memory was never handed out before, so it
+ * is fresh and zero. When the kernel refuses that much at once (RLIMIT_AS),
+ * every map is its own, as before. */
+#define RESERVATION_BYTES ((size_t)32 << 20)
+enum { RESERVATION_NOT_MADE = 0, RESERVATION_NONE = 1, RESERVATION_BEING_MADE = 2 };
+static _Atomic uintptr_t reservation_start;   /* an address, or one of the three states above */
+static _Atomic uintptr_t reservation_top;     /* carved below this; written before the start is published */
+
+/* The reservation's start once it is made (making it on the first call), or 0. */
+static uintptr_t reservation(void)
+{
+	uintptr_t start = atomic_load_explicit(&reservation_start, memory_order_acquire);
+	if (start != RESERVATION_NOT_MADE)
+		return start > RESERVATION_BEING_MADE ? start : 0;
+	uintptr_t expected = RESERVATION_NOT_MADE;
+	if (!atomic_compare_exchange_strong(&reservation_start, &expected, RESERVATION_BEING_MADE))
+		return 0;   /* another thread makes it: this map is its own */
+	char *got = mmap(NULL, RESERVATION_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (got != MAP_FAILED && ((uintptr_t)got + RESERVATION_BYTES) >> TCM_ADDRESS_BITS) {
+		munmap(got, RESERVATION_BYTES);
+		got = MAP_FAILED;
+	}
+	if (got == MAP_FAILED) {
+		atomic_store_explicit(&reservation_start, RESERVATION_NONE, memory_order_release);
+		return 0;
+	}
+	start = (uintptr_t)got;
+	atomic_store_explicit(&next_map_hint, start, memory_order_relaxed);   /* later maps go below it */
+	atomic_store_explicit(&reservation_top, start + RESERVATION_BYTES, memory_order_relaxed);
+	atomic_store_explicit(&reservation_start, start, memory_order_release);
+	return start;
+}
+
+/* map_bytes aligned to align_bytes from the top of the reservation; 0 when
+ * there is no reservation or not enough of it is left. */
+static uintptr_t carve_from_reservation(size_t map_bytes, size_t align_bytes)
+{
+	uintptr_t start = reservation();
+	if (start == 0)
+		return 0;
+	uintptr_t top = atomic_load_explicit(&reservation_top, memory_order_relaxed);
+	for (;;) {
+		if (top - start < map_bytes)
+			return 0;
+		uintptr_t carved = (top - map_bytes) & ~(uintptr_t)(align_bytes - 1);
+		if (carved < start)
+			return 0;
+		if (atomic_compare_exchange_weak_explicit(&reservation_top, &top, carved, memory_order_relaxed,
+							  memory_order_relaxed))
+			return carved;
+	}
+}
+
 /* One mmap at an aligned hint below the last region: the region's start, or
  * 0 when there is no hint yet or the kernel put the mapping elsewhere
  * (unaligned: given back). Saves tcm_os_map the over-map and its trims, two
@@ -282,7 +343,13 @@ void *tcm_os_map(size_t len_bytes, size_t align_bytes)
 		errno = saved_errno;
 		return NULL;
 	}
-	uintptr_t start = map_at_hint(map_bytes, align_bytes);
+	uintptr_t start = carve_from_reservation(map_bytes, align_bytes);
+	if (start != 0) {
+		atomic_fetch_add_explicit(&mapped_bytes_total, len_bytes, memory_order_relaxed);
+		errno = saved_errno;
+		return (void *)start;
+	}
+	start = map_at_hint(map_bytes, align_bytes);
 	if (start == 0) {
 		char *raw = mmap(NULL, map_bytes + slack, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
