@@ -50,6 +50,7 @@ static void after_fork_in_child(void)
 	tcm_central_after_fork_in_child();
 	tcm_thread_cache_after_fork_in_child();
 	tcm_release_after_fork_in_child();
+	tcm_os_after_fork_in_child();
 }
 
 void tcm_core_install_fork_handlers(void)

@@ -248,8 +248,8 @@ static _Atomic uintptr_t next_map_hint;
  * metadata region, the first heap region and its page-map leaf: 24.25 MiB) is
  * one mmap instead of three, a start-up cost of every process that allocates
  * (issue 12). Only the top moves, by compare-and-swap, and the reservation is
- * made once and never replaced, so carving takes no lock and a fork child
- * inherits a consistent one. Carved memory was never handed out before, so it
+ * made once and never replaced, so carving takes no lock; a fork child carves
+ * no more (tcm_os_after_fork_in_child). Carved memory was never handed out before, so it
  * is fresh and zero. When the kernel refuses that much at once (RLIMIT_AS),
  * every map is its own, as before. */
 #define RESERVATION_BYTES ((size_t)32 << 20)
@@ -281,6 +281,17 @@ static uintptr_t reservation(void)
 	atomic_store_explicit(&reservation_top, start + RESERVATION_BYTES, memory_order_relaxed);
 	atomic_store_explicit(&reservation_start, start, memory_order_release);
 	return start;
+}
+
+void tcm_os_after_fork_in_child(void)
+{
+	/* fork copies memory while the parent's other threads run, so the
+	 * child's copy of the top may be older than its copy of a region carved
+	 * just before the fork (a page-map leaf installed in the root): carving
+	 * on could hand that region out twice. The child maps on its own. */
+	uintptr_t start = atomic_load_explicit(&reservation_start, memory_order_acquire);
+	if (start > RESERVATION_BEING_MADE)
+		atomic_store_explicit(&reservation_top, start, memory_order_relaxed);
 }
 
 /* map_bytes aligned to align_bytes from the top of the reservation; 0 when

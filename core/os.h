@@ -41,6 +41,10 @@
  * cost an over-map and its trims. NULL when the kernel refuses (ENOMEM). */
 void *tcm_os_map(size_t len_bytes, size_t align_bytes);
 
+/* In a fork child (core/fork.c): no more regions from the start-up
+ * reservation, which the parent may have been carving during the fork. */
+void tcm_os_after_fork_in_child(void);
+
 /* Unmaps a range tcm_os_map returned that was never handed out (a growth
  * whose bookkeeping failed): no pointer into it may exist (invariant 9). */
 void tcm_os_unmap(void *addr, size_t len_bytes);

@@ -127,10 +127,11 @@ static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 }
 
 /* REQUIRES: setting_lock. Applies the application's new action: wraps a
- * handler function, passes SIG_DFL and SIG_IGN straight to the kernel, which
- * then also reports the action it replaces into *kernel_previous when that is
- * not NULL (the wrapper is never replaced so: it is set only with the record
- * known, and a caller that passes kernel_previous does not know it). */
+ * handler function, passes SIG_DFL and SIG_IGN straight to the kernel. The
+ * kernel reports the action the set replaced, in the same call, into
+ * *kernel_previous when that is not NULL (never tcm's wrapper there: it is set
+ * only with the record known, and a caller that passes kernel_previous does
+ * not know it). */
 static int apply_locked(const struct sigaction *action, bool *wrapped_first, struct sigaction *kernel_previous)
 {
 	__sighandler_t handler = action->sa_handler;   /* aliases sa_sigaction */
@@ -140,8 +141,6 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first, str
 			atomic_store(&app_handler_word, 0);
 		return result;
 	}
-	if (kernel_previous != NULL && real_sigaction(SIGTERM, NULL, kernel_previous) != 0)
-		return -1;
 	struct sigaction wrapper = *action;
 	wrapper.sa_sigaction = on_sigterm;
 	wrapper.sa_flags = action->sa_flags | SA_SIGINFO;
@@ -150,7 +149,7 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first, str
 			((action->sa_flags & SA_RESETHAND) ? WORD_RESETHAND : 0);
 	/* Publish the handler before the kernel can call the wrapper. */
 	uint64_t previous = atomic_exchange(&app_handler_word, word);
-	int result = real_sigaction(SIGTERM, &wrapper, NULL);
+	int result = real_sigaction(SIGTERM, &wrapper, kernel_previous);
 	if (result != 0) {
 		atomic_store(&app_handler_word, previous);
 		return result;
@@ -160,6 +159,39 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first, str
 		*wrapped_first = true;
 	}
 	return 0;
+}
+
+static bool is_same_action(const struct sigaction *a, const struct sigaction *b)
+{
+	return a->sa_sigaction == b->sa_sigaction && a->sa_flags == b->sa_flags &&
+	       memcmp(&a->sa_mask, &b->sa_mask, sizeof a->sa_mask) == 0;
+}
+
+/* REQUIRES: setting lock, and tcm's wrapper just installed over *newest, a
+ * straight set (SIG_DFL or SIG_IGN, lock-free) of another thread that came
+ * after the action the wrapper was made for. Puts *newest back, and again any
+ * straight set that lands meanwhile (one exchange each, until the kernel hands
+ * back what this function set last; only sets already under way when the
+ * flag was stored can land, so this ends), then records the action left. */
+static void put_back_straight_sets(const struct sigaction *newest)
+{
+	struct sigaction want = *newest, set_last;
+	bool set_wrapper_last = true;
+	for (;;) {
+		struct sigaction got;
+		if (real_sigaction(SIGTERM, &want, &got) != 0)
+			return;   /* the wrapper stays, and the record with it */
+		bool is_ours = set_wrapper_last ? got.sa_sigaction == on_sigterm : is_same_action(&got, &set_last);
+		set_last = want;
+		set_wrapper_last = false;
+		if (is_ours)
+			break;
+		want = got;
+	}
+	atomic_store(&app_handler_word, 0);
+	app_action = set_last;
+	app_action_known = true;
+	has_wrapped = false;
 }
 
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)
@@ -182,10 +214,17 @@ void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap
 	struct tcm_os_signal_mask mask;
 	setting_lock(&mask, self);
 	bool wrapped_first = false;
+	struct sigaction replaced;
 	if (real_sigaction(SIGTERM, NULL, &current) == 0 && is_function(current.sa_handler) &&
-	    current.sa_sigaction != on_sigterm && apply_locked(&current, &wrapped_first, NULL) == 0) {
+	    current.sa_sigaction != on_sigterm && apply_locked(&current, &wrapped_first, &replaced) == 0) {
 		app_action = current;
 		app_action_known = true;
+		if (!is_same_action(&replaced, &current)) {
+			/* A straight set of another thread landed between the read and the
+			 * wrap: it came last, so it stays. */
+			put_back_straight_sets(&replaced);
+			wrapped_first = false;
+		}
 	}
 	setting_unlock(&mask);
 	if (wrapped_first && on_first_wrap != NULL)
@@ -224,6 +263,11 @@ void tcm_signal_after_fork_in_child(void)
 {
 	pid_t self = tcm_os_process_id();
 	atomic_store(&owner_pid, self);
+	/* A hold copied from the parent (another of its threads held the lock)
+	 * is stale: the child's one thread holds nothing. Cleared here, and not
+	 * only when the child next locks: a descendant that gets the parent's
+	 * pid again would take the copy for its own hold and wait forever. */
+	atomic_store(&setting_holder, 0);
 	if (atomic_load(&hook_fn) == NULL)
 		return;
 	struct sigaction current;

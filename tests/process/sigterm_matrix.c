@@ -6,7 +6,8 @@
  * handler_once_per_signal, siginfo, resethand, restart, no_restart, replaced,
  * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
  * racing_first_settings, installed_before_init (run with the early_sigterm library preloaded after
- * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
+ * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it),
+ * straight_set_during_arm (with the arm_race library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
 #include "../../include/tcm.h"
 
@@ -376,6 +377,16 @@ static int run_scenario(const char *scenario)
 		set_raced_by_first_wrap();
 		kill(getpid(), SIGTERM);   /* SIG_DFL: the parent expects death by SIGTERM */
 		sleep_ms(5000);
+	} else if (strcmp(scenario, "straight_set_during_arm") == 0) {
+		/* The arm_race library's thread set SIG_DFL after tcm's arm read the
+		 * library's handler and before it wrapped it (arm_race_lib.c). */
+		CHECK(dlsym(RTLD_DEFAULT, "arm_race_handler") != NULL, "the arm_race library is not preloaded");
+		struct sigaction reported;
+		CHECK(sigaction(SIGTERM, NULL, &reported) == 0, "sigaction query");
+		CHECK(reported.sa_handler == SIG_DFL, "sigaction reports %p, not the SIG_DFL set last",
+		      (void *)reported.sa_handler);
+		kill(getpid(), SIGTERM);   /* SIG_DFL: the parent expects death by SIGTERM */
+		sleep_ms(5000);
 	} else if (strcmp(scenario, "installed_before_init") == 0) {
 		void (*handler)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "early_sigterm_handler");
 		volatile sig_atomic_t *early_calls = dlsym(RTLD_DEFAULT, "early_sigterm_calls");
@@ -411,7 +422,8 @@ int main(int argc, char **argv)
 	if (waitpid(child, &status, 0) != child)
 		return 2;
 	bool wants_death = strcmp(argv[1], "default_dies") == 0 || strcmp(argv[1], "resethand") == 0 ||
-			   strcmp(argv[1], "set_raced_by_first_wrap") == 0;
+			   strcmp(argv[1], "set_raced_by_first_wrap") == 0 ||
+			   strcmp(argv[1], "straight_set_during_arm") == 0;
 	if (wants_death) {
 		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) {
 			printf("%s: died by SIGTERM, as without tcm\n", argv[1]);
