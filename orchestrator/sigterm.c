@@ -77,17 +77,22 @@ static bool is_function(__sighandler_t handler)
  * *previous_mask); self is this process's id. Another thread of this process
  * holding it is waited for; a holder in another process is the parent's hold
  * copied by fork. */
-static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
+static void acquire_setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
 {
 	tcm_os_block_signals(previous_mask);
 	for (;;) {
 		pid_t holder = 0;
 		if (atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			break;
+			return;
 		if (holder != self && atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			break;   /* stale: held in the parent when it forked */
+			return;   /* stale: held in the parent when it forked */
 		tcm_os_yield();   /* holds are a few system calls long */
 	}
+}
+
+static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
+{
+	acquire_setting_lock(previous_mask, self);
 	/* Before this holder changes the kernel's action: a straight set whose
 	 * system call comes after that change sees the flag (the kernel orders
 	 * the two calls under its signal lock). */
@@ -259,15 +264,41 @@ static int sigaction_in_borrowed_memory(const struct sigaction *action, struct s
 	return result;
 }
 
+/* The forking thread's signal mask while it holds the setting lock across a
+ * fork; restored by the parent's and the child's handler. */
+static struct tcm_os_signal_mask fork_mask;
+
+void tcm_signal_before_fork(void)
+{
+	/* No setting is half done when the memory is copied: a child started
+	 * in the middle of one (the handler word set, the kernel's action or
+	 * app_action not yet) would report one action and do another. Only the
+	 * process that owns the memory runs atfork handlers (vfork runs none),
+	 * so owner_pid is this process's id once tcm_signal_arm has run. */
+	pid_t self = atomic_load(&owner_pid);
+	acquire_setting_lock(&fork_mask, self != 0 ? self : tcm_os_process_id());
+}
+
+void tcm_signal_after_fork_in_parent(void)
+{
+	setting_unlock(&fork_mask);
+}
+
+static void adopt_actions_in_child(void);
+
 void tcm_signal_after_fork_in_child(void)
+{
+	/* The hold taken for the fork is this thread's, and the child's one
+	 * thread holds nothing else. */
+	atomic_store(&setting_holder, 0);
+	adopt_actions_in_child();
+	tcm_os_restore_signals(&fork_mask);
+}
+
+static void adopt_actions_in_child(void)
 {
 	pid_t self = tcm_os_process_id();
 	atomic_store(&owner_pid, self);
-	/* A hold copied from the parent (another of its threads held the lock)
-	 * is stale: the child's one thread holds nothing. Cleared here, and not
-	 * only when the child next locks: a descendant that gets the parent's
-	 * pid again would take the copy for its own hold and wait forever. */
-	atomic_store(&setting_holder, 0);
 	if (atomic_load(&hook_fn) == NULL)
 		return;
 	struct sigaction current;

@@ -5,7 +5,7 @@
  * parent checks how the child ended. Scenarios: default_dies, ignored_survives,
  * handler_once_per_signal, siginfo, resethand, restart, no_restart, replaced,
  * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
- * racing_first_settings, installed_before_init (run with the early_sigterm library preloaded after
+ * racing_first_settings, fork_while_another_thread_sets, installed_before_init (run with the early_sigterm library preloaded after
  * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it),
  * straight_set_during_arm (with the arm_race library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
@@ -265,6 +265,62 @@ static void set_raced_by_first_wrap(void)
 	      (void *)reported.sa_handler);
 }
 
+/* fork_while_another_thread_sets: one thread keeps replacing a handler by
+ * SIG_DFL and back while the main thread forks. fork copies the signal actions
+ * before the memory, so a child can start with the kernel's action and tcm's
+ * record from two different moments. Whatever it reports, the child must then
+ * do: die by SIGTERM when it reports SIG_DFL, run the handler when it reports
+ * the handler. */
+static atomic_int toggling_stop;
+
+static void *toggle_handler(void *unused)
+{
+	(void)unused;
+	struct sigaction default_action = { .sa_handler = SIG_DFL };
+	sigemptyset(&default_action.sa_mask);
+	while (!atomic_load(&toggling_stop)) {
+		install(count_call, 0);
+		CHECK(sigaction(SIGTERM, &default_action, NULL) == 0, "sigaction SIG_DFL");
+	}
+	return NULL;
+}
+
+static void fork_while_another_thread_sets(void)
+{
+	pthread_t thread;
+	CHECK(pthread_create(&thread, NULL, toggle_handler, NULL) == 0, "pthread_create");
+	int deaths = 0, handled = 0;
+	for (int i = 0; i < 300; i++) {
+		pid_t child = fork();
+		CHECK(child >= 0, "fork");
+		if (child == 0) {
+			struct sigaction reported;
+			if (sigaction(SIGTERM, NULL, &reported) != 0)
+				_exit(3);
+			kill(getpid(), SIGTERM);
+			for (int wait = 0; wait < 1000 && calls == 0; wait++)
+				sleep_ms(1);
+			/* Still alive: right only if the handler was reported and ran. */
+			if (reported.sa_handler == count_call)
+				_exit(calls == 1 ? 0 : 4);
+			_exit(5);
+		}
+		int status;
+		CHECK(waitpid(child, &status, 0) == child, "waitpid");
+		if (WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM)
+			deaths++;
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			handled++;
+		else
+			FAIL("child %d: status %#x (exit 4: the handler was reported but SIGTERM did not run it; "
+			     "5: SIG_DFL was reported but SIGTERM did not kill it)", i, status);
+	}
+	atomic_store(&toggling_stop, 1);
+	pthread_join(thread, NULL);
+	fprintf(stderr, "fork_while_another_thread_sets: %d children died by SIGTERM, %d ran the handler\n", deaths,
+		handled);
+}
+
 /* ---- scenarios run in the child ------------------------------------------ */
 
 static int run_scenario(const char *scenario)
@@ -377,6 +433,8 @@ static int run_scenario(const char *scenario)
 		set_raced_by_first_wrap();
 		kill(getpid(), SIGTERM);   /* SIG_DFL: the parent expects death by SIGTERM */
 		sleep_ms(5000);
+	} else if (strcmp(scenario, "fork_while_another_thread_sets") == 0) {
+		fork_while_another_thread_sets();
 	} else if (strcmp(scenario, "straight_set_during_arm") == 0) {
 		/* The arm_race library's thread set SIG_DFL after tcm's arm read the
 		 * library's handler and before it wrapped it (arm_race_lib.c). */
