@@ -115,7 +115,7 @@ void tcm_orchestrator_start(const struct tcm_config *loaded_config)
 	config = loaded_config;
 	tcm_notify_init();
 	atexit(at_exit);
-	pthread_atfork(tcm_signal_before_fork, tcm_signal_after_fork_in_parent, after_fork_in_child);
+	pthread_atfork(NULL, NULL, after_fork_in_child);
 	tcm_signal_arm(on_sigterm, on_application_handler);
 	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || has_live_statistics())
 		tcm_worker_start(config);

@@ -77,22 +77,17 @@ static bool is_function(__sighandler_t handler)
  * *previous_mask); self is this process's id. Another thread of this process
  * holding it is waited for; a holder in another process is the parent's hold
  * copied by fork. */
-static void acquire_setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
+static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
 {
 	tcm_os_block_signals(previous_mask);
 	for (;;) {
 		pid_t holder = 0;
 		if (atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			return;
+			break;
 		if (holder != self && atomic_compare_exchange_strong(&setting_holder, &holder, self))
-			return;   /* stale: held in the parent when it forked */
+			break;   /* stale: held in the parent when it forked */
 		tcm_os_yield();   /* holds are a few system calls long */
 	}
-}
-
-static void setting_lock(struct tcm_os_signal_mask *previous_mask, pid_t self)
-{
-	acquire_setting_lock(previous_mask, self);
 	/* Before this holder changes the kernel's action: a straight set whose
 	 * system call comes after that change sees the flag (the kernel orders
 	 * the two calls under its signal lock). */
@@ -131,6 +126,14 @@ static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 		((void (*)(int))function)(signo);
 }
 
+/* The word for an action with a handler function. */
+static uint64_t handler_word(const struct sigaction *action)
+{
+	return ((uint64_t)(uintptr_t)action->sa_handler & WORD_ADDRESS) |
+	       ((action->sa_flags & SA_SIGINFO) ? WORD_SIGINFO : 0) |
+	       ((action->sa_flags & SA_RESETHAND) ? WORD_RESETHAND : 0);
+}
+
 /* REQUIRES: setting_lock. Applies the application's new action: wraps a
  * handler function, passes SIG_DFL and SIG_IGN straight to the kernel. The
  * kernel reports the action the set replaced, in the same call, into
@@ -149,9 +152,7 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first, str
 	struct sigaction wrapper = *action;
 	wrapper.sa_sigaction = on_sigterm;
 	wrapper.sa_flags = action->sa_flags | SA_SIGINFO;
-	uint64_t word = ((uint64_t)(uintptr_t)handler & WORD_ADDRESS) |
-			((action->sa_flags & SA_SIGINFO) ? WORD_SIGINFO : 0) |
-			((action->sa_flags & SA_RESETHAND) ? WORD_RESETHAND : 0);
+	uint64_t word = handler_word(action);
 	/* Publish the handler before the kernel can call the wrapper. */
 	uint64_t previous = atomic_exchange(&app_handler_word, word);
 	int result = real_sigaction(SIGTERM, &wrapper, kernel_previous);
@@ -166,10 +167,16 @@ static int apply_locked(const struct sigaction *action, bool *wrapped_first, str
 	return 0;
 }
 
+/* Signal by signal: glibc copies the whole sigset_t back, of which the kernel
+ * fills only its own 8 bytes, so the rest of two reads of one action differ. */
 static bool is_same_action(const struct sigaction *a, const struct sigaction *b)
 {
-	return a->sa_sigaction == b->sa_sigaction && a->sa_flags == b->sa_flags &&
-	       memcmp(&a->sa_mask, &b->sa_mask, sizeof a->sa_mask) == 0;
+	if (a->sa_sigaction != b->sa_sigaction || a->sa_flags != b->sa_flags)
+		return false;
+	for (int signo = 1; signo < NSIG; signo++)
+		if (sigismember(&a->sa_mask, signo) != sigismember(&b->sa_mask, signo))
+			return false;
+	return true;
 }
 
 /* REQUIRES: setting lock, and tcm's wrapper just installed over *newest, a
@@ -177,15 +184,21 @@ static bool is_same_action(const struct sigaction *a, const struct sigaction *b)
  * after the action the wrapper was made for. Puts *newest back, and again any
  * straight set that lands meanwhile (one exchange each, until the kernel hands
  * back what this function set last; only sets already under way when the
- * flag was stored can land, so this ends), then records the action left. */
+ * flag was stored can land, so this ends), then records the action left.
+ * Actions are told apart by value: a set that lands between two exchanges
+ * and equals what the first of them set passes for this function's own, and
+ * the one before it is kept (three straight sets racing tcm's start). */
 static void put_back_straight_sets(const struct sigaction *newest)
 {
 	struct sigaction want = *newest, set_last;
 	bool set_wrapper_last = true;
 	for (;;) {
 		struct sigaction got;
-		if (real_sigaction(SIGTERM, &want, &got) != 0)
-			return;   /* the wrapper stays, and the record with it */
+		if (real_sigaction(SIGTERM, &want, &got) != 0) {
+			if (set_wrapper_last)
+				return;   /* the wrapper stays, and the record with it */
+			break;        /* the kernel keeps set_last */
+		}
 		bool is_ours = set_wrapper_last ? got.sa_sigaction == on_sigterm : is_same_action(&got, &set_last);
 		set_last = want;
 		set_wrapper_last = false;
@@ -264,41 +277,15 @@ static int sigaction_in_borrowed_memory(const struct sigaction *action, struct s
 	return result;
 }
 
-/* The forking thread's signal mask while it holds the setting lock across a
- * fork; restored by the parent's and the child's handler. */
-static struct tcm_os_signal_mask fork_mask;
-
-void tcm_signal_before_fork(void)
-{
-	/* No setting is half done when the memory is copied: a child started
-	 * in the middle of one (the handler word set, the kernel's action or
-	 * app_action not yet) would report one action and do another. Only the
-	 * process that owns the memory runs atfork handlers (vfork runs none),
-	 * so owner_pid is this process's id once tcm_signal_arm has run. */
-	pid_t self = atomic_load(&owner_pid);
-	acquire_setting_lock(&fork_mask, self != 0 ? self : tcm_os_process_id());
-}
-
-void tcm_signal_after_fork_in_parent(void)
-{
-	setting_unlock(&fork_mask);
-}
-
-static void adopt_actions_in_child(void);
-
 void tcm_signal_after_fork_in_child(void)
-{
-	/* The hold taken for the fork is this thread's, and the child's one
-	 * thread holds nothing else. */
-	atomic_store(&setting_holder, 0);
-	adopt_actions_in_child();
-	tcm_os_restore_signals(&fork_mask);
-}
-
-static void adopt_actions_in_child(void)
 {
 	pid_t self = tcm_os_process_id();
 	atomic_store(&owner_pid, self);
+	/* A hold copied from the parent (another of its threads held the lock)
+	 * is stale: the child's one thread holds nothing. Cleared here, and not
+	 * only when the child next locks: a descendant that gets the parent's
+	 * pid again would take the copy for its own hold and wait forever. */
+	atomic_store(&setting_holder, 0);
 	if (atomic_load(&hook_fn) == NULL)
 		return;
 	struct sigaction current;
@@ -317,18 +304,50 @@ static void adopt_actions_in_child(void)
 	struct tcm_os_signal_mask mask;
 	setting_lock(&mask, self);
 	has_wrapped = false;   /* the child's first handler starts its own worker */
-	/* Fork handlers that ran before this one may have set SIGTERM straight
-	 * through (the memory was not the child's yet): adopt what they set. A
-	 * handler function is wrapped; SIG_DFL and SIG_IGN are only recorded. */
-	if (real_sigaction(SIGTERM, NULL, &current) == 0 && current.sa_sigaction != on_sigterm) {
-		bool wrapped_first = false;
-		if (!is_function(current.sa_handler)) {
-			atomic_store(&app_handler_word, 0);
+	/* The record is rebuilt from the child's kernel action, the truth for
+	 * it. fork copies the signal actions before the memory while the parent's
+	 * other threads run, so the copy of the record can be from a moment later
+	 * (a setting half done, an SA_RESETHAND delivery); and fork handlers that
+	 * ran before this one may have set SIGTERM straight through. SIG_DFL and
+	 * SIG_IGN are recorded, another handler function is wrapped. tcm's
+	 * wrapper calls the handler the word names or, with none named (a
+	 * setting of SIG_DFL or SIG_IGN caught half way), the one app_action
+	 * holds, with SA_RESETHAND as the kernel's copy has it: the word and
+	 * app_action may be from settings made after that copy. With neither,
+	 * or after a reset, the setting app_action holds, or SIG_DFL, is put in
+	 * place. Either way what the record reports is what SIGTERM does. */
+	bool wrapped_first = false;
+	if (real_sigaction(SIGTERM, NULL, &current) != 0) {
+		/* nothing to rebuild from */
+	} else if (!is_function(current.sa_handler)) {
+		atomic_store(&app_handler_word, 0);
+		app_action = current;
+		app_action_known = true;
+	} else if (current.sa_sigaction != on_sigterm) {
+		if (apply_locked(&current, &wrapped_first, NULL) == 0) {
 			app_action = current;
 			app_action_known = true;
-		} else if (apply_locked(&current, &wrapped_first, NULL) == 0) {
+		}
+	} else {
+		uint64_t word = atomic_load(&app_handler_word);
+		if (word == 0 && !(current.sa_flags & SA_RESETHAND) && app_action_known &&
+		    is_function(app_action.sa_handler))
+			word = handler_word(&app_action);
+		if (word != 0) {
+			word = (word & ~WORD_RESETHAND) | ((current.sa_flags & SA_RESETHAND) ? WORD_RESETHAND : 0);
+			atomic_store(&app_handler_word, word);
 			app_action = current;
+			describe_application_action(&app_action);
 			app_action_known = true;
+		} else {
+			struct sigaction setting = { .sa_handler = SIG_DFL };
+			sigemptyset(&setting.sa_mask);
+			if (app_action_known && !is_function(app_action.sa_handler))
+				setting = app_action;
+			if (apply_locked(&setting, &wrapped_first, NULL) == 0) {
+				app_action = setting;
+				app_action_known = true;
+			}
 		}
 	}
 	setting_unlock(&mask);

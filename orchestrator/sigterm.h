@@ -33,10 +33,6 @@ void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap
  * adopts a SIGTERM action set before the handler ran, and lets the child's
  * first wrapped handler call on_first_wrap again. */
 void tcm_signal_after_fork_in_child(void);
-/* The fork's prepare and parent handlers: the setting lock is held across the
- * fork, so that no setting is half done in the child's copy of the memory. */
-void tcm_signal_before_fork(void);
-void tcm_signal_after_fork_in_parent(void);
 
 /* The interposed calls (shim/sigaction.c forwards to these). Same contract as
  * sigaction(2) and signal(2). */

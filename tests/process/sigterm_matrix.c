@@ -265,12 +265,13 @@ static void set_raced_by_first_wrap(void)
 	      (void *)reported.sa_handler);
 }
 
-/* fork_while_another_thread_sets: one thread keeps replacing a handler by
- * SIG_DFL and back while the main thread forks. fork copies the signal actions
- * before the memory, so a child can start with the kernel's action and tcm's
- * record from two different moments. Whatever it reports, the child must then
- * do: die by SIGTERM when it reports SIG_DFL, run the handler when it reports
- * the handler. */
+/* fork_while_another_thread_sets: one thread keeps setting the handler, the
+ * handler with SA_RESETHAND, and SIG_DFL, in turn, while the main thread
+ * forks. fork copies the signal actions before the memory, so a child can
+ * start with the kernel's action and tcm's record from two different moments.
+ * Whatever it reports, the child must then do: die by SIGTERM when it reports
+ * SIG_DFL; run the handler when it reports the handler, and on a second
+ * SIGTERM die if it reported SA_RESETHAND, else run the handler again. */
 static atomic_int toggling_stop;
 
 static void *toggle_handler(void *unused)
@@ -280,6 +281,7 @@ static void *toggle_handler(void *unused)
 	sigemptyset(&default_action.sa_mask);
 	while (!atomic_load(&toggling_stop)) {
 		install(count_call, 0);
+		install(count_call, SA_RESETHAND);
 		CHECK(sigaction(SIGTERM, &default_action, NULL) == 0, "sigaction SIG_DFL");
 	}
 	return NULL;
@@ -301,9 +303,14 @@ static void fork_while_another_thread_sets(void)
 			for (int wait = 0; wait < 1000 && calls == 0; wait++)
 				sleep_ms(1);
 			/* Still alive: right only if the handler was reported and ran. */
-			if (reported.sa_handler == count_call)
-				_exit(calls == 1 ? 0 : 4);
-			_exit(5);
+			if (reported.sa_handler != count_call)
+				_exit(5);
+			if (calls != 1)
+				_exit(4);
+			kill(getpid(), SIGTERM);
+			for (int wait = 0; wait < 1000 && calls == 1; wait++)
+				sleep_ms(1);
+			_exit((reported.sa_flags & SA_RESETHAND) ? 6 : calls == 2 ? 0 : 7);
 		}
 		int status;
 		CHECK(waitpid(child, &status, 0) == child, "waitpid");
@@ -313,7 +320,9 @@ static void fork_while_another_thread_sets(void)
 			handled++;
 		else
 			FAIL("child %d: status %#x (exit 4: the handler was reported but SIGTERM did not run it; "
-			     "5: SIG_DFL was reported but SIGTERM did not kill it)", i, status);
+			     "5: SIG_DFL was reported but SIGTERM did not kill it; 6: SA_RESETHAND was reported "
+			     "but a second SIGTERM did not kill it; 7: it was not reported but a second SIGTERM "
+			     "did not run the handler)", i, status);
 	}
 	atomic_store(&toggling_stop, 1);
 	pthread_join(thread, NULL);
