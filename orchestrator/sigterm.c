@@ -15,8 +15,11 @@
  *     does between vfork and exec never changes what the parent sees;
  *   - the setting lock is held with every signal blocked, so a handler that
  *     calls sigaction cannot interrupt its own thread's hold; its word is the
- *     holder's process id, so a hold copied into a fork child (the holder was
- *     another thread of the parent) is seen as stale and taken over;
+ *     holder's process id, and a fork child clears a hold copied from the
+ *     parent (the holder was another thread of it);
+ *   - a fork child rebuilds the record from its own kernel action: fork
+ *     copies the actions before the memory while the parent's other threads
+ *     run, so the two copies can be from different moments;
  *   - SA_RESETHAND is the kernel's: the wrapper carries the flag, so the reset
  *     to SIG_DFL happens at delivery, and a second SIGTERM sent back to back
  *     (to any thread) meets the default action, as without tcm;
@@ -25,8 +28,9 @@
  *     SIG_IGN goes straight to the kernel, one system call as without tcm
  *     (a shell sets SIGTERM as it starts); settings_go_through_lock, set by
  *     every holder of the setting lock before it changes the kernel's action
- *     and never cleared, ends that, and a straight set that raced it puts the
- *     record right under the lock;
+ *     and never cleared, ends that; a straight set that raced it puts the
+ *     record right under the lock, and tcm_signal_arm puts back one that
+ *     landed between its read of a handler and its wrap;
  *   - the handler allocates nothing, takes no lock, and keeps errno.
  * This file is the orchestrator's only user of sigaction. */
 #define _GNU_SOURCE
