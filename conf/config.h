@@ -115,6 +115,10 @@ struct tcm_config_sources {
  * (libconfig); not async-signal-safe; thread-safe for distinct *out. */
 int tcm_config_load(struct tcm_config *out, const struct tcm_config_sources *sources);
 
+/* Whether the configuration asks for a live statistics file: stats.interval_ms and
+ * stats.path both set. */
+bool tcm_config_has_live_stats(const struct tcm_config *config);
+
 /* The file a stats.path or stats.on_exit path names for process pid, into path (size bytes):
  * %p becomes pid. Returns false when it does not fit (path then holds what did, cut short). */
 bool tcm_config_stats_path_of(const char *pattern, uint64_t pid, char *path, size_t size);

@@ -1,8 +1,13 @@
-/* conf/stats_path.c - the file a statistics path names for a process (config.h): %p becomes
- * the process id. One place for libtcm.so, which writes the files, and tcmctl stats, which
- * finds a running process's live file. Never: allocates or calls a printf-family function (the
+/* conf/stats_path.c - whether there is a live statistics file, and the file a statistics path
+ * names for a process (config.h): %p becomes the process id. One place for libtcm.so, which
+ * writes the files, and tcmctl stats, which finds a running process's live file. Never: allocates or calls a printf-family function (the
  * exit path and the release worker call it). */
 #include "config.h"
+
+bool tcm_config_has_live_stats(const struct tcm_config *config)
+{
+	return config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
+}
 
 bool tcm_config_stats_path_of(const char *pattern, uint64_t pid, char *path, size_t size)
 {

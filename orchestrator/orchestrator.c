@@ -58,15 +58,10 @@ void tcm_orchestrator_shutdown_begin(void)
 	begin_shutdown(TCM_SHUTDOWN_API);
 }
 
-static bool has_live_statistics(void)
-{
-	return config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
-}
-
 /* Whether a report reads the shutdown timeline's samples: the exit report or the live file. */
 static bool has_statistics_file(void)
 {
-	return config->stats.on_exit != TCM_CONFIG_STATS_TO_OFF || has_live_statistics();
+	return config->stats.on_exit != TCM_CONFIG_STATS_TO_OFF || tcm_config_has_live_stats(config);
 }
 
 static void at_exit(void)
@@ -117,7 +112,7 @@ void tcm_orchestrator_start(const struct tcm_config *loaded_config)
 	atexit(at_exit);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	tcm_signal_arm(on_sigterm, on_application_handler);
-	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || has_live_statistics())
+	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || tcm_config_has_live_stats(config))
 		tcm_worker_start(config);
 }
 

@@ -69,7 +69,7 @@ static int earlier_ms(int a, int b)
  * live file. A file that cannot be written is said once on stderr; the next period tries again. */
 static int write_live_stats_when_due(void)
 {
-	if (config->stats.interval_ms <= 0 || config->stats.path[0] == '\0')
+	if (!tcm_config_has_live_stats(config))
 		return -1;
 	uint64_t now = tcm_clock_now_ns(&tcm_clock_monotonic);
 	uint64_t interval_ns = (uint64_t)config->stats.interval_ms * TCM_NS_PER_MS;

@@ -63,7 +63,7 @@ static int live_path_of(long pid, char *path)
 		.error    = print_error,
 	};
 	tcm_config_load(&config, &sources);
-	if (config.stats.interval_ms <= 0 || config.stats.path[0] == '\0') {
+	if (!tcm_config_has_live_stats(&config)) {
 		fprintf(stderr, "tcmctl: stats: process %ld writes no live statistics (stats.interval_ms and "
 			"stats.path are not both set for it)\n", pid);
 		return 1;
