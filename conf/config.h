@@ -78,14 +78,17 @@ struct tcm_config {
 		bool                         stopping;  /* send STOPPING=1 and EXTEND_TIMEOUT_USEC */
 		bool                         status;    /* send STATUS= progress lines */
 	} notify;
+	struct tcm_config_origin origin[TCM_CONFIG_KEY_COUNT];
+	/* The paths come last: a path is its string up to the NUL, and a fresh configuration writes
+	 * only each path's first byte (tcm_schema_defaults), so the rest of its 4 KiB stays
+	 * untouched, and out of every process's start-up, until a path is set. */
 	struct {
 		enum tcm_config_stats_to on_exit;
-		char    on_exit_path[TCM_CONFIG_PATH_MAX]; /* absolute, ends in .json or .prom; "" unless TO_FILE */
 		int64_t interval_ms;                       /* the live file's period; 0 = no live file */
+		char    on_exit_path[TCM_CONFIG_PATH_MAX]; /* absolute, ends in .json or .prom; "" unless TO_FILE */
 		char    path[TCM_CONFIG_PATH_MAX];         /* the live file: absolute, %p = pid; "" = none */
 	} stats;
 	char                     file_path[TCM_CONFIG_PATH_MAX]; /* file the values came from; "" if none */
-	struct tcm_config_origin origin[TCM_CONFIG_KEY_COUNT];
 };
 
 /* Receives one error without the "tcm: " prefix, e.g.

@@ -104,7 +104,10 @@ bool tcm_schema_has_group(const char *group)
 
 void tcm_schema_defaults(struct tcm_config *out)
 {
-	memset(out, 0, sizeof *out);
+	/* Field by field, not a memset of the whole: the paths' first bytes are all a fresh
+	 * configuration needs of their 12 KiB (struct tcm_config). */
+	out->stats.on_exit_path[0] = '\0';
+	out->file_path[0] = '\0';
 	for (size_t i = 0; i < TCM_CONFIG_KEY_COUNT; i++) {
 		const struct tcm_schema_row *row = &tcm_schema[i];
 		char *field = (char *)out + row->offset;

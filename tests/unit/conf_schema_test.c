@@ -212,9 +212,46 @@ static void example_file_sets_every_key_to_its_default(void **state)
 		assert_int_equal(example.origin[k].source, TCM_CONFIG_FROM_FILE);
 		assert_int_equal(defaults.origin[k].source, TCM_CONFIG_FROM_DEFAULT);
 	}
-	/* same values: compare everything but the origins and the file name */
-	size_t values_bytes = offsetof(struct tcm_config, file_path);
-	assert_memory_equal(&example, &defaults, values_bytes);
+	/* same values, key by key: a path is compared as the string it is (the bytes after its
+	 * NUL are never written) */
+	for (int k = 0; k < TCM_CONFIG_KEY_COUNT; k++) {
+		const struct tcm_schema_row *row = &tcm_schema[k];
+		const char *in_example = (const char *)&example + row->offset;
+		const char *in_defaults = (const char *)&defaults + row->offset;
+		switch (row->type) {
+		case TCM_SCHEMA_INT:
+			assert_memory_equal(in_example, in_defaults, sizeof(int64_t));
+			break;
+		case TCM_SCHEMA_BOOL:
+			assert_memory_equal(in_example, in_defaults, sizeof(bool));
+			break;
+		case TCM_SCHEMA_CHOICE:
+		case TCM_SCHEMA_STATS_OUTPUT:
+			assert_memory_equal(in_example, in_defaults, sizeof(int));
+			break;
+		case TCM_SCHEMA_PATH:
+			assert_string_equal(in_example, in_defaults);
+			break;
+		}
+	}
+	assert_string_equal(example.stats.on_exit_path, defaults.stats.on_exit_path);
+}
+
+/* A fresh configuration writes each path's first byte and nothing after it: the 12 KiB of path
+ * buffers would otherwise be three pages written in every process's start-up (issue 12). */
+static void defaults_leave_the_path_buffers_unwritten(void **state)
+{
+	(void)state;
+	static struct tcm_config config;
+	memset(&config, 0xa5, sizeof config);
+	struct tcm_config_sources sources = fake_sources();
+	assert_int_equal(tcm_config_load(&config, &sources), 0);
+	const char *paths[] = { config.stats.on_exit_path, config.stats.path, config.file_path };
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		assert_int_equal(paths[i][0], '\0');
+		for (size_t byte = 1; byte < TCM_CONFIG_PATH_MAX; byte++)
+			assert_int_equal((unsigned char)paths[i][byte], 0xa5);
+	}
 }
 
 #define CONF_TEST(name) cmocka_unit_test_teardown(name, fake_reset)
@@ -226,6 +263,7 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(suggest_finds_typos_and_bare_keys),
 	CONF_TEST(expected_wording_per_type),
 	CONF_TEST(example_file_sets_every_key_to_its_default),
+	CONF_TEST(defaults_leave_the_path_buffers_unwritten),
 	CONF_TEST(stats_path_takes_absolute_paths_with_one_percent_p),
 	CONF_TEST(stats_path_names_the_process_file),
 };
