@@ -307,7 +307,6 @@ void tcm_signal_after_fork_in_child(void)
 		return;
 	struct tcm_os_signal_mask mask;
 	setting_lock(&mask, self);
-	has_wrapped = false;   /* the child's first handler starts its own worker */
 	/* The record is rebuilt from the child's kernel action, the truth for
 	 * it. fork copies the signal actions before the memory while the parent's
 	 * other threads run, so the copy of the record can be from a moment later
@@ -354,6 +353,11 @@ void tcm_signal_after_fork_in_child(void)
 			}
 		}
 	}
+	/* Whatever the record now holds, inherited or adopted from a fork handler
+	 * that ran before this one, was not installed by the child's own code, and
+	 * no thread is started in a fork handler: the child's own first handler
+	 * starts its worker (tcm_signal_sigaction's first wrap). */
+	has_wrapped = false;
 	setting_unlock(&mask);
 }
 

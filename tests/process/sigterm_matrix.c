@@ -7,10 +7,12 @@
  * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
  * racing_first_settings, fork_while_another_thread_sets, installed_before_init (run with the early_sigterm library preloaded after
  * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it),
- * straight_set_during_arm (with the arm_race library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
+ * straight_set_during_arm (with the arm_race library preloaded after it), adopted_in_fork_child (with the
+ * fork_handler_sets library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
 #include "../../include/tcm.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,6 +90,38 @@ static void churn(int objects)
 	for (int i = 0; i < objects; i++)
 		free(slots[i]);
 	free(slots);
+}
+
+/* The threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+	int count = 0;
+	DIR *tasks = opendir("/proc/self/task");
+	CHECK(tasks != NULL, "opendir /proc/self/task: %s", strerror(errno));
+	for (struct dirent *entry; (entry = readdir(tasks)) != NULL;)
+		count += entry->d_name[0] != '.';
+	closedir(tasks);
+	return count;
+}
+
+/* adopted_in_fork_child: this process is a fork child in which the
+ * fork_handler_sets library's atfork handler, which runs before tcm's,
+ * installed a handler; tcm adopted it. A child that adopted a handler is
+ * like one that inherited its parent's: no worker until the child itself
+ * installs a handler, and then one, as in any fork child. */
+static void adopted_in_fork_child(void)
+{
+	void (*adopted)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "fork_handler_sets_handler");
+	CHECK(adopted != NULL, "the fork_handler_sets library is not preloaded");
+	struct sigaction reported;
+	CHECK(sigaction(SIGTERM, NULL, &reported) == 0 && reported.sa_handler == adopted,
+	      "sigaction reports %p, not the handler the fork handler installed", (void *)reported.sa_handler);
+	CHECK(thread_count() == 1, "a fork child has %d threads before it installs a handler", thread_count());
+	install(count_call, 0);
+	CHECK(thread_count() == 2, "the child's own handler started no worker (%d threads)", thread_count());
+	term_self_and_wait(1);
+	CHECK(calls == 1, "the handler ran %d times", (int)calls);
+	CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "tcm saw no SIGTERM");
 }
 
 /* ---- SA_RESTART: is a blocked read restarted after the handler? ---------- */
@@ -454,6 +488,8 @@ static int run_scenario(const char *scenario)
 		      (void *)reported.sa_handler);
 		kill(getpid(), SIGTERM);   /* SIG_DFL: the parent expects death by SIGTERM */
 		sleep_ms(5000);
+	} else if (strcmp(scenario, "adopted_in_fork_child") == 0) {
+		adopted_in_fork_child();
 	} else if (strcmp(scenario, "installed_before_init") == 0) {
 		void (*handler)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "early_sigterm_handler");
 		volatile sig_atomic_t *early_calls = dlsym(RTLD_DEFAULT, "early_sigterm_calls");
