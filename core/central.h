@@ -14,7 +14,8 @@
  *   - a span is on the class's list exactly when it has a free object (on
  *     its free list, not yet carved, or stranded on a released page);
  *   - stranded objects are handed out only once a span has no other free
- *     object, and are linked with no lock held (that faults their pages in);
+ *     object, those of one kernel page per fetch, and are linked with no lock
+ *     held (that faults their pages in: at most two per fetch);
  *   - spans that become empty are collected under the lock and handed to the
  *     page heap after it is dropped, as one list (invariant 8);
  *   - every hold of central[class] is bounded by TCM_CENTRAL_OBJECTS_PER_HOLD

@@ -11,8 +11,8 @@
  * from the object map with no lock held, up to 32 spans' runs of pages are
  * released together (one system call where the kernel allows it: os.h), and a
  * second hold puts back the objects on kept pages. Objects on released pages
- * become the span's stranded objects (span.h): a fetch hands them out, faulting
- * their page back in, once the span has no other free object, and a span that
+ * become the span's stranded objects (span.h): a fetch hands out those of one
+ * page, faulting it back in, once the span has no other free object, and a span that
  * empties goes back to the page heap whole (where its released pages count as
  * committed).
  *

@@ -24,8 +24,17 @@ uint32_t tcm_span_claim_stranded(struct tcm_span *span, uint32_t want, uint64_t 
 {
 	uint64_t bits = 0;
 	uint32_t count = 0;
-	for (uint64_t rest = span->stranded_map; rest != 0 && count < want; rest &= rest - 1, count++)
-		bits |= rest & (0 - rest);   /* the lowest object left */
+	if (span->stranded_map != 0) {
+		const size_t object_bytes = tcm_size_classes[span->size_class].object_bytes;
+		const uintptr_t first_object = tcm_span_first_object(span);
+		uintptr_t lowest = first_object + (uintptr_t)__builtin_ctzll(span->stranded_map) * object_bytes;
+		uintptr_t page_end = (lowest | (tcm_os_kernel_page_bytes() - 1)) + 1;
+		for (uint64_t rest = span->stranded_map; rest != 0 && count < want; rest &= rest - 1, count++) {
+			if (first_object + (uintptr_t)__builtin_ctzll(rest) * object_bytes >= page_end)
+				break;   /* past the lowest one's kernel page */
+			bits |= rest & (0 - rest);   /* the lowest object left */
+		}
+	}
 	span->stranded_map &= ~bits;
 	span->allocated_count += count;
 	*claimed = bits;

@@ -172,6 +172,76 @@ static void release_step_frees_pages_inside_a_used_span(void **state)
 	free(objects);
 }
 
+/* A fetch that reaches a span's stranded objects takes those of one kernel
+ * page only: linking an object faults its page back in, and a fetch is on a
+ * malloc's path (a refill), so it takes at most two page faults (an object
+ * across the page's end faults in the next) however many objects it asked for.
+ * A span with its first and last object live, released inside: each fetch
+ * asking for all the stranded objects gets the lowest ones left, all starting
+ * on one kernel page, until every one has been handed out once. The class: the
+ * smallest whose objects tile the kernel page from the span's start, in spans
+ * of four kernel pages or more (two of them stranded). */
+static void a_fetch_faults_in_at_most_one_released_page(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	unsigned size_class = 1;
+	for (; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		const struct tcm_size_class_info *candidate = &tcm_size_classes[size_class];
+		if (candidate->has_object_map && candidate->first_object_offset == 0 &&
+		    kernel_page % candidate->object_bytes == 0 &&
+		    (size_t)candidate->objects_per_span * candidate->object_bytes >= 4 * kernel_page)
+			break;
+	}
+	assert_true(size_class < TCM_SIZE_CLASS_COUNT);
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
+	uint32_t per_page = (uint32_t)(kernel_page / info->object_bytes);
+	uint32_t stranded_count = info->objects_per_span - 2 * per_page;
+	void **objects = calloc(info->objects_per_span, sizeof(void *));
+	assert_non_null(objects);
+	fetch_objects(size_class, info->objects_per_span, objects);
+	qsort(objects, info->objects_per_span, sizeof(void *), compare_pointers);
+	uintptr_t start = (uintptr_t)objects[0];
+	for (uint32_t i = 1; i + 1 < info->objects_per_span; i++)
+		tcm_central_give_back(size_class, objects[i], 1, false);
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(tcm_release_step(SIZE_MAX), span_bytes - 2 * kernel_page);
+	void **kept = calloc(info->objects_per_span, sizeof(void *));
+	assert_non_null(kept);
+	fetch_objects(size_class, 2 * (per_page - 1), kept);   /* the kept pages' free objects */
+
+	uintptr_t next = start + kernel_page;   /* the lowest stranded object */
+	for (uint32_t handed_out = 0; handed_out < stranded_count;) {
+		uint32_t fetched;
+		void *chain = tcm_central_fetch(size_class, stranded_count, &fetched);
+		assert_non_null(chain);
+		assert_int_equal(fetched, per_page);
+		void *got[64];
+		uint32_t count = 0;
+		for (; chain != NULL; chain = *(void **)chain)
+			got[count++] = chain;
+		assert_int_equal(count, fetched);
+		qsort(got, count, sizeof(void *), compare_pointers);
+		for (uint32_t i = 0; i < count; i++, next += info->object_bytes)
+			assert_int_equal((uintptr_t)got[i], next);
+		for (uint32_t i = 0; i < count; i++)
+			kept[2 * (per_page - 1) + handed_out + i] = got[i];
+		handed_out += count;
+	}
+	assert_int_equal(next, start + span_bytes - kernel_page);
+	for (uint32_t i = 0; i < 2 * (per_page - 1) + stranded_count; i++)
+		tcm_central_give_back(size_class, kept[i], 1, false);
+	tcm_central_give_back(size_class, objects[0], 1, false);
+	tcm_central_give_back(size_class, objects[info->objects_per_span - 1], 1, false);
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(kept);
+	free(objects);
+}
+
 static void drain_step_trims_to_capacity_then_empties(void **state)
 {
 	(void)state;
@@ -449,6 +519,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(draining_give_back_pushes_past_capacity),
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
 		cmocka_unit_test(release_step_frees_pages_inside_a_used_span),
+		cmocka_unit_test(a_fetch_faults_in_at_most_one_released_page),
 		cmocka_unit_test(kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks),
 		cmocka_unit_test(kernel_64k_release_step_below_a_kernel_page_releases_one),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
