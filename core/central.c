@@ -26,7 +26,11 @@ struct central {
 	uint32_t               capacity;    /* entries; fixed after init */
 	_Atomic int64_t        stack_objects;   /* objects on the stack (beside it: the same writes) */
 	struct tcm_lock        lock __attribute__((aligned(64)));   /* rank CENTRAL */
-	struct tcm_span       *with_free;   /* spans with a free object; guarded by lock */
+	/* Spans with a free object, guarded by lock: fetches take from the first;
+	 * a span whose free pages were just released joins at the end, so the
+	 * spans whose free objects are resident are used first. */
+	struct tcm_span       *with_free;
+	struct tcm_span       *with_free_last;
 	/* The class's spans, and the objects out of them (the sum of their
 	 * allocated_count): atomics, as a fresh span is carved with no lock held
 	 * and the statistics read them with none. */
@@ -127,7 +131,21 @@ static void list_push(struct central *central, struct tcm_span *span)
 	span->next = central->with_free;
 	if (span->next != NULL)
 		span->next->prev = span;
+	else
+		central->with_free_last = span;
 	central->with_free = span;
+	atomic_store_explicit(&span->on_list_class, (uint8_t)(central - centrals), memory_order_relaxed);
+}
+
+static void list_push_last(struct central *central, struct tcm_span *span)
+{
+	span->next = NULL;
+	span->prev = central->with_free_last;
+	if (span->prev != NULL)
+		span->prev->next = span;
+	else
+		central->with_free = span;
+	central->with_free_last = span;
 	atomic_store_explicit(&span->on_list_class, (uint8_t)(central - centrals), memory_order_relaxed);
 }
 
@@ -139,6 +157,8 @@ static void list_remove(struct central *central, struct tcm_span *span)
 		central->with_free = span->next;
 	if (span->next != NULL)
 		span->next->prev = span->prev;
+	else
+		central->with_free_last = span->prev;
 	span->next = span->prev = NULL;
 	atomic_store_explicit(&span->on_list_class, 0, memory_order_relaxed);
 }
@@ -452,20 +472,20 @@ bool tcm_central_take_free_list(struct tcm_span *span, unsigned size_class, uint
 }
 
 /* After the taken-out objects are back (or stranded): the span leaves central
- * if it emptied, else is listed if it has a free object. Returns whether it
- * emptied. REQUIRES: central[class] lock. */
+ * if it emptied, else, with a free object, goes to the end of the list: the
+ * pages just released would be faulted back in by the next fetches if it
+ * were first. Returns whether it emptied. REQUIRES: central[class] lock. */
 static bool relist_after_release_locked(struct central *central, struct tcm_span *span)
 {
 	span->taken_out_map = 0;
 	span->is_releasing_inside = 0;
 	clear_releasing_slot(span);
-	if (span->allocated_count == 0) {
-		if (is_listed(span))
-			list_remove(central, span);
+	if (is_listed(span))
+		list_remove(central, span);
+	if (span->allocated_count == 0)
 		return true;
-	}
-	if (tcm_span_has_free(span) && !is_listed(span))
-		list_push(central, span);
+	if (tcm_span_has_free(span))
+		list_push_last(central, span);
 	return false;
 }
 

@@ -172,29 +172,37 @@ static void release_step_frees_pages_inside_a_used_span(void **state)
 	free(objects);
 }
 
+/* The smallest class with an object map whose objects tile the kernel page
+ * from the span's start, two or more to a page, in spans of at least
+ * kernel_pages kernel pages (fails the test if there is none). */
+static unsigned class_tiling_kernel_pages(size_t kernel_pages)
+{
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
+		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+		if (info->has_object_map && info->first_object_offset == 0 && kernel_page % info->object_bytes == 0 &&
+		    kernel_page / info->object_bytes >= 2 &&
+		    (size_t)info->objects_per_span * info->object_bytes >= kernel_pages * kernel_page)
+			return size_class;
+	}
+	fail_msg("no class tiles %zu kernel pages of %zu bytes", kernel_pages, kernel_page);
+	return 0;
+}
+
 /* A fetch that reaches a span's stranded objects takes those of one kernel
  * page only: linking an object faults its page back in, and a fetch is on a
  * malloc's path (a refill), so it takes at most two page faults (an object
  * across the page's end faults in the next) however many objects it asked for.
  * A span with its first and last object live, released inside: each fetch
  * asking for all the stranded objects gets the lowest ones left, all starting
- * on one kernel page, until every one has been handed out once. The class: the
- * smallest whose objects tile the kernel page from the span's start, in spans
- * of four kernel pages or more (two of them stranded). */
+ * on one kernel page, until every one has been handed out once (spans of four
+ * kernel pages or more: two of them stranded). */
 static void a_fetch_faults_in_at_most_one_released_page(void **state)
 {
 	(void)state;
 	tcm_core_bootstrap();
 	size_t kernel_page = tcm_os_kernel_page_bytes();
-	unsigned size_class = 1;
-	for (; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
-		const struct tcm_size_class_info *candidate = &tcm_size_classes[size_class];
-		if (candidate->has_object_map && candidate->first_object_offset == 0 &&
-		    kernel_page % candidate->object_bytes == 0 &&
-		    (size_t)candidate->objects_per_span * candidate->object_bytes >= 4 * kernel_page)
-			break;
-	}
-	assert_true(size_class < TCM_SIZE_CLASS_COUNT);
+	unsigned size_class = class_tiling_kernel_pages(4);
 	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
 	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
 	uint32_t per_page = (uint32_t)(kernel_page / info->object_bytes);
@@ -239,6 +247,58 @@ static void a_fetch_faults_in_at_most_one_released_page(void **state)
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 	free(kept);
+	free(objects);
+}
+
+/* A span whose free pages were just released goes to the end of its class's
+ * list: fetches take the free objects of spans still resident first, rather
+ * than the released span's, whose stranded objects would fault their pages
+ * back in. Two spans of a class that tiles the kernel page, both with free
+ * objects: A with only its first and last object live (its inner pages are
+ * released), B with one live object on each kernel page (nothing of it can
+ * be). The next fetch hands out B's objects, before A's kept ones. */
+static void a_span_released_inside_is_fetched_from_last(void **state)
+{
+	(void)state;
+	tcm_core_bootstrap();
+	size_t kernel_page = tcm_os_kernel_page_bytes();
+	unsigned size_class = class_tiling_kernel_pages(3);
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t span_bytes = (size_t)info->objects_per_span * info->object_bytes;
+	uint32_t total = 2 * info->objects_per_span;
+	void **objects = calloc(total, sizeof(void *));
+	assert_non_null(objects);
+	fetch_objects(size_class, total, objects);   /* two fresh spans, carved whole */
+	qsort(objects, total, sizeof(void *), compare_pointers);
+	struct tcm_span *span_a = tcm_page_map_get((uintptr_t)objects[0] >> TCM_PAGE_SHIFT);
+	struct tcm_span *span_b = tcm_page_map_get((uintptr_t)objects[total - 1] >> TCM_PAGE_SHIFT);
+	assert_ptr_not_equal(span_a, span_b);
+	bool *is_live = calloc(total, sizeof(bool));
+	assert_non_null(is_live);
+	for (uint32_t i = 0; i < total; i++) {
+		struct tcm_span *span = tcm_page_map_get((uintptr_t)objects[i] >> TCM_PAGE_SHIFT);
+		uintptr_t offset = (uintptr_t)objects[i] - span->start;
+		is_live[i] = span == span_a ? offset == 0 || offset == span_bytes - info->object_bytes
+					    : offset % kernel_page == 0;
+		if (!is_live[i])
+			tcm_central_give_back(size_class, objects[i], 1, false);
+	}
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(tcm_release_step(SIZE_MAX), span_bytes - 2 * kernel_page);   /* A's inner pages */
+
+	uint32_t fetched;
+	void *chain = tcm_central_fetch(size_class, 1, &fetched);
+	assert_non_null(chain);
+	assert_int_equal(fetched, 1);
+	assert_ptr_equal(tcm_page_map_get((uintptr_t)chain >> TCM_PAGE_SHIFT), span_b);
+	tcm_central_give_back(size_class, chain, 1, false);
+	for (uint32_t i = 0; i < total; i++)
+		if (is_live[i])
+			tcm_central_give_back(size_class, objects[i], 1, false);
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(in_use_bytes(), 0);
+	assert_int_equal(tcm_page_heap_check(), 0);
+	free(is_live);
 	free(objects);
 }
 
@@ -520,6 +580,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(release_step_is_bounded_by_its_chunk),
 		cmocka_unit_test(release_step_frees_pages_inside_a_used_span),
 		cmocka_unit_test(a_fetch_faults_in_at_most_one_released_page),
+		cmocka_unit_test(a_span_released_inside_is_fetched_from_last),
 		cmocka_unit_test(kernel_64k_trim_releases_whole_kernel_pages_and_keeps_live_blocks),
 		cmocka_unit_test(kernel_64k_release_step_below_a_kernel_page_releases_one),
 		cmocka_unit_test(draining_hands_cache_surplus_back_on_next_free),
