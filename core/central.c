@@ -472,20 +472,28 @@ bool tcm_central_take_free_list(struct tcm_span *span, unsigned size_class, uint
 }
 
 /* After the taken-out objects are back (or stranded): the span leaves central
- * if it emptied, else, with a free object, goes to the end of the list: the
- * pages just released would be faulted back in by the next fetches if it
- * were first. Returns whether it emptied. REQUIRES: central[class] lock. */
-static bool relist_after_release_locked(struct central *central, struct tcm_span *span)
+ * if it emptied; else, with a free object, it is listed, at the end of the
+ * list if some of its objects were just stranded (the next fetches would
+ * fault their pages back in if it were first), where it was otherwise.
+ * Returns whether it emptied. REQUIRES: central[class] lock. */
+static bool relist_after_release_locked(struct central *central, struct tcm_span *span, bool has_stranded)
 {
 	span->taken_out_map = 0;
 	span->is_releasing_inside = 0;
 	clear_releasing_slot(span);
-	if (is_listed(span))
-		list_remove(central, span);
-	if (span->allocated_count == 0)
+	if (span->allocated_count == 0) {
+		if (is_listed(span))
+			list_remove(central, span);
 		return true;
-	if (tcm_span_has_free(span))
-		list_push_last(central, span);
+	}
+	if (has_stranded && is_listed(span))
+		list_remove(central, span);
+	if (tcm_span_has_free(span) && !is_listed(span)) {
+		if (has_stranded)
+			list_push_last(central, span);
+		else
+			list_push(central, span);
+	}
 	return false;
 }
 
@@ -504,7 +512,7 @@ void tcm_central_end_inside_release(const struct tcm_central_inside_release *rel
 		span->allocated_count_at_inside_release = span->allocated_count;
 		atomic_store_explicit(&span->may_release_inside, 0, memory_order_relaxed);
 	}
-	bool is_emptied = relist_after_release_locked(central, span);
+	bool is_emptied = relist_after_release_locked(central, span, release->stranded_map != 0);
 	tcm_unlock(&central->lock);
 	if (is_emptied) {
 		span->next = NULL;
@@ -524,7 +532,7 @@ void tcm_central_after_fork_in_child(void)
 		 * no lock held, which is right for either. */
 		tcm_lock(&central->lock);
 		span->stranded_map |= span->taken_out_map;
-		bool is_emptied = relist_after_release_locked(central, span);
+		bool is_emptied = relist_after_release_locked(central, span, span->taken_out_map != 0);
 		tcm_unlock(&central->lock);
 		if (is_emptied) {
 			span->next = NULL;

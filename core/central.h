@@ -13,8 +13,8 @@
  *     the stacks, and a shutdown must not funnel its frees into class locks;
  *   - a span is on the class's list exactly when it has a free object (on
  *     its free list, not yet carved, or stranded on a released page); a span
- *     whose free pages were just released is put at the end of the list, and
- *     fetches take from the front;
+ *     some of whose objects were just stranded is put at the end of the list,
+ *     and fetches take from the front;
  *   - stranded objects are handed out only once a span has no other free
  *     object, those of one kernel page per fetch, and are linked with no lock
  *     held (that faults their pages in: at most two per fetch);

@@ -355,8 +355,9 @@ void tcm_signal_after_fork_in_child(void)
 	}
 	/* Whatever the record now holds, inherited or adopted from a fork handler
 	 * that ran before this one, was not installed by the child's own code, and
-	 * no thread is started in a fork handler: the child's own first handler
-	 * starts its worker (tcm_signal_sigaction's first wrap). */
+	 * this fork handler starts no thread: the child's own first handler (also
+	 * one a later fork handler installs) starts its worker
+	 * (tcm_signal_sigaction's first wrap). */
 	has_wrapped = false;
 	setting_unlock(&mask);
 }

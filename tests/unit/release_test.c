@@ -256,7 +256,10 @@ static void a_fetch_faults_in_at_most_one_released_page(void **state)
  * back in. Two spans of a class that tiles the kernel page, both with free
  * objects: A with only its first and last object live (its inner pages are
  * released), B with one live object on each kernel page (nothing of it can
- * be). The next fetch hands out B's objects, before A's kept ones. */
+ * be). The next fetch hands out B's objects, before A's kept ones, also after
+ * a later release inside B (one more of its objects freed) that found nothing
+ * to release, which leaves B where it was: only a span with objects just
+ * stranded goes to the end. */
 static void a_span_released_inside_is_fetched_from_last(void **state)
 {
 	(void)state;
@@ -279,12 +282,19 @@ static void a_span_released_inside_is_fetched_from_last(void **state)
 		struct tcm_span *span = tcm_page_map_get((uintptr_t)objects[i] >> TCM_PAGE_SHIFT);
 		uintptr_t offset = (uintptr_t)objects[i] - span->start;
 		is_live[i] = span == span_a ? offset == 0 || offset == span_bytes - info->object_bytes
-					    : offset % kernel_page == 0;
+					    : offset % kernel_page == 0 || offset == kernel_page + info->object_bytes;
 		if (!is_live[i])
 			tcm_central_give_back(size_class, objects[i], 1, false);
 	}
 	tcm_central_drain(size_class, 0);
 	assert_int_equal(tcm_release_step(SIZE_MAX), span_bytes - 2 * kernel_page);   /* A's inner pages */
+	void *b_later = (void *)(span_b->start + kernel_page + info->object_bytes);
+	for (uint32_t i = 0; i < total; i++)
+		if (objects[i] == b_later)
+			is_live[i] = false;
+	tcm_central_give_back(size_class, b_later, 1, false);
+	tcm_central_drain(size_class, 0);
+	assert_int_equal(tcm_inside_release_span(span_b, size_class, span_b->start, SIZE_MAX), 0);
 
 	uint32_t fetched;
 	void *chain = tcm_central_fetch(size_class, 1, &fetched);
