@@ -17,7 +17,7 @@
  *     and fetches take from the front;
  *   - stranded objects are handed out only once a span has no other free
  *     object, those of one kernel page per fetch, and are linked with no lock
- *     held (that faults their pages in: at most two per fetch);
+ *     held (that faults their page in: at most one per fetch);
  *   - spans that become empty are collected under the lock and handed to the
  *     page heap after it is dropped, as one list (invariant 8);
  *   - every hold of central[class] is bounded by TCM_CENTRAL_OBJECTS_PER_HOLD

@@ -130,9 +130,9 @@ static inline uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t wan
  * those that start on the kernel page of the lowest: they count as handed out
  * from here on, and *claimed has their bits, to be linked with
  * tcm_span_link_objects after the lock is dropped. Linking them faults their
- * pages back in, and a claim is on a malloc's path (a refill), so it costs at
- * most two page faults (the page, and the next for an object across its end),
- * whatever was asked for. Returns how many. */
+ * page back in (a link is an object's first word, on the page it starts on),
+ * and a claim is on a malloc's path (a refill), so it costs at most one page
+ * fault, whatever was asked for. Returns how many. */
 uint32_t tcm_span_claim_stranded(struct tcm_span *span, uint32_t want, uint64_t *claimed);
 
 /* Links the objects of map (bits of a span whose object 0 is at first_object)

@@ -190,9 +190,9 @@ static unsigned class_tiling_kernel_pages(size_t kernel_pages)
 }
 
 /* A fetch that reaches a span's stranded objects takes those of one kernel
- * page only: linking an object faults its page back in, and a fetch is on a
- * malloc's path (a refill), so it takes at most two page faults (an object
- * across the page's end faults in the next) however many objects it asked for.
+ * page only: linking an object (its first word) faults its page back in, and
+ * a fetch is on a malloc's path (a refill), so it takes at most one page fault
+ * however many objects it asked for.
  * A span with its first and last object live, released inside: each fetch
  * asking for all the stranded objects gets the lowest ones left, all starting
  * on one kernel page, until every one has been handed out once (spans of four
