@@ -1,7 +1,8 @@
 /* conf/stats_path.c - whether there is a live statistics file, and the file a statistics path
  * names for a process (config.h): %p becomes the process id. One place for libtcm.so, which
- * writes the files, and tcmctl stats, which finds a running process's live file. Never: allocates or calls a printf-family function (the
- * exit path and the release worker call it). */
+ * writes the files, and tcmctl stats, which finds a running process's live file.
+ * Never: allocates or calls a printf-family function (the exit path and the release worker
+ * call it). */
 #include "config.h"
 
 bool tcm_config_has_live_stats(const struct tcm_config *config)

@@ -319,7 +319,7 @@ void tcm_signal_after_fork_in_child(void)
 	 * app_action may be from settings made after that copy. With neither,
 	 * or after a reset, the setting app_action holds, or SIG_DFL, is put in
 	 * place. Either way what the record reports is what SIGTERM does. */
-	bool wrapped_first = false;
+	bool wrapped_first_unused = false;   /* no first wrap here: see has_wrapped below */
 	if (real_sigaction(SIGTERM, NULL, &current) != 0) {
 		/* nothing to rebuild from */
 	} else if (!is_function(current.sa_handler)) {
@@ -327,7 +327,7 @@ void tcm_signal_after_fork_in_child(void)
 		app_action = current;
 		app_action_known = true;
 	} else if (current.sa_sigaction != on_sigterm) {
-		if (apply_locked(&current, &wrapped_first, NULL) == 0) {
+		if (apply_locked(&current, &wrapped_first_unused, NULL) == 0) {
 			app_action = current;
 			app_action_known = true;
 		}
@@ -347,7 +347,7 @@ void tcm_signal_after_fork_in_child(void)
 			sigemptyset(&setting.sa_mask);
 			if (app_action_known && !is_function(app_action.sa_handler))
 				setting = app_action;
-			if (apply_locked(&setting, &wrapped_first, NULL) == 0) {
+			if (apply_locked(&setting, &wrapped_first_unused, NULL) == 0) {
 				app_action = setting;
 				app_action_known = true;
 			}
