@@ -43,18 +43,26 @@ enum tcm_config_notify_ready {
 enum tcm_config_stats_to {
 	TCM_CONFIG_STATS_TO_OFF,    /* write nothing at exit */
 	TCM_CONFIG_STATS_TO_STDERR, /* text report on fd 2 */
-	TCM_CONFIG_STATS_TO_FILE,   /* to stats.on_exit_path: JSON (.json) or Prometheus text (.prom) */
+	TCM_CONFIG_STATS_TO_FILE,   /* to TCM_CONFIG_PATH_STATS_ON_EXIT: JSON (.json) or Prometheus text (.prom) */
 };
 
 enum tcm_config_source {
 	TCM_CONFIG_FROM_DEFAULT, /* built-in default (conf/schema.c) */
-	TCM_CONFIG_FROM_FILE,    /* file_path, at origin.line */
+	TCM_CONFIG_FROM_FILE,    /* the file (TCM_CONFIG_PATH_FILE), at origin.line */
 	TCM_CONFIG_FROM_ENV,     /* the key's TCM_<GROUP>_<KEY> variable */
+};
+
+/* The paths a configuration keeps (tcm_config_path). */
+enum tcm_config_path {
+	TCM_CONFIG_PATH_STATS_ON_EXIT, /* stats.on_exit's file: absolute, ends in .json or .prom; "" unless TO_FILE */
+	TCM_CONFIG_PATH_STATS_LIVE,    /* stats.path, the live file: absolute, %p = pid; "" = none */
+	TCM_CONFIG_PATH_FILE,          /* the file the values came from; "" if none */
+	TCM_CONFIG_PATH_COUNT
 };
 
 struct tcm_config_origin {
 	enum tcm_config_source source;
-	unsigned               line;   /* 1-based line in file_path; 0 unless FROM_FILE */
+	unsigned               line;   /* 1-based line in the file; 0 unless FROM_FILE */
 };
 
 /* Immutable once tcm_config_load returns. Units are in the names, as in tcm.conf. */
@@ -79,16 +87,17 @@ struct tcm_config {
 		bool                         status;    /* send STATUS= progress lines */
 	} notify;
 	struct tcm_config_origin origin[TCM_CONFIG_KEY_COUNT];
-	/* The paths come last: a path is its string up to the NUL, and a fresh configuration writes
-	 * only each path's first byte (tcm_schema_defaults), so the rest of its 4 KiB stays
-	 * untouched, and out of every process's start-up, until a path is set. */
 	struct {
-		enum tcm_config_stats_to on_exit;
-		int64_t interval_ms;                       /* the live file's period; 0 = no live file */
-		char    on_exit_path[TCM_CONFIG_PATH_MAX]; /* absolute, ends in .json or .prom; "" unless TO_FILE */
-		char    path[TCM_CONFIG_PATH_MAX];         /* the live file: absolute, %p = pid; "" = none */
+		enum tcm_config_stats_to on_exit;         /* TO_FILE: the path TCM_CONFIG_PATH_STATS_ON_EXIT */
+		int64_t interval_ms;                      /* the live file's period; 0 = no live file */
 	} stats;
-	char                     file_path[TCM_CONFIG_PATH_MAX]; /* file the values came from; "" if none */
+	/* The paths, read with tcm_config_path and written with tcm_config_set_path: path k is
+	 * path_text + path_offset[k]. An unset path's offset is 0, the one empty string all unset
+	 * paths share; a set path has its own slot of TCM_CONFIG_PATH_MAX bytes after it. A fresh
+	 * configuration (tcm_schema_defaults) writes the offsets and path_text[0], on the page of the
+	 * values, and leaves the slots' 12 KiB untouched, out of every process's start-up. */
+	uint16_t path_offset[TCM_CONFIG_PATH_COUNT];
+	char     path_text[1 + TCM_CONFIG_PATH_COUNT * TCM_CONFIG_PATH_MAX];
 };
 
 /* Receives one error without the "tcm: " prefix, e.g.
@@ -117,6 +126,16 @@ struct tcm_config_sources {
  * Returns the number of errors reported; *out is complete and valid either way. Allocates
  * (libconfig); not async-signal-safe; thread-safe for distinct *out. */
 int tcm_config_load(struct tcm_config *out, const struct tcm_config_sources *sources);
+
+/* Path which of config: "" when unset, else at most TCM_CONFIG_PATH_MAX - 1 bytes. */
+static inline const char *tcm_config_path(const struct tcm_config *config, enum tcm_config_path which)
+{
+	return config->path_text + config->path_offset[which];
+}
+
+/* Sets path which of config to path ("" unsets it); path is cut at TCM_CONFIG_PATH_MAX - 1
+ * bytes (the loader's checks keep every path it stores below that). */
+void tcm_config_set_path(struct tcm_config *config, enum tcm_config_path which, const char *path);
 
 /* Whether the configuration asks for a live statistics file: stats.interval_ms and
  * stats.path both set. */

@@ -157,8 +157,8 @@ static int apply_setting(const struct tcm_libconfig_functions *lc, struct tcm_co
 		snprintf(got, sizeof got, "%s", written);
 	else
 		describe(lc, setting, got, sizeof got);
-	tcm_validate_report(sources, "%s:%u: %s: expected %s, got %s", out->file_path, line, row->name,
-			    expected, got);
+	tcm_validate_report(sources, "%s:%u: %s: expected %s, got %s",
+			    tcm_config_path(out, TCM_CONFIG_PATH_FILE), line, row->name, expected, got);
 	return 1;
 }
 
@@ -167,11 +167,12 @@ static int report_unknown(const struct tcm_config *out, const config_setting_t *
 {
 	const struct tcm_schema_row *near = tcm_validate_suggest(name);
 	unsigned line = config_setting_source_line(setting);
+	const char *file = tcm_config_path(out, TCM_CONFIG_PATH_FILE);
 	if (near != NULL)
-		tcm_validate_report(sources, "%s:%u: unknown key %s (did you mean %s?)", out->file_path,
-				    line, name, near->name);
+		tcm_validate_report(sources, "%s:%u: unknown key %s (did you mean %s?)", file, line, name,
+				    near->name);
 	else
-		tcm_validate_report(sources, "%s:%u: unknown key %s", out->file_path, line, name);
+		tcm_validate_report(sources, "%s:%u: unknown key %s", file, line, name);
 	return 1;
 }
 
@@ -196,8 +197,9 @@ static int apply_top(const struct tcm_libconfig_functions *lc, struct tcm_config
 	if (!is_group) {
 		char got[256];
 		describe(lc, top, got, sizeof got);
-		tcm_validate_report(sources, "%s:%u: %s: expected a group { ... }, got %s", out->file_path,
-				    config_setting_source_line(top), group, got);
+		tcm_validate_report(sources, "%s:%u: %s: expected a group { ... }, got %s",
+				    tcm_config_path(out, TCM_CONFIG_PATH_FILE), config_setting_source_line(top),
+				    group, got);
 		return 1;
 	}
 	for (int i = 0; i < lc->length(top); i++) {
@@ -351,13 +353,13 @@ static int load_file(struct tcm_config *out, const char *path, bool must_exist,
 	lc->init(&parsed);
 	int ok = lc->read_string(&parsed, text);
 	int errors = 0;
-	snprintf(out->file_path, sizeof out->file_path, "%s", path);
+	tcm_config_set_path(out, TCM_CONFIG_PATH_FILE, path);
 	if (!ok) {
 		const char *where = config_error_file(&parsed);
 		tcm_validate_report(sources, "%s:%d: %s; the whole file is ignored",
 				    where != NULL ? where : path, config_error_line(&parsed),
 				    config_error_text(&parsed));
-		out->file_path[0] = '\0';
+		tcm_config_set_path(out, TCM_CONFIG_PATH_FILE, "");
 		errors = 1;
 	} else {
 		const config_setting_t *root = config_root_setting(&parsed);

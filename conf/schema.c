@@ -5,6 +5,7 @@
  * Ranges: exit.deadline_ms 1..600000 (systemd's stop timeout is minutes, not hours);
  *         release.chunk_kib a multiple of the 8 KiB allocator page; cache budgets from one
  *         batch of small objects (64 KiB) to 1 GiB per thread and 1 TiB in total. */
+#define _POSIX_C_SOURCE 200809L  /* strnlen */
 #include "schema.h"
 
 #include <stddef.h>
@@ -13,6 +14,8 @@
 /* CHOICE fields are enums written through an int (tcm_schema_defaults, tcm_validate_store). */
 _Static_assert(sizeof(enum tcm_config_notify_ready) == sizeof(int), "enum is not int-sized");
 _Static_assert(sizeof(enum tcm_config_stats_to) == sizeof(int), "enum is not int-sized");
+
+_Static_assert(sizeof ((struct tcm_config *)0)->path_text - 1 <= UINT16_MAX, "a path slot's offset is a uint16_t");
 
 static const char *const notify_ready_choices[] = { "off", "init", NULL };
 static const char *const stats_on_exit_choices[] = { "off", "stderr", NULL };
@@ -83,7 +86,7 @@ const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT] = {
 		.doc = "The live statistics file, rewritten every stats.interval_ms (a new file renamed over "
 		       "the old, so a reader never sees half of one): an absolute path, %p in it becomes the "
 		       "process id; .json is JSON, .prom the Prometheus text format, anything else text.",
-		.offset = offsetof(struct tcm_config, stats.path) },
+		.path = TCM_CONFIG_PATH_STATS_LIVE },
 };
 
 const struct tcm_schema_row *tcm_schema_find(const char *group, const char *key)
@@ -104,10 +107,11 @@ bool tcm_schema_has_group(const char *group)
 
 void tcm_schema_defaults(struct tcm_config *out)
 {
-	/* Field by field, not a memset of the whole: the paths' first bytes are all a fresh
-	 * configuration needs of their 12 KiB (struct tcm_config). */
-	out->stats.on_exit_path[0] = '\0';
-	out->file_path[0] = '\0';
+	/* Field by field, not a memset of the whole: of the paths' 12 KiB a fresh configuration
+	 * writes the one shared empty string (struct tcm_config). */
+	out->path_text[0] = '\0';
+	for (size_t path = 0; path < TCM_CONFIG_PATH_COUNT; path++)
+		out->path_offset[path] = 0;
 	for (size_t i = 0; i < TCM_CONFIG_KEY_COUNT; i++) {
 		const struct tcm_schema_row *row = &tcm_schema[i];
 		char *field = (char *)out + row->offset;
@@ -125,9 +129,21 @@ void tcm_schema_defaults(struct tcm_config *out)
 			break;
 		}
 		case TCM_SCHEMA_PATH:
-			field[0] = '\0';   /* no file */
-			break;
+			break;     /* unset, above */
 		}
 		out->origin[i] = (struct tcm_config_origin){ TCM_CONFIG_FROM_DEFAULT, 0 };
 	}
+}
+
+void tcm_config_set_path(struct tcm_config *config, enum tcm_config_path which, const char *path)
+{
+	if (path[0] == '\0') {
+		config->path_offset[which] = 0;
+		return;
+	}
+	uint16_t slot = (uint16_t)(1 + which * TCM_CONFIG_PATH_MAX);
+	size_t length = strnlen(path, TCM_CONFIG_PATH_MAX - 1);
+	memcpy(config->path_text + slot, path, length);
+	config->path_text[slot + length] = '\0';
+	config->path_offset[which] = slot;
 }

@@ -18,7 +18,7 @@ enum tcm_schema_type {
 	TCM_SCHEMA_BOOL,         /* bool field */
 	TCM_SCHEMA_CHOICE,       /* enum field = index into choices */
 	TCM_SCHEMA_STATS_OUTPUT, /* stats.on_exit: "off", "stderr" or an absolute path ending in .json or .prom */
-	TCM_SCHEMA_PATH,         /* char[TCM_CONFIG_PATH_MAX] field: "" or an absolute path (%p: the pid) */
+	TCM_SCHEMA_PATH,         /* a path of the config (tcm_config_path): "" or an absolute path (%p: the pid) */
 };
 
 struct tcm_schema_row {
@@ -34,7 +34,8 @@ struct tcm_schema_row {
 	const char *const   *choices;      /* CHOICE, STATS_OUTPUT: NULL-terminated words */
 	const char          *unit;         /* "milliseconds"; NULL when the type says it all */
 	const char          *doc;          /* one sentence for operators */
-	size_t               offset;       /* of the field in struct tcm_config */
+	size_t               offset;       /* of the field in struct tcm_config; not TCM_SCHEMA_PATH */
+	enum tcm_config_path path;         /* TCM_SCHEMA_PATH only: which of the config's paths */
 };
 
 extern const struct tcm_schema_row tcm_schema[TCM_CONFIG_KEY_COUNT];

@@ -7,7 +7,7 @@
 
 bool tcm_config_has_live_stats(const struct tcm_config *config)
 {
-	return config->stats.interval_ms > 0 && config->stats.path[0] != '\0';
+	return config->stats.interval_ms > 0 && tcm_config_path(config, TCM_CONFIG_PATH_STATS_LIVE)[0] != '\0';
 }
 
 bool tcm_config_stats_path_of(const char *pattern, uint64_t pid, char *path, size_t size)

@@ -116,12 +116,12 @@ void tcm_validate_store(struct tcm_config *config, const struct tcm_schema_row *
 	case TCM_SCHEMA_STATS_OUTPUT:
 		memcpy(field, &value->choice, sizeof value->choice);
 		/* is_stats_path bounded the length below TCM_CONFIG_PATH_MAX */
-		snprintf(config->stats.on_exit_path, sizeof config->stats.on_exit_path, "%s",
-			 value->choice == TCM_CONFIG_STATS_TO_FILE ? value->path : "");
+		tcm_config_set_path(config, TCM_CONFIG_PATH_STATS_ON_EXIT,
+				    value->choice == TCM_CONFIG_STATS_TO_FILE ? value->path : "");
 		break;
 	case TCM_SCHEMA_PATH:
 		/* tcm_validate_path bounded the length below TCM_CONFIG_PATH_MAX */
-		snprintf(field, TCM_CONFIG_PATH_MAX, "%s", value->path);
+		tcm_config_set_path(config, row->path, value->path);
 		break;
 	}
 	config->origin[row->key_id] = origin;
@@ -220,7 +220,7 @@ int tcm_validate_cross_keys(struct tcm_config *config, const struct tcm_config_s
 	int errors = 0;
 	if (origin.source == TCM_CONFIG_FROM_FILE) {
 		tcm_validate_report(sources, "%s:%u: %s: expected less than exit.deadline_ms (%lld), got %lld",
-				    config->file_path, origin.line, row->name,
+				    tcm_config_path(config, TCM_CONFIG_PATH_FILE), origin.line, row->name,
 				    (long long)config->exit.deadline_ms, (long long)config->exit.margin_ms);
 		errors = 1;
 	} else if (origin.source == TCM_CONFIG_FROM_ENV) {

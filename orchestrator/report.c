@@ -46,9 +46,9 @@ void tcm_report_at_exit(const struct tcm_config *config, const struct tcm_shutdo
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		stats.shutdown = *shutdown;
-		int err = tcm_stats_file_write(config->stats.on_exit_path, &stats,
-					       (uint64_t)config->exit.deadline_ms * TCM_NS_PER_MS);
+		const char *path = tcm_config_path(config, TCM_CONFIG_PATH_STATS_ON_EXIT);
+		int err = tcm_stats_file_write(path, &stats, (uint64_t)config->exit.deadline_ms * TCM_NS_PER_MS);
 		if (err != 0)
-			tcm_stats_file_report_error("stats.on_exit", config->stats.on_exit_path, err);
+			tcm_stats_file_report_error("stats.on_exit", path, err);
 	}
 }

@@ -79,9 +79,10 @@ static int write_live_stats_when_due(void)
 		struct tcm_stats stats;
 		tcm_core_stats(&stats);
 		tcm_timeline_read(&stats.shutdown);
-		int err = tcm_stats_file_write(config->stats.path, &stats, 0);
+		const char *path = tcm_config_path(config, TCM_CONFIG_PATH_STATS_LIVE);
+		int err = tcm_stats_file_write(path, &stats, 0);
 		if (err != 0 && !atomic_exchange(&has_reported_live_stats_error, true))
-			tcm_stats_file_report_error("stats.path", config->stats.path, err);
+			tcm_stats_file_report_error("stats.path", path, err);
 		live_stats_due_ns = now + interval_ns;
 	}
 	return (int)((live_stats_due_ns - now + TCM_NS_PER_MS - 1) / TCM_NS_PER_MS);

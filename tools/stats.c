@@ -68,7 +68,8 @@ static int live_path_of(long pid, char *path)
 			"stats.path are not both set for it)\n", pid);
 		return 1;
 	}
-	if (!tcm_config_stats_path_of(config.stats.path, (uint64_t)pid, path, PATH_MAX)) {
+	const char *pattern = tcm_config_path(&config, TCM_CONFIG_PATH_STATS_LIVE);
+	if (!tcm_config_stats_path_of(pattern, (uint64_t)pid, path, PATH_MAX)) {
 		fprintf(stderr, "tcmctl: stats: the live file of process %ld is too long a path\n", pid);
 		return 1;
 	}

@@ -126,18 +126,19 @@ static void print_value(const struct tcm_config *config, const struct tcm_schema
 	case TCM_SCHEMA_STATS_OUTPUT:
 		memcpy(&index, field, sizeof index);
 		print_quoted(row->type == TCM_SCHEMA_STATS_OUTPUT && index == TCM_CONFIG_STATS_TO_FILE
-			     ? config->stats.on_exit_path : row->choices[index]);
+			     ? tcm_config_path(config, TCM_CONFIG_PATH_STATS_ON_EXIT) : row->choices[index]);
 		return;
 	case TCM_SCHEMA_PATH:
-		print_quoted(field);
+		print_quoted(tcm_config_path(config, row->path));
 		return;
 	}
 }
 
 static void print_config(const struct tcm_config *config, const char *file_role)
 {
-	if (config->file_path[0] != '\0')
-		printf("# effective tcm configuration; file %s (%s)\n", config->file_path, file_role);
+	const char *file = tcm_config_path(config, TCM_CONFIG_PATH_FILE);
+	if (file[0] != '\0')
+		printf("# effective tcm configuration; file %s (%s)\n", file, file_role);
 	else
 		printf("# effective tcm configuration; no file read\n");
 	printf("# precedence: TCM_<GROUP>_<KEY> variable, then file, then default\n");
@@ -152,7 +153,7 @@ static void print_config(const struct tcm_config *config, const char *file_role)
 		print_value(config, row);
 		struct tcm_config_origin origin = config->origin[i];
 		if (origin.source == TCM_CONFIG_FROM_FILE)
-			printf(";  # %s:%u\n", config->file_path, origin.line);
+			printf(";  # %s:%u\n", file, origin.line);
 		else if (origin.source == TCM_CONFIG_FROM_ENV)
 			printf(";  # %s\n", row->env);
 		else

@@ -44,13 +44,15 @@ static void check_invariants(const struct tcm_config *config)
 	}
 	if (config->exit.margin_ms >= config->exit.deadline_ms)
 		__builtin_trap();
-	size_t path_len = strnlen(config->stats.on_exit_path, sizeof config->stats.on_exit_path);
-	if (path_len == sizeof config->stats.on_exit_path)
+	const char *on_exit_path = tcm_config_path(config, TCM_CONFIG_PATH_STATS_ON_EXIT);
+	size_t path_len = strnlen(on_exit_path, TCM_CONFIG_PATH_MAX);
+	if (path_len == TCM_CONFIG_PATH_MAX)
 		__builtin_trap();
 	if ((config->stats.on_exit == TCM_CONFIG_STATS_TO_FILE) != (path_len > 0))
 		__builtin_trap();
-	size_t live_len = strnlen(config->stats.path, sizeof config->stats.path);
-	if (live_len == sizeof config->stats.path || (live_len > 0 && config->stats.path[0] != '/'))
+	const char *live_path = tcm_config_path(config, TCM_CONFIG_PATH_STATS_LIVE);
+	size_t live_len = strnlen(live_path, TCM_CONFIG_PATH_MAX);
+	if (live_len == TCM_CONFIG_PATH_MAX || (live_len > 0 && live_path[0] != '/'))
 		__builtin_trap();
 }
 

@@ -24,7 +24,7 @@ static void no_file_gives_defaults(void **state)
 	assert_true(config.notify.stopping);
 	assert_true(config.notify.status);
 	assert_int_equal(config.stats.on_exit, TCM_CONFIG_STATS_TO_OFF);
-	assert_string_equal(config.file_path, "");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "");
 	for (int k = 0; k < TCM_CONFIG_KEY_COUNT; k++)
 		assert_int_equal(config.origin[k].source, TCM_CONFIG_FROM_DEFAULT);
 }
@@ -41,7 +41,7 @@ static void valid_file_sets_values_and_origins(void **state)
 	struct tcm_config_sources sources = fake_sources();
 	sources.etc_path = path;
 	assert_int_equal(tcm_config_load(&config, &sources), 0);
-	assert_string_equal(config.file_path, path);
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), path);
 	assert_int_equal(config.exit.deadline_ms, 1500);
 	assert_int_equal(config.exit.margin_ms, 100);
 	assert_false(config.exit.release_on_shutdown);
@@ -53,7 +53,7 @@ static void valid_file_sets_values_and_origins(void **state)
 	assert_false(config.notify.stopping);
 	assert_false(config.notify.status);
 	assert_int_equal(config.stats.on_exit, TCM_CONFIG_STATS_TO_FILE);
-	assert_string_equal(config.stats.on_exit_path, "/var/log/tcm/stats.json");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_STATS_ON_EXIT), "/var/log/tcm/stats.json");
 	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].source, TCM_CONFIG_FROM_FILE);
 	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].line, 2);
 	assert_int_equal(config.origin[TCM_CONFIG_STATS_ON_EXIT].line, 6);
@@ -86,7 +86,7 @@ static void unreadable_file_is_an_error(void **state)
 	sources.etc_path = "/tmp";  /* exists, but a directory: an /etc path that is there must be readable */
 	assert_int_equal(tcm_config_load(&config, &sources), 1);
 	assert_string_equal(fake_errors[0], "/tmp: cannot read: Is a directory; using defaults");
-	assert_string_equal(config.file_path, "");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "");
 }
 
 static void syntax_error_ignores_whole_file(void **state)
@@ -102,7 +102,7 @@ static void syntax_error_ignores_whole_file(void **state)
 	assert_int_equal(config.exit.deadline_ms, 1000);  /* line 1 was fine, but the file is dropped */
 	assert_int_equal(config.origin[TCM_CONFIG_EXIT_DEADLINE_MS].source, TCM_CONFIG_FROM_DEFAULT);
 	assert_int_equal(config.cache.total_max_mib, 128);
-	assert_string_equal(config.file_path, "");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "");
 }
 
 static void unknown_key_suggests_the_nearest(void **state)
@@ -344,7 +344,7 @@ static void tcm_conf_wins_over_etc_file(void **state)
 	assert_int_equal(tcm_config_load(&config, &sources), 0);
 	assert_int_equal(config.exit.deadline_ms, 2222);
 	assert_int_equal(config.cache.total_max_mib, 64);  /* files are not merged: /etc is not read */
-	assert_string_equal(config.file_path, chosen);
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), chosen);
 }
 
 static void empty_tcm_conf_means_etc_file(void **state)
@@ -368,7 +368,7 @@ static void explicit_file_wins_over_tcm_conf(void **state)
 	sources.file = explicit_file;
 	assert_int_equal(tcm_config_load(&config, &sources), 0);
 	assert_int_equal(config.exit.deadline_ms, 3333);
-	assert_string_equal(config.file_path, explicit_file);
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), explicit_file);
 }
 
 /* secure_getenv returns NULL in a setuid/setgid program: TCM_CONF and TCM_* are not seen, and
@@ -392,7 +392,7 @@ static void setuid_ignores_tcm_conf_and_overrides(void **state)
 	assert_int_equal(config.exit.deadline_ms, 1111);
 	assert_int_equal(config.cache.total_max_mib, 64);
 	assert_int_equal(config.cache.thread_max_kib, 512);
-	assert_string_equal(config.file_path, etc);
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), etc);
 }
 
 static void margin_must_be_below_deadline(void **state)

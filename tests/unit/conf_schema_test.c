@@ -212,8 +212,7 @@ static void example_file_sets_every_key_to_its_default(void **state)
 		assert_int_equal(example.origin[k].source, TCM_CONFIG_FROM_FILE);
 		assert_int_equal(defaults.origin[k].source, TCM_CONFIG_FROM_DEFAULT);
 	}
-	/* same values, key by key: a path is compared as the string it is (the bytes after its
-	 * NUL are never written) */
+	/* same values, key by key: a path is compared as the string it is */
 	for (int k = 0; k < TCM_CONFIG_KEY_COUNT; k++) {
 		const struct tcm_schema_row *row = &tcm_schema[k];
 		const char *in_example = (const char *)&example + row->offset;
@@ -230,28 +229,58 @@ static void example_file_sets_every_key_to_its_default(void **state)
 			assert_memory_equal(in_example, in_defaults, sizeof(int));
 			break;
 		case TCM_SCHEMA_PATH:
-			assert_string_equal(in_example, in_defaults);
+			assert_string_equal(tcm_config_path(&example, row->path),
+					    tcm_config_path(&defaults, row->path));
 			break;
 		}
 	}
-	assert_string_equal(example.stats.on_exit_path, defaults.stats.on_exit_path);
+	assert_string_equal(tcm_config_path(&example, TCM_CONFIG_PATH_STATS_ON_EXIT),
+			    tcm_config_path(&defaults, TCM_CONFIG_PATH_STATS_ON_EXIT));
 }
 
-/* A fresh configuration writes each path's first byte and nothing after it: the 12 KiB of path
- * buffers would otherwise be three pages written in every process's start-up (issue 12). */
-static void defaults_leave_the_path_buffers_unwritten(void **state)
+/* A fresh configuration writes its values and the first byte of the paths' text, and nothing
+ * after it: the 12 KiB of path slots would otherwise be pages written in every process's
+ * start-up (issue 12; before the paths shared one text, a path's first byte was on each page). */
+static void defaults_write_nothing_past_the_first_byte_of_the_paths(void **state)
 {
 	(void)state;
 	static struct tcm_config config;
 	memset(&config, 0xa5, sizeof config);
 	struct tcm_config_sources sources = fake_sources();
 	assert_int_equal(tcm_config_load(&config, &sources), 0);
-	const char *paths[] = { config.stats.on_exit_path, config.stats.path, config.file_path };
-	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-		assert_int_equal(paths[i][0], '\0');
-		for (size_t byte = 1; byte < TCM_CONFIG_PATH_MAX; byte++)
-			assert_int_equal((unsigned char)paths[i][byte], 0xa5);
-	}
+	for (int path = 0; path < TCM_CONFIG_PATH_COUNT; path++)
+		assert_string_equal(tcm_config_path(&config, (enum tcm_config_path)path), "");
+	const unsigned char *bytes = (const unsigned char *)&config;
+	for (size_t byte = offsetof(struct tcm_config, path_text) + 1; byte < sizeof config; byte++)
+		assert_int_equal(bytes[byte], 0xa5);
+}
+
+/* Each path has its own slot: setting one leaves the others, "" unsets, and a path as long as
+ * a path may be (TCM_CONFIG_PATH_MAX - 1 bytes) is kept whole. */
+static void set_path_keeps_each_path_apart(void **state)
+{
+	(void)state;
+	static struct tcm_config config;
+	tcm_schema_defaults(&config);
+	tcm_config_set_path(&config, TCM_CONFIG_PATH_STATS_LIVE, "/run/live.%p.json");
+	tcm_config_set_path(&config, TCM_CONFIG_PATH_FILE, "/etc/tcm.conf");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_STATS_LIVE), "/run/live.%p.json");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "/etc/tcm.conf");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_STATS_ON_EXIT), "");
+	tcm_config_set_path(&config, TCM_CONFIG_PATH_STATS_LIVE, "/x.prom");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_STATS_LIVE), "/x.prom");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "/etc/tcm.conf");
+	tcm_config_set_path(&config, TCM_CONFIG_PATH_FILE, "");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_FILE), "");
+	assert_string_equal(tcm_config_path(&config, TCM_CONFIG_PATH_STATS_LIVE), "/x.prom");
+
+	static char longest[TCM_CONFIG_PATH_MAX];
+	memset(longest, 'a', sizeof longest - 1);
+	longest[0] = '/';
+	for (int path = 0; path < TCM_CONFIG_PATH_COUNT; path++)
+		tcm_config_set_path(&config, (enum tcm_config_path)path, longest);
+	for (int path = 0; path < TCM_CONFIG_PATH_COUNT; path++)
+		assert_string_equal(tcm_config_path(&config, (enum tcm_config_path)path), longest);
 }
 
 #define CONF_TEST(name) cmocka_unit_test_teardown(name, fake_reset)
@@ -263,7 +292,8 @@ static const struct CMUnitTest tests[] = {
 	CONF_TEST(suggest_finds_typos_and_bare_keys),
 	CONF_TEST(expected_wording_per_type),
 	CONF_TEST(example_file_sets_every_key_to_its_default),
-	CONF_TEST(defaults_leave_the_path_buffers_unwritten),
+	CONF_TEST(defaults_write_nothing_past_the_first_byte_of_the_paths),
+	CONF_TEST(set_path_keeps_each_path_apart),
 	CONF_TEST(stats_path_takes_absolute_paths_with_one_percent_p),
 	CONF_TEST(stats_path_names_the_process_file),
 };

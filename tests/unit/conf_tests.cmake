@@ -36,7 +36,8 @@ tcm_unit_program(conf_schema
   suggest_finds_typos_and_bare_keys
   expected_wording_per_type
   example_file_sets_every_key_to_its_default
-  defaults_leave_the_path_buffers_unwritten
+  defaults_write_nothing_past_the_first_byte_of_the_paths
+  set_path_keeps_each_path_apart
   stats_path_takes_absolute_paths_with_one_percent_p
   stats_path_names_the_process_file)
 
