@@ -61,12 +61,20 @@ static struct tcm_lock page_heap_lock = TCM_LOCK_INITIALIZER(TCM_LOCK_RANK_PAGE_
 static struct free_set committed_set;    /* guarded by page_heap_lock */
 static struct free_set sliver_set;       /* guarded by page_heap_lock */
 static struct free_set released_set;     /* guarded by page_heap_lock */
-static struct tcm_span *spare_records;   /* guarded by page_heap_lock */
+static struct tcm_span *spare_records;   /* guarded by page_heap_lock: records given back */
+/* The untaken rest of the newest block of records from metadata: taken in address order, so a
+ * record is first written when it is taken, and a block costs the pages of the records used
+ * (a process's start uses a few), not all of its SPARE_BLOCK_RECORDS at once. */
+static struct tcm_span *fresh_records, *fresh_records_end; /* guarded by page_heap_lock */
+/* The pages of the heap's regions lie in [heap_first_page, heap_end_page): a neighbour outside
+ * is no span, so its page-map entry is not read (neighbour_at_locked: a fresh region's two
+ * would be two pages of the map faulted in for nothing). Guarded by page_heap_lock; only widen. */
+static uintptr_t heap_first_page = UINTPTR_MAX, heap_end_page;
 /* RELEASING spans (being madvised with no lock held), linked through next and
  * prev, which no free set uses then: a fork child, where the releasing thread
  * does not exist, takes them back (tcm_page_heap_after_fork_in_child). */
 static struct tcm_span *releasing_spans; /* guarded by page_heap_lock */
-static _Atomic size_t spare_count;       /* written under the lock */
+static _Atomic size_t spare_count;       /* spare_records and fresh_records; written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
 static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows
                                               (the resident-set policy's room) */
@@ -239,8 +247,12 @@ static void clear_record(struct tcm_span *record)
 static struct tcm_span *take_spare_locked(void)
 {
 	struct tcm_span *record = spare_records;
-	TCM_ASSERT(record != NULL);   /* callers hold the lock from lock_with_records */
-	spare_records = record->next;
+	if (record != NULL) {
+		spare_records = record->next;
+	} else {
+		TCM_ASSERT(fresh_records < fresh_records_end); /* callers hold the lock from lock_with_records */
+		record = fresh_records++;
+	}
 	atomic_store_explicit(&spare_count, atomic_load_explicit(&spare_count, memory_order_relaxed) - 1,
 			      memory_order_relaxed);
 	clear_record(record);
@@ -265,8 +277,16 @@ static int reserve_records(void)
 	if (block == NULL)
 		return ENOMEM;
 	tcm_lock(&page_heap_lock);
-	for (size_t i = 0; i < SPARE_BLOCK_RECORDS; i++)
-		give_spare_locked(&block[i]);
+	/* The older block's untaken records (fewer than SPARE_LOW_WATER, unless another thread
+	 * refilled meanwhile) join the given-back ones: the new block takes its place. */
+	size_t older = (size_t)(fresh_records_end - fresh_records);
+	while (fresh_records < fresh_records_end)
+		give_spare_locked(fresh_records++);
+	atomic_store_explicit(&spare_count,
+			      atomic_load_explicit(&spare_count, memory_order_relaxed) - older + SPARE_BLOCK_RECORDS,
+			      memory_order_relaxed);
+	fresh_records = block;
+	fresh_records_end = block + SPARE_BLOCK_RECORDS;
 	tcm_unlock(&page_heap_lock);
 	return 0;
 }
@@ -295,10 +315,17 @@ static uintptr_t first_page_of(const struct tcm_span *span)
 	return span->start >> TCM_PAGE_SHIFT;
 }
 
+/* The span the page map records for page, a neighbour being looked for (maybe stale: callers
+ * check it); NULL outside the heap's regions, whose entries are not read. */
+static struct tcm_span *neighbour_at_locked(uintptr_t page)
+{
+	return page >= heap_first_page && page < heap_end_page ? tcm_page_map_get(page) : NULL;
+}
+
 static void map_ends_locked(struct tcm_span *span)
 {
-	tcm_page_map_set(first_page_of(span), span, 0);
-	tcm_page_map_set(first_page_of(span) + span->npages - 1, span, 0);
+	tcm_page_map_set_span(first_page_of(span), span);
+	tcm_page_map_set_span(first_page_of(span) + span->npages - 1, span);
 }
 
 /* Cuts pages off the front (is_front) or the back of span into a new record
@@ -365,7 +392,7 @@ static struct tcm_span *released_sharer_locked(const struct tcm_span *span, bool
 		return NULL;
 	uintptr_t page_start = edge & ~(unit - 1), page_end = page_start + unit;
 	uintptr_t neighbour_page = is_left ? first_page_of(span) - 1 : edge >> TCM_PAGE_SHIFT;
-	struct tcm_span *other = tcm_page_map_get(neighbour_page);   /* may be stale: checked below */
+	struct tcm_span *other = neighbour_at_locked(neighbour_page);   /* may be stale: checked below */
 	if (other == NULL || other->state != TCM_SPAN_RELEASED)
 		return NULL;
 	uintptr_t other_end = other->start + other->npages * TCM_PAGE_BYTES;
@@ -411,14 +438,14 @@ static bool take_shared_kernel_pages_locked(struct tcm_span *span)
 /* Merges span (on no list) with its free neighbours in state. */
 static void merge_with_neighbours_locked(struct tcm_span *span, enum tcm_span_state state)
 {
-	struct tcm_span *left = tcm_page_map_get(first_page_of(span) - 1);
+	struct tcm_span *left = neighbour_at_locked(first_page_of(span) - 1);
 	if (left != NULL && left->state == state && left->start + left->npages * TCM_PAGE_BYTES == span->start) {
 		set_remove(set_of(left), left);
 		span->start = left->start;
 		span->npages += left->npages;
 		give_spare_locked(left);
 	}
-	struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+	struct tcm_span *right = neighbour_at_locked(first_page_of(span) + span->npages);
 	if (right != NULL && right->state == state && right->start == span->start + span->npages * TCM_PAGE_BYTES) {
 		set_remove(set_of(right), right);
 		span->npages += right->npages;
@@ -463,6 +490,10 @@ static int grow(size_t npages)
 	struct tcm_span *span = take_spare_locked();
 	span->start = (uintptr_t)memory;
 	span->npages = bytes / TCM_PAGE_BYTES;
+	if (first_page_of(span) < heap_first_page)
+		heap_first_page = first_page_of(span);
+	if (first_page_of(span) + span->npages > heap_end_page)
+		heap_end_page = first_page_of(span) + span->npages;
 	insert_free_locked(span, TCM_SPAN_RELEASED);
 	tcm_unlock(&page_heap_lock);
 	return 0;
@@ -726,7 +757,7 @@ bool tcm_page_heap_try_grow_in_place(struct tcm_span *span, size_t new_npages)
 	size_t more_pages = new_npages - span->npages;
 	tcm_lock(&page_heap_lock);
 	/* The entry may be stale; a free span that starts at the end is the neighbour. */
-	struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+	struct tcm_span *right = neighbour_at_locked(first_page_of(span) + span->npages);
 	bool grown = right != NULL && right->start == span->start + span->npages * TCM_PAGE_BYTES &&
 		     right->npages >= more_pages &&
 		     (right->state == TCM_SPAN_FREE_COMMITTED ||
@@ -826,7 +857,7 @@ static int check_list(struct free_set *set, struct tcm_span *span, enum tcm_span
 		if (tcm_page_map_get(first_page_of(span)) != span ||
 		    tcm_page_map_get(first_page_of(span) + span->npages - 1) != span)
 			return __LINE__;
-		struct tcm_span *right = tcm_page_map_get(first_page_of(span) + span->npages);
+		struct tcm_span *right = neighbour_at_locked(first_page_of(span) + span->npages);
 		if (right != NULL && right->state == state &&
 		    right->start == span->start + span->npages * TCM_PAGE_BYTES)
 			return __LINE__;   /* two mergeable neighbours left apart */

@@ -25,6 +25,15 @@ void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class
 	atomic_store_explicit(&leaf->size_class[index], (uint8_t)size_class, memory_order_relaxed);
 }
 
+void tcm_page_map_set_span(uintptr_t page, struct tcm_span *span)
+{
+	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
+	TCM_ASSERT(leaf != NULL);
+	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
+	TCM_ASSERT(atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed) == 0);
+	atomic_store_explicit(&leaf->span[index], span, memory_order_relaxed);
+}
+
 int tcm_page_map_ensure(uintptr_t first_page, size_t npages)
 {
 	static struct tcm_page_map_leaf *_Atomic spare_leaf;

@@ -95,6 +95,12 @@ bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct 
  * span->npages final. */
 void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class);
 
+/* Records span for page and nothing else: the ends of a free or large span, whose pages' class
+ * bytes are 0 already (page_heap.c keeps a class byte non-zero only in an IN_USE small-object
+ * span), so a fresh region's far end costs one page of the map, not two. REQUIRES: as
+ * tcm_page_map_set. */
+void tcm_page_map_set_span(uintptr_t page, struct tcm_span *span);
+
 /* Makes sure leaves exist for [first_page, first_page + npages). Returns 0 or
  * ENOMEM. REQUIRES: no lock held (leaves come from metadata). */
 int tcm_page_map_ensure(uintptr_t first_page, size_t npages);

@@ -1124,8 +1124,59 @@ static void growth_racing_splits_gets_a_record(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* ---- what the heap's start touches (issue 12) ---------------------------------- */
+
+/* A merge looks at no page-map entry outside the heap's regions: no span is there, and reading
+ * a fresh region's two neighbours' entries faulted in two pages of the map at every process's
+ * first allocation. Entries planted just outside, as mergeable free spans, stay unread. */
+static void merge_reads_no_entry_outside_the_heap(void **state)
+{
+	(void)state;
+	size_t region_pages = ((size_t)16 << 20) / TCM_PAGE_BYTES;   /* page_heap.c's GROW_MIN_BYTES */
+	struct tcm_span *whole = alloc_span(region_pages, NULL);
+	struct tcm_page_heap_stats stats = heap_stats();
+	assert_int_equal(stats.free_committed_bytes + stats.free_released_bytes, 0);  /* the whole region */
+	uintptr_t start = whole->start, first_page = start >> TCM_PAGE_SHIFT;
+	uintptr_t end_page = first_page + region_pages;
+	static struct tcm_span below, above;
+	below = (struct tcm_span){ .start = start - TCM_PAGE_BYTES, .npages = 1,
+				   .state = TCM_SPAN_FREE_COMMITTED };
+	above = (struct tcm_span){ .start = end_of(whole), .npages = 1, .state = TCM_SPAN_FREE_COMMITTED };
+	assert_int_equal(tcm_page_map_ensure(first_page - 1, 1), 0);
+	assert_int_equal(tcm_page_map_ensure(end_page, 1), 0);
+	tcm_page_map_set_span(first_page - 1, &below);
+	tcm_page_map_set_span(end_page, &above);
+
+	free_span(whole);
+	struct tcm_span *freed = span_at(start);
+	assert_int_equal(freed->npages, region_pages);
+	assert_ptr_equal(tcm_page_map_get(end_page - 1), freed);
+	assert_int_equal(heap_stats().free_committed_bytes, region_pages * TCM_PAGE_BYTES);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
+/* A block of spare span records is written a record at a time, as they are taken, in address
+ * order: a process's start takes a few, and writing all of them at once faulted in another
+ * page of metadata. Each allocation here splits the region's free rest off into the next
+ * record; the records after that one are still the zeros fresh metadata is. */
+static void spare_records_are_written_when_taken(void **state)
+{
+	(void)state;
+	struct tcm_span *first = alloc_span(1, NULL);
+	struct tcm_span *second = alloc_span(1, NULL);
+	assert_ptr_equal(second, first + 1);
+	static const struct tcm_span untouched;
+	for (int later = 2; later <= 17; later++)   /* second + 1: the free rest */
+		assert_memory_equal(second + later, &untouched, sizeof untouched);
+	free_span(first);
+	free_span(second);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(alloc_free_many_sizes),
+	cmocka_unit_test(merge_reads_no_entry_outside_the_heap),
+	cmocka_unit_test(spare_records_are_written_when_taken),
 	cmocka_unit_test(zero_pages_is_refused),
 	cmocka_unit_test(free_spans_takes_a_list),
 	cmocka_unit_test(free_with_lock_busy_is_deferred),
