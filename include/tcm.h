@@ -61,7 +61,8 @@ struct tcm_lock_stats {
  * nanoseconds; 0 means "has not happened". */
 enum tcm_shutdown_trigger {
 	TCM_SHUTDOWN_NONE = 0,
-	TCM_SHUTDOWN_SIGTERM,          /* tcm's hook in front of the application's handler */
+	TCM_SHUTDOWN_SIGTERM,          /* a SIGTERM: tcm's hook in front of the application's handler,
+	                                * or one it took with sigwait, sigwaitinfo or sigtimedwait */
 	TCM_SHUTDOWN_API,              /* tcm_shutdown_begin() */
 	TCM_SHUTDOWN_EXIT,             /* exit() began with neither of the above */
 };

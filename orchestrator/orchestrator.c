@@ -50,6 +50,15 @@ static void on_application_handler(void)
 		tcm_worker_start(config);
 }
 
+/* The application took a SIGTERM with sigwait, sigwaitinfo or sigtimedwait: a graceful exit
+ * follows, as after a handler's; normal context, so the worker starts here if it is wanted. */
+static void on_sigterm_taken(void)
+{
+	if (wants_drain() || config->release.rate_mib_s > 0)
+		tcm_worker_start(config);
+	begin_shutdown(TCM_SHUTDOWN_SIGTERM);
+}
+
 void tcm_orchestrator_shutdown_begin(void)
 {
 	if (config == NULL)
@@ -112,6 +121,7 @@ void tcm_orchestrator_start(const struct tcm_config *loaded_config)
 	atexit(at_exit);
 	pthread_atfork(NULL, NULL, after_fork_in_child);
 	tcm_signal_arm(on_sigterm, on_application_handler);
+	tcm_signal_arm_sigwait(on_sigterm_taken);
 	if (config->release.rate_mib_s > 0 || tcm_notify_is_enabled() || tcm_config_has_live_stats(config))
 		tcm_worker_start(config);
 }

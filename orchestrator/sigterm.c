@@ -109,7 +109,7 @@ static void on_sigterm(int signo, siginfo_t *info, void *ucontext)
 	int saved_errno = errno;
 	/* In a vfork or clone(CLONE_VM) child the memory is the parent's: the
 	 * hook would start the parent's shutdown. */
-	bool is_owner = tcm_os_process_id_unchecked() == atomic_load(&owner_pid);
+	bool is_owner = tcm_signal_is_memory_owner();
 	tcm_signal_hook_fn hook = atomic_load(&hook_fn);
 	if (hook != NULL && is_owner)
 		hook();
@@ -214,6 +214,11 @@ static void put_back_straight_sets(const struct sigaction *newest)
 	app_action = set_last;
 	app_action_known = true;
 	has_wrapped = false;
+}
+
+bool tcm_signal_is_memory_owner(void)
+{
+	return tcm_os_process_id_unchecked() == atomic_load(&owner_pid);
 }
 
 void tcm_signal_arm(tcm_signal_hook_fn hook, tcm_signal_wrapped_fn on_first_wrap)

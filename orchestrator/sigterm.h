@@ -9,13 +9,16 @@
  * instead; on each SIGTERM it runs the hook (async-signal-safe) and then calls
  * the application's handler exactly once, as SA_SIGINFO or plain, honouring
  * SA_RESETHAND. sigaction(SIGTERM, NULL, &old) reports the application's own
- * handler. sigwait and signalfd users never run a handler, so tcm sees nothing.
+ * handler. A SIGTERM taken with sigwait, sigwaitinfo or sigtimedwait (also interposed:
+ * orchestrator/sigwait.c) is seen when the call returns it; one read from a signalfd is not.
  * Other ways of setting a disposition (sigset, sysv_signal) bypass tcm: then
  * the hook is simply gone, and SIGTERM does what the application asked. */
 #ifndef TCM_ORCHESTRATOR_SIGTERM_H
 #define TCM_ORCHESTRATOR_SIGTERM_H
 
 #include <signal.h>
+#include <stdbool.h>
+#include <time.h>
 
 /* Called from the signal handler before the application's handler; must be
  * async-signal-safe. */
@@ -24,6 +27,10 @@ typedef void (*tcm_signal_hook_fn)(void);
 /* Called (in normal context) the first time the application installs a
  * SIGTERM handler that tcm wraps: the orchestrator starts its worker here. */
 typedef void (*tcm_signal_wrapped_fn)(void);
+
+/* Called (in normal context, in the process that owns this memory) when the application
+ * took a SIGTERM with sigwait, sigwaitinfo or sigtimedwait. */
+typedef void (*tcm_signal_taken_fn)(void);
 
 /* Arms the interposition, and wraps a SIGTERM handler that is already
  * installed. Until this runs, sigaction and signal pass through. */
@@ -38,5 +45,20 @@ void tcm_signal_after_fork_in_child(void);
  * sigaction(2) and signal(2). */
 int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigaction *old_action);
 __sighandler_t tcm_signal_signal(int signo, __sighandler_t handler);
+
+/* Whether this process owns the memory tcm runs in: false in a vfork or clone(CLONE_VM)
+ * child, which shares its parent's. Async-signal-safe. */
+bool tcm_signal_is_memory_owner(void);
+
+/* Arms the sigwait interposition: on_taken runs after a call returned SIGTERM. Until then
+ * the calls only pass through. */
+void tcm_signal_arm_sigwait(tcm_signal_taken_fn on_taken);
+
+/* The interposed sigwait, sigwaitinfo and sigtimedwait (shim/sigaction.c forwards to these):
+ * libc's, then on_taken when one returned SIGTERM. Same contract as sigwait(3),
+ * sigwaitinfo(2) and sigtimedwait(2). */
+int tcm_signal_sigwait(const sigset_t *set, int *signo);
+int tcm_signal_sigwaitinfo(const sigset_t *set, siginfo_t *info);
+int tcm_signal_sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout);
 
 #endif

@@ -4,7 +4,7 @@
  * forks a child that runs SCENARIO under the preloaded libtcm.so, and the
  * parent checks how the child ended. Scenarios: default_dies, ignored_survives,
  * handler_once_per_signal, siginfo, resethand, restart, no_restart, replaced,
- * signal_api, old_action, sigwait, signalfd, drain_trigger, fork_while_draining,
+ * signal_api, old_action, sigwait, sigwaitinfo_and_sigtimedwait, signalfd, drain_trigger, fork_while_draining,
  * racing_first_settings, fork_while_another_thread_sets, installed_before_init (run with the early_sigterm library preloaded after
  * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it),
  * straight_set_during_arm (with the arm_race library preloaded after it), adopted_in_fork_child (with the
@@ -436,7 +436,28 @@ static int run_scenario(const char *scenario)
 		kill(getpid(), SIGTERM);
 		int signo = 0;
 		CHECK(sigwait(&set, &signo) == 0 && signo == SIGTERM, "sigwait returned %d", signo);
-		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "tcm saw a SIGTERM consumed by sigwait");
+		struct tcm_shutdown_stats stats = shutdown_stats();
+		CHECK(stats.trigger == TCM_SHUTDOWN_SIGTERM && stats.t0_ns != 0,
+		      "a SIGTERM taken by sigwait started no shutdown (trigger %u)", stats.trigger);
+	} else if (strcmp(scenario, "sigwaitinfo_and_sigtimedwait") == 0) {
+		/* libc's results and errno come through; only a SIGTERM taken starts the shutdown */
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGTERM);
+		sigaddset(&set, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		siginfo_t info;
+		struct timespec none = { 0, 0 }, long_enough = { 10, 0 };
+		errno = 0;
+		CHECK(sigtimedwait(&set, &info, &none) == -1 && errno == EAGAIN, "sigtimedwait on nothing: errno %d",
+		      errno);
+		kill(getpid(), SIGUSR1);
+		CHECK(sigwaitinfo(&set, &info) == SIGUSR1 && info.si_signo == SIGUSR1, "sigwaitinfo: SIGUSR1");
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "a SIGUSR1 taken started a shutdown");
+		kill(getpid(), SIGTERM);
+		CHECK(sigtimedwait(&set, &info, &long_enough) == SIGTERM && info.si_pid == getpid(),
+		      "sigtimedwait: SIGTERM from this process");
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "a SIGTERM taken by sigtimedwait started no shutdown");
 	} else if (strcmp(scenario, "signalfd") == 0) {
 		sigset_t set;
 		sigemptyset(&set);

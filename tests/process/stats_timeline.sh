@@ -3,13 +3,16 @@
 # under the shim that frees most of its heap at SIGTERM and serves on: the JSON report carries
 # samples from T0 to T1 in time order, resident memory falling and released memory rising, and
 # the deadline it was given; tcmctl stats --plot draws them into a PNG (case plot: needs
-# gnuplot, exit 77 = skipped without it).
+# gnuplot, exit 77 = skipped without it). Case sigwait: the service runs no handler and takes
+# SIGTERM with signal.sigwait on its main thread; the shutdown starts there all the same.
 #
-# Usage: stats_timeline.sh LIBTCM TCMCTL timeline|plot   (exit 0 pass, 1 fail, 2 usage, 77 skipped)
+# Usage: stats_timeline.sh LIBTCM TCMCTL timeline|plot|sigwait
+#        (exit 0 pass, 1 fail, 2 usage, 77 skipped)
 set -u
 lib=${1:-} tcmctl=${2:-} case_name=${3:-}
-[ -f "$lib" ] && [ -x "$tcmctl" ] && { [ "$case_name" = timeline ] || [ "$case_name" = plot ]; } ||
-	{ echo "usage: stats_timeline.sh LIBTCM TCMCTL timeline|plot" >&2; exit 2; }
+case $case_name in timeline|plot|sigwait) ;; *) case_name= ;; esac
+[ -f "$lib" ] && [ -x "$tcmctl" ] && [ -n "$case_name" ] ||
+	{ echo "usage: stats_timeline.sh LIBTCM TCMCTL timeline|plot|sigwait" >&2; exit 2; }
 if [ "$case_name" = plot ] && ! command -v gnuplot > /dev/null; then
 	echo "SKIP: no gnuplot (apt-get install gnuplot-nox)"
 	exit 77
@@ -28,17 +31,22 @@ fail() {
 cat > "$tmp/service.py" <<'PY'
 import os, signal, sys, time
 stop = []
-signal.signal(signal.SIGTERM, lambda signo, frame: stop.append(1))
+if sys.argv[1] == "sigwait":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+else:
+    signal.signal(signal.SIGTERM, lambda signo, frame: stop.append(1))
 heap = [bytearray(64 * 1024) for _ in range(3000)]   # about 190 MiB
 print(os.getpid(), flush=True)
-while not stop:
+if sys.argv[1] == "sigwait":
+    signal.sigwait({signal.SIGTERM})
+while not stop and sys.argv[1] != "sigwait":
     time.sleep(0.01)
 del heap[::2]                                           # free half at SIGTERM
 for _ in range(60):                                     # serve on for 0.6 s
     blob = bytearray(4096)
     time.sleep(0.01)
 PY
-TCM_STATS_ON_EXIT=$tmp/exit.json TCM_EXIT_DEADLINE_MS=3000 LD_PRELOAD=$lib "$python" "$tmp/service.py" > "$tmp/pid" 2> "$tmp/err" &
+TCM_STATS_ON_EXIT=$tmp/exit.json TCM_EXIT_DEADLINE_MS=3000 LD_PRELOAD=$lib "$python" "$tmp/service.py" "$case_name" > "$tmp/pid" 2> "$tmp/err" &
 service=$!
 for _ in $(seq 100); do [ -s "$tmp/pid" ] && break; sleep 0.05; done
 [ -s "$tmp/pid" ] || fail "the service did not start: $(cat "$tmp/err")"
