@@ -3,10 +3,12 @@
  * each) totalling size_mib per thread; after a short churn phase one object in four of each thread
  * is owned by the next thread (ring order), so a quarter of all frees are remote. On SIGTERM every
  * thread frees all it owns and exits; main joins them, prints one result line and returns 0.
- * Usage: exit_storm --sigwait|--handler threads size_mib_per_thread
- *   --sigwait  SIGTERM is blocked in every thread and main takes it with sigwait(): an allocator's
- *              SIGTERM hook never runs, only thread exit and atexit matter.
- *   --handler  a SIGTERM handler writes to a self-pipe; main waits on the pipe.
+ * Usage: exit_storm --sigwait|--handler|--signalfd threads size_mib_per_thread
+ *   --sigwait   SIGTERM is blocked in every thread and main takes it with sigwait() (tcm sees
+ *               that through its interposed sigwait; a hook on the handler alone does not).
+ *   --handler   a SIGTERM handler writes to a self-pipe; main waits on the pipe.
+ *   --signalfd  as --sigwait, but main reads SIGTERM from a signalfd: no allocator can see it,
+ *               only thread exit and atexit matter (the storm with no notice).
  * Protocol: prints "ready" (flushed) once every heap is built; after SIGTERM prints
  *   result workload=exit_storm mode=.. threads=.. size_mib=.. storm_s=.. free_max_us=..
  *          frees_over_1ms=.. frees_over_100us=.. frees=.. cpu_s=.. nvcsw=.. nivcsw=..
@@ -24,6 +26,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #define WORKLOAD         "exit_storm"
@@ -136,12 +139,13 @@ static double tv_s(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv
 
 int main(int argc, char **argv)
 {
-	int handler_mode;
-	if (argc != 4 || (strcmp(argv[1], "--sigwait") != 0 && strcmp(argv[1], "--handler") != 0)) {
-		fprintf(stderr, "usage: %s --sigwait|--handler threads size_mib_per_thread\n", argv[0]);
+	if (argc != 4 || (strcmp(argv[1], "--sigwait") != 0 && strcmp(argv[1], "--handler") != 0 &&
+			  strcmp(argv[1], "--signalfd") != 0)) {
+		fprintf(stderr, "usage: %s --sigwait|--handler|--signalfd threads size_mib_per_thread\n", argv[0]);
 		return 2;
 	}
-	handler_mode = strcmp(argv[1], "--handler") == 0;
+	const char *mode = argv[1] + 2;
+	int handler_mode = strcmp(mode, "handler") == 0;
 	thread_count = (unsigned)bench_arg_count(argv[2]);
 	unsigned long long size_mib = bench_arg_count(argv[3]);
 	if (thread_count < 2 || thread_count > THREADS_MAX || size_mib == 0) {
@@ -200,10 +204,19 @@ int main(int argc, char **argv)
 		while (read(sig_pipe[0], &c, 1) != 1)
 			if (errno != EINTR)
 				die("read signal pipe");
-	} else {
+	} else if (strcmp(mode, "sigwait") == 0) {
 		int sig;
 		if (sigwait(&term, &sig) != 0)
 			die("sigwait");
+	} else {
+		int fd = signalfd(-1, &term, SFD_CLOEXEC);
+		if (fd < 0)
+			die("signalfd");
+		struct signalfd_siginfo info;
+		while (read(fd, &info, sizeof info) != (ssize_t)sizeof info)
+			if (errno != EINTR)
+				die("read signalfd");
+		close(fd);
 	}
 
 	struct rusage ru0, ru1;
@@ -227,7 +240,7 @@ int main(int argc, char **argv)
 	printf("result workload=%s mode=%s threads=%u size_mib=%llu storm_s=%.6f free_max_us=%.1f "
 	       "frees_over_1ms=%llu frees_over_100us=%llu frees=%llu cpu_s=%.6f nvcsw=%ld nivcsw=%ld "
 	       "malloc_from=%s free_from=%s\n",
-	       WORKLOAD, handler_mode ? "handler" : "sigwait", thread_count, size_mib, t1 - t0,
+	       WORKLOAD, mode, thread_count, size_mib, t1 - t0,
 	       (double)max_ns / 1000.0, (unsigned long long)over_1ms, (unsigned long long)over_100us,
 	       (unsigned long long)frees, cpu, ru1.ru_nvcsw - ru0.ru_nvcsw,
 	       ru1.ru_nivcsw - ru0.ru_nivcsw, bench_symbol_from("malloc"), bench_symbol_from("free"));

@@ -3,16 +3,18 @@
 # heap in many threads takes from SIGTERM to reaped, under tcm, glibc, gperftools (plain and with
 # TCMALLOC_AGGRESSIVE_DECOMMIT=true, the incident's mechanism), jemalloc, mimalloc, the
 # do-nothing allocator (bench/noop_alloc.c: the floor) and kill -9 (the kernel's own teardown).
-# Runs bench/exit_storm for T x size in {2 x 1 GiB, 32 x 64 MiB, 256 x 8 MiB}, in --sigwait and
-# --handler modes, allocators interleaved (rotated) within each round; the driver (python3 below)
+# Runs bench/exit_storm for T x size in {2 x 1 GiB, 32 x 64 MiB, 256 x 8 MiB}, in --sigwait,
+# --handler and --signalfd modes (--signalfd: a SIGTERM no allocator sees), allocators interleaved (rotated) within each round; the driver (python3 below)
 # waits for "ready", sends SIGTERM and times kill -> wait4 with CLOCK_MONOTONIC. Then: one run of
 # tcm per configuration with TCM_STATS_ON_EXIT=stderr (its "tcm shutdown:" line), one under
 # libtcm-debug.so (lock checks) per configuration, and one strace of tcm's madvise calls
 # (handler, 32 x 64 MiB). Finally bench/drain.sh (unless --no-drain).
 # Writes bench/exit_storm.raw (TSV, every run) and the storm part of bench/EXIT_STORM.md.
-# Usage: bench/exit_storm.sh [--quick] [--rounds N] [--no-build] [--no-drain] [--build-dir DIR]
+# Usage: bench/exit_storm.sh [--quick] [--rounds N] [--modes LIST] [--no-build] [--no-drain]
+#                            [--build-dir DIR]
 #   --quick      2 rounds and sizes / 8 (a smoke test, ~2 minutes)
 #   --rounds N   rounds (default 5; quick 2)
+#   --modes LIST comma-separated, of sigwait, handler, signalfd (default: all three)
 #   --no-build   use what is already built in the build directory
 #   --no-drain   skip bench/drain.sh
 #   --build-dir  default: <repo>/build-bench (bench/run's)
@@ -25,19 +27,27 @@ REPO=$(cd "$BENCH_DIR/.." && pwd)
 BUILD_DIR=$REPO/build-bench
 MODE=full
 ROUNDS=
+MODES=sigwait,handler,signalfd
 DO_BUILD=1
 DO_DRAIN=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) MODE=quick ;;
 	--rounds) ROUNDS=${2:?--rounds needs a number}; shift ;;
+	--modes) MODES=${2:?--modes needs a list}; shift ;;
 	--no-build) DO_BUILD=0 ;;
 	--no-drain) DO_DRAIN=0 ;;
 	--build-dir) BUILD_DIR=$(realpath -m "${2:?--build-dir needs a path}"); shift ;;
-	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "exit_storm.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
+done
+case ",$MODES," in
+*,,*|*[!a-z,]*) echo "exit_storm.sh: --modes: a comma-separated list of sigwait, handler, signalfd" >&2; exit 2 ;;
+esac
+for m in ${MODES//,/ }; do
+	case $m in sigwait|handler|signalfd) ;; *) echo "exit_storm.sh: --modes: unknown mode '$m'" >&2; exit 2 ;; esac
 done
 [ "$MODE" = quick ] && ROUNDS=${ROUNDS:-2} || ROUNDS=${ROUNDS:-5}
 
@@ -65,7 +75,7 @@ for lib in libtcmalloc_minimal.so.4 libjemalloc.so.2 libmimalloc.so.2; do
 	[ -f "$LIBDIR/$lib" ] || die "$LIBDIR/$lib missing (bench/run installs the peers)"
 done
 
-export ES_BENCH_DIR=$BENCH_DIR ES_BUILD_DIR=$BUILD_DIR ES_LIBDIR=$LIBDIR ES_MODE=$MODE ES_ROUNDS=$ROUNDS
+export ES_BENCH_DIR=$BENCH_DIR ES_BUILD_DIR=$BUILD_DIR ES_LIBDIR=$LIBDIR ES_MODE=$MODE ES_ROUNDS=$ROUNDS ES_MODES=$MODES
 export ES_SOURCE=$(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')
 status=0
 python3 - <<'PY' || status=$?
@@ -89,7 +99,7 @@ ALLOC = {
 }
 PEERS = ["glibc", "gperftools", "gperf_aggr", "jemalloc", "mimalloc"]
 CONFIGS = [(2, 1024), (32, 64), (256, 8)] if MODE == "full" else [(2, 128), (32, 8), (256, 1)]
-MODES = ["sigwait", "handler"]
+MODES = os.environ["ES_MODES"].split(",")
 SETTLE_S = 0.2          # after "ready": let page faulting and background threads settle
 READY_TIMEOUT_S = 120
 EXIT_TIMEOUT_S = 60     # SIGTERM -> reaped longer than this is a hang
