@@ -208,7 +208,7 @@ COLS = ["round", "threads", "size_mib", "mode", "allocator", "status", "exit_ms"
 rows = []
 names = list(ALLOC)
 t_begin = time.time()
-log(f"{MODE} run: {ROUNDS} rounds x {len(CONFIGS)} configurations x 2 modes x {len(names)} allocators; "
+log(f"{MODE} run: {ROUNDS} rounds x {len(CONFIGS)} configurations x {len(MODES)} modes x {len(names)} allocators; "
     f"load {open('/proc/loadavg').read().split()[:3]}")
 # Warm-up, not recorded (clock ramp-up, page cache).
 for a in ("glibc", "tcm"):
@@ -216,7 +216,7 @@ for a in ("glibc", "tcm"):
 for rnd in range(1, ROUNDS + 1):
     for ci, (T, size) in enumerate(CONFIGS):
         for mi, mode in enumerate(MODES):
-            k = (rnd - 1 + ci * 2 + mi) % len(names)
+            k = (rnd - 1 + ci * len(MODES) + mi) % len(names)
             order = names[k:] + names[:k]
             for a in order:
                 lib, extra, sig = ALLOC[a]

@@ -1,12 +1,14 @@
 /* orchestrator/orchestrator.c - the shutdown timeline's triggers and the wiring
- * of the pieces: the SIGTERM hook and tcm_shutdown_begin start it (T0, core to
- * DRAINING, the worker wakes); exit() ends it (T1, core to EXITING, final
- * STATUS, the exit report).
+ * of the pieces: the SIGTERM hook, a SIGTERM taken with sigwait (sigwaitinfo,
+ * sigtimedwait) and tcm_shutdown_begin start it (T0, core to DRAINING, the
+ * worker wakes); exit() ends it (T1, core to EXITING, final STATUS, the exit
+ * report).
  *
  * Invariants: the SIGTERM hook is async-signal-safe (a clock read, atomics, an
  * eventfd write); the exit hook allocates nothing and never waits for the
  * worker. The worker starts only when needed: a release rate, notifications to
- * send, an application SIGTERM handler to drain behind, or tcm_shutdown_begin. */
+ * send, an application SIGTERM handler to drain behind, a SIGTERM taken with
+ * sigwait, or tcm_shutdown_begin. */
 #define _GNU_SOURCE
 #include "orchestrator.h"
 

@@ -7,7 +7,7 @@
 #
 # Usage: service_exit.sh TRIGGER LIBRARY COMMAND...
 #   TRIGGER: what tcm's "tcm shutdown: trigger ..." line must name (sigterm, or exit when the
-#            program takes SIGTERM with sigwait);
+#            program reads SIGTERM from a signalfd);
 #   LIBRARY: the file name of the tcm library that must serve malloc and free (libtcm.so);
 #   COMMAND: runs the program with LIBRARY preloaded and TCM_STATS_ON_EXIT=stderr (under qemu:
 #            qemu's -E).

@@ -26,8 +26,9 @@ aligned_alloc valloc pvalloc malloc_usable_size malloc_trim mallinfo mallinfo2 m
 malloc_stats malloc_info __libc_malloc __libc_free __libc_calloc __libc_realloc
 __libc_memalign __libc_valloc __libc_pvalloc free_sized free_aligned_sized"
 
-# The signal calls the orchestrator interposes to keep its SIGTERM hook first.
-signal_symbols="sigaction signal"
+# The signal calls the orchestrator interposes: to keep its SIGTERM hook first, and to see a
+# SIGTERM taken with a wait call.
+signal_symbols="sigaction signal sigwait sigwaitinfo sigtimedwait"
 
 # operator new/delete in every form (x86_64: size_t mangles as m).
 cxx_symbols="_Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t

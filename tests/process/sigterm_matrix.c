@@ -435,7 +435,9 @@ static int run_scenario(const char *scenario)
 		pthread_sigmask(SIG_BLOCK, &set, NULL);
 		kill(getpid(), SIGTERM);
 		int signo = 0;
+		errno = EDOM;   /* libc leaves it on success; tcm's start of its worker must too */
 		CHECK(sigwait(&set, &signo) == 0 && signo == SIGTERM, "sigwait returned %d", signo);
+		CHECK(errno == EDOM, "errno changed to %d by a successful sigwait", errno);
 		struct tcm_shutdown_stats stats = shutdown_stats();
 		CHECK(stats.trigger == TCM_SHUTDOWN_SIGTERM && stats.t0_ns != 0,
 		      "a SIGTERM taken by sigwait started no shutdown (trigger %u)", stats.trigger);
