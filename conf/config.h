@@ -94,7 +94,7 @@ struct tcm_config {
 	/* The paths, read with tcm_config_path and written with tcm_config_set_path: path k is
 	 * path_text + path_offset[k]. An unset path's offset is 0, the one empty string all unset
 	 * paths share; a set path has its own slot of TCM_CONFIG_PATH_MAX bytes after it. A fresh
-	 * configuration (tcm_schema_defaults) writes the offsets and path_text[0], on the page of the
+	 * configuration (tcm_schema_defaults) writes the offsets and path_text[0], next to the
 	 * values, and leaves the slots' 12 KiB untouched, out of every process's start-up. */
 	uint16_t path_offset[TCM_CONFIG_PATH_COUNT];
 	char     path_text[1 + TCM_CONFIG_PATH_COUNT * TCM_CONFIG_PATH_MAX];
