@@ -30,6 +30,13 @@ static bool wants_drain(void)
 	return config->exit.release_on_shutdown || (tcm_notify_is_enabled() && config->notify.stopping);
 }
 
+/* Starts the worker once a SIGTERM is coming or came, if it has work: a drain or a release rate. */
+static void start_worker_if_wanted(void)
+{
+	if (wants_drain() || config->release.rate_mib_s > 0)
+		tcm_worker_start(config);
+}
+
 static void begin_shutdown(enum tcm_shutdown_trigger trigger)
 {
 	tcm_timeline_begin(trigger, tcm_clock_now_ns(&tcm_clock_monotonic));
@@ -48,16 +55,14 @@ static void on_sigterm(void)
  * background release of release.rate_mib_s starts again. */
 static void on_application_handler(void)
 {
-	if (wants_drain() || config->release.rate_mib_s > 0)
-		tcm_worker_start(config);
+	start_worker_if_wanted();
 }
 
 /* The application took a SIGTERM with sigwait, sigwaitinfo or sigtimedwait: a graceful exit
  * follows, as after a handler's; normal context, so the worker starts here if it is wanted. */
 static void on_sigterm_taken(void)
 {
-	if (wants_drain() || config->release.rate_mib_s > 0)
-		tcm_worker_start(config);
+	start_worker_if_wanted();
 	begin_shutdown(TCM_SHUTDOWN_SIGTERM);
 }
 
