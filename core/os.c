@@ -245,7 +245,7 @@ static _Atomic uintptr_t next_map_hint;
 /* The start-up reservation. The first tcm_os_map maps RESERVATION_BYTES at
  * once (MAP_NORESERVE: address space, no memory) and the maps that follow are
  * carved from it, top down, until it is used up: the heap's set-up (the
- * metadata region, the first heap region and its page-map leaf: 24.25 MiB) is
+ * metadata region, the first heap region and its page-map leaf: 24 MiB) is
  * one mmap instead of three, a start-up cost of every process that allocates
  * (issue 12). Only the top moves, by compare-and-swap, and the reservation is
  * made once and never replaced, so carving takes no lock; a fork child carves

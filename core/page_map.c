@@ -11,6 +11,9 @@
 
 #include <errno.h>
 
+_Static_assert(TCM_PAGE_BYTES > TCM_PAGE_MAP_CLASS_MASK, "a span's end leaves the class byte free");
+_Static_assert(TCM_SIZE_CLASS_COUNT - 1 <= TCM_PAGE_MAP_CLASS_MASK, "every class fits the byte");
+
 /* In common storage, which the linker places after every other zero-initialised variable: the
  * root's 1 MiB then does not sit between the few small ones a process's start writes, and
  * those share pages (a page fault fewer at the first allocation, issue 12). */
@@ -20,21 +23,23 @@ void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class
 {
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	TCM_ASSERT(leaf != NULL);
-	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
-	atomic_store_explicit(&leaf->span[index], span, memory_order_relaxed);
+	TCM_ASSERT(size_class <= TCM_PAGE_MAP_CLASS_MASK);
+	struct tcm_page_map_entry *entry = &leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)];
+	uintptr_t word = size_class;
 	if (size_class != 0)
-		atomic_store_explicit(&leaf->span_end[index], span->start + span->npages * TCM_PAGE_BYTES,
-				      memory_order_relaxed);
-	atomic_store_explicit(&leaf->size_class[index], (uint8_t)size_class, memory_order_relaxed);
+		word |= span->start + span->npages * TCM_PAGE_BYTES;
+	atomic_store_explicit(&entry->span, span, memory_order_relaxed);
+	atomic_store_explicit(&entry->span_end_and_class, word, memory_order_relaxed);
 }
 
 void tcm_page_map_set_span(uintptr_t page, struct tcm_span *span)
 {
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	TCM_ASSERT(leaf != NULL);
-	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
-	TCM_ASSERT(atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed) == 0);
-	atomic_store_explicit(&leaf->span[index], span, memory_order_relaxed);
+	struct tcm_page_map_entry *entry = &leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)];
+	TCM_ASSERT((atomic_load_explicit(&entry->span_end_and_class, memory_order_relaxed) &
+		    TCM_PAGE_MAP_CLASS_MASK) == 0);
+	atomic_store_explicit(&entry->span, span, memory_order_relaxed);
 }
 
 int tcm_page_map_ensure(uintptr_t first_page, size_t npages)
@@ -70,11 +75,13 @@ bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct 
 			continue;
 		}
 		for (size_t index = at & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES; index++, at++) {
-			unsigned found = atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
+			const struct tcm_page_map_entry *entry = &leaf->entries[index];
+			unsigned found = atomic_load_explicit(&entry->span_end_and_class, memory_order_relaxed) &
+					 TCM_PAGE_MAP_CLASS_MASK;
 			if (found != 0) {
 				*page = at;
 				*size_class = found;
-				*span = atomic_load_explicit(&leaf->span[index], memory_order_relaxed);
+				*span = atomic_load_explicit(&entry->span, memory_order_relaxed);
 				return true;
 			}
 		}

@@ -3,7 +3,7 @@
  *
  * Two levels over TCM_ADDRESS_BITS of address space: a static root of
  * 2^17 leaf pointers (1 MiB of zero pages until used) and leaves of 2^18
- * pages (2 GiB of address space each) carved from metadata.
+ * pages (2 GiB of address space each, 4 MiB of entries) carved from metadata.
  * Invariants: a leaf, once installed, is never removed or moved, so a
  * lock-free reader may keep a pointer to it; entries are written under the
  * page-heap lock and read with relaxed loads (the program's own hand-off of
@@ -25,12 +25,21 @@
 
 struct tcm_span;
 
+/* One page's entry: 16 bytes, so a span's entries (and a fresh region's first and last) sit
+ * together, a page or two of a leaf, rather than in three arrays megabytes apart. */
+struct tcm_page_map_entry {
+	/* A page of an IN_USE small-object span: the address where the span ends, with the size
+	 * class in the low byte (span ends are page-aligned, so the byte is free); any other page:
+	 * its class, 0. One word, read by the free fast path with one load, and written at once,
+	 * so a lock-free reader never pairs one span's end with another's class. */
+	_Atomic uintptr_t span_end_and_class;
+	struct tcm_span *_Atomic span;
+};
+
+#define TCM_PAGE_MAP_CLASS_MASK ((uintptr_t)0xff)
+
 struct tcm_page_map_leaf {
-	/* Pages of small-object spans: the address where the span ends. First in
-	 * the leaf, so that the free fast path indexes it with no displacement. */
-	_Atomic uintptr_t span_end[TCM_PAGE_MAP_LEAF_PAGES];
-	struct tcm_span *_Atomic span[TCM_PAGE_MAP_LEAF_PAGES];
-	_Atomic uint8_t size_class[TCM_PAGE_MAP_LEAF_PAGES];  /* 0: large span, free or unknown */
+	struct tcm_page_map_entry entries[TCM_PAGE_MAP_LEAF_PAGES];
 };
 
 extern struct tcm_page_map_leaf *_Atomic tcm_page_map_root[(size_t)1 << TCM_PAGE_MAP_ROOT_BITS];
@@ -51,8 +60,8 @@ static inline unsigned tcm_page_map_size_class(const void *addr)
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return 0;
-	return atomic_load_explicit(&leaf->size_class[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)],
-				    memory_order_relaxed);
+	return atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span_end_and_class,
+				    memory_order_relaxed) & TCM_PAGE_MAP_CLASS_MASK;
 }
 
 /* The size class of the small-object span holding addr, as
@@ -67,9 +76,10 @@ static inline unsigned tcm_page_map_small_object(const void *addr, uint64_t *byt
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return 0;
-	size_t index = page & (TCM_PAGE_MAP_LEAF_PAGES - 1);
-	*bytes_to_span_end = atomic_load_explicit(&leaf->span_end[index], memory_order_relaxed) - (uintptr_t)addr;
-	return atomic_load_explicit(&leaf->size_class[index], memory_order_relaxed);
+	uintptr_t word = atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span_end_and_class,
+					      memory_order_relaxed);
+	*bytes_to_span_end = (word & ~TCM_PAGE_MAP_CLASS_MASK) - (uintptr_t)addr;
+	return word & TCM_PAGE_MAP_CLASS_MASK;
 }
 
 /* The span recorded for page (may be stale for pages inside a free span). */
@@ -78,7 +88,7 @@ static inline struct tcm_span *tcm_page_map_get(uintptr_t page)
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return NULL;
-	return atomic_load_explicit(&leaf->span[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)],
+	return atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span,
 				    memory_order_relaxed);
 }
 
@@ -96,9 +106,8 @@ bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct 
 void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class);
 
 /* Records span for page and nothing else: the ends of a free or large span, whose pages' class
- * bytes are 0 already (page_heap.c keeps a class byte non-zero only in an IN_USE small-object
- * span), so a fresh region's far end costs one page of the map, not two. REQUIRES: as
- * tcm_page_map_set. */
+ * is 0 already (page_heap.c keeps a class non-zero only in an IN_USE small-object span).
+ * REQUIRES: as tcm_page_map_set. */
 void tcm_page_map_set_span(uintptr_t page, struct tcm_span *span);
 
 /* Makes sure leaves exist for [first_page, first_page + npages). Returns 0 or

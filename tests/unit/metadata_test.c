@@ -20,7 +20,7 @@ static void large_request_leaves_the_region_in_place(void **state)
 	assert_ptr_equal(second, first + 64);
 	uint64_t mapped = tcm_os_mapped_bytes();
 	uint64_t handed_out = tcm_metadata_bytes();
-	size_t leaf_bytes = sizeof(struct tcm_page_map_leaf);   /* more than a region */
+	size_t leaf_bytes = sizeof(struct tcm_page_map_leaf);   /* as large as a region */
 	char *leaf = tcm_metadata_alloc(leaf_bytes);
 	assert_non_null(leaf);
 	size_t leaf_mapping = (leaf_bytes + 63) / 64 * 64;

@@ -1,7 +1,8 @@
 /* tests/unit/page_map_test.c - the page map: set/get round trips of span and
  * size class, NULL for pages never ensured and for addresses at or above
- * 2^TCM_ADDRESS_BITS, leaves on both sides of a leaf boundary, and leaves
- * that never move once installed.
+ * 2^TCM_ADDRESS_BITS, leaves on both sides of a leaf boundary, leaves
+ * that never move once installed, and a fresh region's entries written on two
+ * pages of its leaf.
  *
  * The pages used here are made up: addresses in [2^47, 2^48) that the page map
  * covers but the kernel never hands to a process with 4-level paging, so no
@@ -16,6 +17,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* The first page of a leaf high in the covered range. */
 #define HIGH_LEAF_INDEX(n) (((uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS) - 2 - (n))
@@ -192,6 +195,59 @@ static void ensure_across_leaf_boundary(void **state)
 	assert_null(tcm_page_map_leaf_of(boundary + TCM_PAGE_MAP_LEAF_PAGES));
 }
 
+/* Pages of a leaf in memory now (mincore): a fresh leaf is its own mapping, none of it
+ * resident until written. */
+static size_t resident_pages_of(const struct tcm_page_map_leaf *leaf)
+{
+	size_t page_bytes = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t first = (uintptr_t)leaf & ~(uintptr_t)(page_bytes - 1);
+	size_t pages = ((uintptr_t)leaf + sizeof *leaf - first + page_bytes - 1) / page_bytes;
+	static unsigned char in_memory[(sizeof(struct tcm_page_map_leaf) >> 12) + 2];
+	assert_true(pages <= sizeof in_memory);
+	assert_int_equal(mincore((void *)first, pages * page_bytes, in_memory), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < pages; i++)
+		resident += in_memory[i] & 1;
+	return resident;
+}
+
+/* What a process's first allocation writes in the map (issue 12: each page costs a fault at
+ * every start): a fresh region of 2048 pages records its first small span on each of its pages
+ * and the free rest at both ends. A page's entries sit together, so that is two pages of the
+ * leaf (the region's two ends), not four (an array each for span ends, spans and classes). */
+static void a_fresh_regions_entries_take_two_pages_of_its_leaf(void **state)
+{
+	(void)state;
+	const size_t region_pages = 2048, small_pages = 2;
+	uintptr_t first = LEAF_FIRST_PAGE(HIGH_LEAF_INDEX(6)) + 70000;
+	assert_int_equal(tcm_page_map_ensure(first, region_pages), 0);
+	const struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(first);
+	assert_non_null(leaf);
+	assert_int_equal(resident_pages_of(leaf), 0);
+	/* Counted in base pages also where transparent huge pages are always on. */
+	uintptr_t leaf_first = (uintptr_t)leaf & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+	assert_int_equal(madvise((void *)leaf_first, (uintptr_t)(leaf + 1) - leaf_first, MADV_NOHUGEPAGE), 0);
+
+	static struct tcm_span small, rest;
+	small.start = first << TCM_PAGE_SHIFT;
+	small.npages = small_pages;
+	rest.start = small.start + small_pages * TCM_PAGE_BYTES;
+	rest.npages = region_pages - small_pages;
+	tcm_lock(tcm_page_heap_lock_object());
+	for (size_t page = 0; page < small_pages; page++)
+		tcm_page_map_set(first + page, &small, 4);
+	tcm_page_map_set_span(first + small_pages, &rest);
+	tcm_page_map_set_span(first + region_pages - 1, &rest);
+	tcm_unlock(tcm_page_heap_lock_object());
+
+	/* Two pages of 4 KiB; one where the kernel's pages are 64 KiB. */
+	assert_in_range(resident_pages_of(leaf), 1, 2);
+	uint64_t bytes_to_span_end = 0;
+	assert_int_equal(tcm_page_map_small_object((void *)(small.start + 100), &bytes_to_span_end), 4);
+	assert_int_equal(bytes_to_span_end, small_pages * TCM_PAGE_BYTES - 100);
+	assert_ptr_equal(tcm_page_map_get(first + region_pages - 1), &rest);
+}
+
 #define RACE_THREADS 4
 #define RACE_LEAVES  8
 
@@ -279,6 +335,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(unmapped_addresses_read_null),
 	cmocka_unit_test(addresses_beyond_48_bits_read_null),
 	cmocka_unit_test(ensure_across_leaf_boundary),
+	cmocka_unit_test(a_fresh_regions_entries_take_two_pages_of_its_leaf),
 	cmocka_unit_test(concurrent_ensure_installs_one_leaf_each),
 	cmocka_unit_test(small_page_walk_finds_them_in_order_across_leaves),
 };
