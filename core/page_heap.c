@@ -62,10 +62,14 @@ static struct free_set committed_set;    /* guarded by page_heap_lock */
 static struct free_set sliver_set;       /* guarded by page_heap_lock */
 static struct free_set released_set;     /* guarded by page_heap_lock */
 static struct tcm_span *spare_records;   /* guarded by page_heap_lock: records given back */
-/* The untaken rest of the newest block of records from metadata: taken in address order, so a
- * record is first written when it is taken, and a block costs the pages of the records used
- * (a process's start uses a few), not all of its SPARE_BLOCK_RECORDS at once. */
-static struct tcm_span *fresh_records, *fresh_records_end; /* guarded by page_heap_lock */
+/* The untaken rest of the newest block of records: taken in address order, so a record is
+ * first written when it is taken, and a block costs the pages of the records used (a process's
+ * start uses a few), not all of its SPARE_BLOCK_RECORDS at once. The first block is the
+ * library's own, so a process that allocates little writes no metadata region at all: a page
+ * and the page table that maps it, at every start (issue 12); later blocks come from metadata. */
+static struct tcm_span first_records[SPARE_BLOCK_RECORDS];
+static struct tcm_span *fresh_records = first_records;                          /* guarded by */
+static struct tcm_span *fresh_records_end = first_records + SPARE_BLOCK_RECORDS; /* page_heap_lock */
 /* The pages of the heap's regions lie in [heap_first_page, heap_end_page): a neighbour outside
  * is no span, so its page-map entry is not read (neighbour_at_locked: a fresh region's two
  * would be two pages of the map faulted in for nothing). Guarded by page_heap_lock; only widen. */
@@ -74,7 +78,8 @@ static uintptr_t heap_first_page = UINTPTR_MAX, heap_end_page;
  * prev, which no free set uses then: a fork child, where the releasing thread
  * does not exist, takes them back (tcm_page_heap_after_fork_in_child). */
 static struct tcm_span *releasing_spans; /* guarded by page_heap_lock */
-static _Atomic size_t spare_count;       /* spare_records and fresh_records; written under the lock */
+static _Atomic size_t spare_count = SPARE_BLOCK_RECORDS; /* spare_records and fresh_records;
+                                                           written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
 static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows
                                               (the resident-set policy's room) */

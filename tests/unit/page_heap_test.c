@@ -13,6 +13,7 @@
 #include "unit.h"
 
 #include "lock.h"
+#include "metadata.h"
 #include "os.h"
 #include "page_heap.h"
 #include "release.h"
@@ -1173,10 +1174,43 @@ static void spare_records_are_written_when_taken(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
+/* The page map's leaves: a region that crosses a 2 GiB boundary has two. */
+static uint64_t leaf_bytes_installed(void)
+{
+	uint64_t bytes = 0;
+	for (size_t index = 0; index < ((size_t)1 << TCM_PAGE_MAP_ROOT_BITS); index++)
+		if (atomic_load(&tcm_page_map_root[index]) != NULL)
+			bytes += sizeof(struct tcm_page_map_leaf);
+	return bytes;
+}
+
+/* A process's first spans take their records from the library's own first block: a program
+ * that allocates little writes no metadata region (issue 12: a page and its page table at every
+ * start); the leaves of the page map are the only metadata. Past that block, records come from
+ * metadata as before. */
+static void first_spans_take_no_metadata_region(void **state)
+{
+	(void)state;
+	struct tcm_span *first = alloc_span(1, NULL);
+	assert_int_not_equal(leaf_bytes_installed(), 0);
+	assert_int_equal(tcm_metadata_bytes(), leaf_bytes_installed());
+	enum { MORE = 80 };   /* past the first block of records */
+	struct tcm_span *more[MORE];
+	for (int i = 0; i < MORE; i++)
+		more[i] = alloc_span(1, NULL);
+	assert_true(tcm_metadata_bytes() > leaf_bytes_installed());
+	assert_int_equal(tcm_page_heap_check(), 0);
+	for (int i = 0; i < MORE; i++)
+		free_span(more[i]);
+	free_span(first);
+	assert_int_equal(tcm_page_heap_check(), 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(alloc_free_many_sizes),
 	cmocka_unit_test(merge_reads_no_entry_outside_the_heap),
 	cmocka_unit_test(spare_records_are_written_when_taken),
+	cmocka_unit_test(first_spans_take_no_metadata_region),
 	cmocka_unit_test(zero_pages_is_refused),
 	cmocka_unit_test(free_spans_takes_a_list),
 	cmocka_unit_test(free_with_lock_busy_is_deferred),
