@@ -42,7 +42,6 @@ __attribute__((noinline, cold)) static void bootstrap_slow(void)
 	if (atomic_compare_exchange_strong(&bootstrap_state, &expected, 1)) {
 		tcm_os_ticks_calibration_start();
 		tcm_size_class_init();
-		tcm_central_init();
 		tcm_thread_cache_bootstrap();
 		atomic_store_explicit(&bootstrap_state, 2, memory_order_release);
 		return;

@@ -21,9 +21,9 @@
 #define STACK_MIN_ENTRIES  2
 #define STACK_MAX_ENTRIES  64
 
+/* All zeros is a ready central list (its lock's rank, CENTRAL, is 0). */
 struct central {
 	struct tcm_batch_stack stack;       /* lock-free */
-	uint32_t               capacity;    /* entries; fixed after init */
 	_Atomic int64_t        stack_objects;   /* objects on the stack (beside it: the same writes) */
 	struct tcm_lock        lock __attribute__((aligned(64)));   /* rank CENTRAL */
 	/* Spans with a free object, guarded by lock: fetches take from the first;
@@ -40,20 +40,18 @@ struct central {
 
 static struct central centrals[TCM_SIZE_CLASS_COUNT];
 
-void tcm_central_init(void)
+/* The entries the stack keeps in NORMAL: about STACK_TARGET_BYTES of objects. Computed, not
+ * stored: a give-back of a batch pays a division, and a start writes no central list it does
+ * not use (issue 12). */
+static uint32_t stack_capacity(unsigned size_class)
 {
-	for (unsigned size_class = 1; size_class < TCM_SIZE_CLASS_COUNT; size_class++) {
-		struct central *central = &centrals[size_class];
-		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
-		size_t entry_bytes = (size_t)info->batch_objects * info->object_bytes;
-		size_t capacity = STACK_TARGET_BYTES / entry_bytes;
-		if (capacity < STACK_MIN_ENTRIES)
-			capacity = STACK_MIN_ENTRIES;
-		if (capacity > STACK_MAX_ENTRIES)
-			capacity = STACK_MAX_ENTRIES;
-		central->capacity = (uint32_t)capacity;
-		tcm_lock_init(&central->lock, TCM_LOCK_RANK_CENTRAL);
-	}
+	const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
+	size_t capacity = STACK_TARGET_BYTES / ((size_t)info->batch_objects * info->object_bytes);
+	if (capacity < STACK_MIN_ENTRIES)
+		capacity = STACK_MIN_ENTRIES;
+	if (capacity > STACK_MAX_ENTRIES)
+		capacity = STACK_MAX_ENTRIES;
+	return (uint32_t)capacity;
 }
 
 struct tcm_lock *tcm_central_lock_object(unsigned size_class)
@@ -370,13 +368,14 @@ void tcm_central_give_back(unsigned size_class, void *first, uint32_t count, boo
 	 * and past NORMAL always (the release worker drains the stacks); a
 	 * give-back that does get the lock also returns one entry of any such
 	 * overflow, so in NORMAL the stack shrinks back to its capacity. */
-	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < central->capacity ||
+	uint32_t capacity = stack_capacity(size_class);
+	if (is_thread_exit || tcm_batch_stack_entries(&central->stack) < capacity ||
 	    tcm_state_get() != TCM_STATE_NORMAL || tcm_lock_is_busy(&central->lock)) {
 		stack_push(central, first, count);
 		return;
 	}
 	return_to_spans(size_class, first, count, PUSH_ON_STACK);
-	drain_entry(size_class, central->capacity, false);
+	drain_entry(size_class, capacity, false);
 }
 
 void tcm_central_give_back_to_spans(unsigned size_class, void *first, uint32_t count)
@@ -543,5 +542,5 @@ void tcm_central_after_fork_in_child(void)
 
 uint32_t tcm_central_capacity(unsigned size_class)
 {
-	return centrals[size_class].capacity;
+	return stack_capacity(size_class);
 }

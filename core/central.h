@@ -34,9 +34,6 @@
 struct tcm_lock;
 struct tcm_span;
 
-/* Sets each class's capacity and lock. Called once at bootstrap. */
-void tcm_central_init(void);
-
 /* Returns a NULL-terminated chain of 1..want objects of size_class linked
  * through their first word, and its length in *count; NULL when the heap
  * cannot grow (ENOMEM). An entry popped from the stack is taken whole, so
@@ -114,7 +111,7 @@ void tcm_central_end_inside_release(const struct tcm_central_inside_release *rel
  * spans' stranded objects (that thread does not exist in the child). */
 void tcm_central_after_fork_in_child(void);
 
-/* The stack's capacity in entries (fixed after init). */
+/* The stack's capacity in entries (fixed per class). */
 uint32_t tcm_central_capacity(unsigned size_class);
 
 /* Bytes of free objects held by all central lists (stacks and spans). */

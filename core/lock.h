@@ -28,8 +28,9 @@
 #include "debug.h"
 
 enum tcm_lock_rank {
-	TCM_LOCK_RANK_NONE = 0,
-	TCM_LOCK_RANK_CENTRAL,
+	/* 0, so that a zero-filled lock is a central list's: the 52 of them need no
+	 * initialisation, and a start writes only the pages of the classes it uses. */
+	TCM_LOCK_RANK_CENTRAL = 0,
 	TCM_LOCK_RANK_PAGE_HEAP,
 	TCM_LOCK_RANK_METADATA,
 	TCM_LOCK_RANK_COUNT,
