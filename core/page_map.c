@@ -11,8 +11,8 @@
 
 #include <errno.h>
 
-_Static_assert(TCM_PAGE_BYTES > TCM_PAGE_MAP_CLASS_MASK, "a span's end leaves the class byte free");
-_Static_assert(TCM_SIZE_CLASS_COUNT - 1 <= TCM_PAGE_MAP_CLASS_MASK, "every class fits the byte");
+_Static_assert(TCM_ADDRESS_BITS <= TCM_PAGE_MAP_CLASS_SHIFT, "a span's end leaves the top byte free");
+_Static_assert(TCM_SIZE_CLASS_COUNT <= 256, "every class fits the top byte");
 
 /* In common storage, which the linker places after every other zero-initialised variable: the
  * root's 1 MiB then does not sit between the few small ones a process's start writes, and
@@ -23,23 +23,20 @@ void tcm_page_map_set(uintptr_t page, struct tcm_span *span, unsigned size_class
 {
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	TCM_ASSERT(leaf != NULL);
-	TCM_ASSERT(size_class <= TCM_PAGE_MAP_CLASS_MASK);
-	struct tcm_page_map_entry *entry = &leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)];
-	uintptr_t word = size_class;
+	TCM_ASSERT(size_class < 256);
+	uintptr_t word = 0;
 	if (size_class != 0)
-		word |= span->start + span->npages * TCM_PAGE_BYTES;
-	atomic_store_explicit(&entry->span, span, memory_order_relaxed);
-	atomic_store_explicit(&entry->span_end_and_class, word, memory_order_relaxed);
+		word = (uintptr_t)size_class << TCM_PAGE_MAP_CLASS_SHIFT | (span->start + span->npages * TCM_PAGE_BYTES);
+	atomic_store_explicit(tcm_page_map_span_word(leaf, page), (uintptr_t)span, memory_order_relaxed);
+	atomic_store_explicit(tcm_page_map_class_word(leaf, page), word, memory_order_relaxed);
 }
 
 void tcm_page_map_set_span(uintptr_t page, struct tcm_span *span)
 {
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	TCM_ASSERT(leaf != NULL);
-	struct tcm_page_map_entry *entry = &leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)];
-	TCM_ASSERT((atomic_load_explicit(&entry->span_end_and_class, memory_order_relaxed) &
-		    TCM_PAGE_MAP_CLASS_MASK) == 0);
-	atomic_store_explicit(&entry->span, span, memory_order_relaxed);
+	TCM_ASSERT(atomic_load_explicit(tcm_page_map_class_word(leaf, page), memory_order_relaxed) == 0);
+	atomic_store_explicit(tcm_page_map_span_word(leaf, page), (uintptr_t)span, memory_order_relaxed);
 }
 
 int tcm_page_map_ensure(uintptr_t first_page, size_t npages)
@@ -75,13 +72,13 @@ bool tcm_page_map_next_small_page(uintptr_t *page, unsigned *size_class, struct 
 			continue;
 		}
 		for (size_t index = at & (TCM_PAGE_MAP_LEAF_PAGES - 1); index < TCM_PAGE_MAP_LEAF_PAGES; index++, at++) {
-			const struct tcm_page_map_entry *entry = &leaf->entries[index];
-			unsigned found = atomic_load_explicit(&entry->span_end_and_class, memory_order_relaxed) &
-					 TCM_PAGE_MAP_CLASS_MASK;
+			unsigned found = atomic_load_explicit(tcm_page_map_class_word(leaf, at), memory_order_relaxed) >>
+					 TCM_PAGE_MAP_CLASS_SHIFT;
 			if (found != 0) {
 				*page = at;
 				*size_class = found;
-				*span = atomic_load_explicit(&entry->span, memory_order_relaxed);
+				*span = (struct tcm_span *)atomic_load_explicit(tcm_page_map_span_word(leaf, at),
+										memory_order_relaxed);
 				return true;
 			}
 		}

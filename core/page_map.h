@@ -25,22 +25,29 @@
 
 struct tcm_span;
 
-/* One page's entry: 16 bytes, so a span's entries (and a fresh region's first and last) sit
- * together, a page or two of a leaf, rather than in three arrays megabytes apart. */
-struct tcm_page_map_entry {
-	/* A page of an IN_USE small-object span: the address where the span ends, with the size
-	 * class in the low byte (span ends are page-aligned, so the byte is free); any other page:
-	 * its class, 0. One word, read by the free fast path with one load, and written at once,
-	 * so a lock-free reader never pairs one span's end with another's class. */
-	_Atomic uintptr_t span_end_and_class;
-	struct tcm_span *_Atomic span;
-};
-
-#define TCM_PAGE_MAP_CLASS_MASK ((uintptr_t)0xff)
-
+/* A page's entry is two words side by side, so a span's entries (and a fresh region's first
+ * and last) sit together, a page or two of a leaf, rather than in three arrays megabytes apart:
+ *   - its class word: for a page of an IN_USE small-object span, the size class in the top
+ *     byte and the address where the span ends below it (addresses have TCM_ADDRESS_BITS);
+ *     for any other page, 0. One word, read by the free fast path with one load, and written
+ *     at once, so a lock-free reader never pairs one span's end with another's class;
+ *   - its span word: the struct tcm_span * recorded for it.
+ * Words, not a struct of two: the free fast path indexes them with a scaled load. */
 struct tcm_page_map_leaf {
-	struct tcm_page_map_entry entries[TCM_PAGE_MAP_LEAF_PAGES];
+	_Atomic uintptr_t words[2 * TCM_PAGE_MAP_LEAF_PAGES];
 };
+
+#define TCM_PAGE_MAP_CLASS_SHIFT 56
+
+static inline _Atomic uintptr_t *tcm_page_map_class_word(struct tcm_page_map_leaf *leaf, uintptr_t page)
+{
+	return &leaf->words[(page << 1) & (2 * TCM_PAGE_MAP_LEAF_PAGES - 2)];
+}
+
+static inline _Atomic uintptr_t *tcm_page_map_span_word(struct tcm_page_map_leaf *leaf, uintptr_t page)
+{
+	return &leaf->words[2 * (page & (TCM_PAGE_MAP_LEAF_PAGES - 1)) + 1];
+}
 
 extern struct tcm_page_map_leaf *_Atomic tcm_page_map_root[(size_t)1 << TCM_PAGE_MAP_ROOT_BITS];
 
@@ -60,8 +67,8 @@ static inline unsigned tcm_page_map_size_class(const void *addr)
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return 0;
-	return atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span_end_and_class,
-				    memory_order_relaxed) & TCM_PAGE_MAP_CLASS_MASK;
+	return atomic_load_explicit(tcm_page_map_class_word(leaf, page), memory_order_relaxed) >>
+	       TCM_PAGE_MAP_CLASS_SHIFT;
 }
 
 /* The size class of the small-object span holding addr, as
@@ -76,10 +83,10 @@ static inline unsigned tcm_page_map_small_object(const void *addr, uint64_t *byt
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return 0;
-	uintptr_t word = atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span_end_and_class,
-					      memory_order_relaxed);
-	*bytes_to_span_end = (word & ~TCM_PAGE_MAP_CLASS_MASK) - (uintptr_t)addr;
-	return word & TCM_PAGE_MAP_CLASS_MASK;
+	uintptr_t word = atomic_load_explicit(tcm_page_map_class_word(leaf, page), memory_order_relaxed);
+	/* The distance is below 2^32, so its low 32 bits are all of it: the class byte drops out. */
+	*bytes_to_span_end = (uint32_t)(word - (uintptr_t)addr);
+	return word >> TCM_PAGE_MAP_CLASS_SHIFT;
 }
 
 /* The span recorded for page (may be stale for pages inside a free span). */
@@ -88,8 +95,7 @@ static inline struct tcm_span *tcm_page_map_get(uintptr_t page)
 	struct tcm_page_map_leaf *leaf = tcm_page_map_leaf_of(page);
 	if (leaf == NULL)
 		return NULL;
-	return atomic_load_explicit(&leaf->entries[page & (TCM_PAGE_MAP_LEAF_PAGES - 1)].span,
-				    memory_order_relaxed);
+	return (struct tcm_span *)atomic_load_explicit(tcm_page_map_span_word(leaf, page), memory_order_relaxed);
 }
 
 /* A lock-free walk over the pages of small-object spans in address order:
