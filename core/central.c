@@ -161,12 +161,48 @@ static void list_remove(struct central *central, struct tcm_span *span)
 	atomic_store_explicit(&span->on_list_class, 0, memory_order_relaxed);
 }
 
-/* Takes up to want objects from span onto the chain *head (span.c); returns how many. */
-static uint32_t take_from_span(struct central *central, struct tcm_span *span, uint32_t want, void **head)
+/* Takes up to want listed objects from span onto the chain *head; returns how many. */
+static uint32_t take_listed(struct central *central, struct tcm_span *span, uint32_t want, void **head)
 {
-	uint32_t taken = tcm_span_take_objects(span, want, head);
+	uint32_t taken = tcm_span_take_listed(span, want, head);
 	counter_add(&central->objects_out_of_spans, taken);
 	return taken;
+}
+
+/* Claims up to want never-used objects of span (span.h); returns how many. */
+static uint32_t claim_uncarved(struct central *central, struct tcm_span *span, uint32_t want,
+			       struct tcm_span_claim *claim)
+{
+	uint32_t claimed = tcm_span_claim_uncarved(span, want, claim, tcm_os_kernel_page_bytes());
+	counter_add(&central->objects_out_of_spans, claimed);
+	return claimed;
+}
+
+/* Makes the pages of a claim that no earlier claim reached resident, then
+ * links its objects onto *head. No lock is held: a claim is carved under the
+ * class lock without a write into its objects (DESIGN invariants 2, 11), and
+ * only the pages a refill hands out are faulted in, not the whole span (a
+ * start that takes two objects of a 64 KiB span pays for one page of it, issue
+ * 12). Fresh or released memory is populated, one system call where the kernel
+ * has it rather than a page fault per page, out to the end of the claim's last
+ * kernel page within the span (the next claim then starts on a resident page,
+ * and a page fault for each claim's partial page is saved); a span from
+ * committed memory may still hold pages released inside it in an earlier life
+ * (core/inside_release.c): a touch per page faults those in. Every byte
+ * written is the claim's own. */
+static void link_claim(const struct tcm_span_claim *claim, void **head)
+{
+	if (claim->count == 0)
+		return;
+	uintptr_t end = claim->first + (uintptr_t)claim->count * claim->object_bytes;
+	if (claim->fault_in_from < end) {
+		if (claim->is_unbacked)
+			tcm_os_populate((void *)claim->fault_in_from, end - claim->fault_in_from, claim->span_start,
+					claim->span_end);
+		else
+			tcm_os_touch((void *)claim->fault_in_from, end - claim->fault_in_from);
+	}
+	tcm_span_link_claim(claim, head);
 }
 
 static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *count)
@@ -176,14 +212,22 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 	void *head = NULL;
 	uint32_t taken = 0;
 
-	/* Stranded objects of one span, claimed under the lock and linked after
-	 * it is dropped: linking them faults their pages back in. */
+	/* Never-used objects of one span, and stranded objects of one span, both
+	 * claimed under the lock and linked after it is dropped: linking them
+	 * faults their pages in. */
+	struct tcm_span_claim uncarved = { .count = 0 };
 	uint64_t claimed = 0;
 	uintptr_t claimed_first_object = 0;
 	tcm_lock(&central->lock);
 	while (taken < want && central->with_free != NULL) {
 		struct tcm_span *span = central->with_free;
-		taken += take_from_span(central, span, want - taken, &head);
+		taken += take_listed(central, span, want - taken, &head);
+		if (taken < want && span->carve_next < span->carve_end) {
+			taken += claim_uncarved(central, span, want - taken, &uncarved);
+			if (!tcm_span_has_free(span))
+				list_remove(central, span);
+			break;   /* one claim per fetch */
+		}
 		if (taken < want && span->stranded_map != 0) {
 			uint32_t claimed_count = tcm_span_claim_stranded(span, want - taken, &claimed);
 			counter_add(&central->objects_out_of_spans, claimed_count);
@@ -197,40 +241,30 @@ static void *fetch_from_spans(unsigned size_class, uint32_t want, uint32_t *coun
 			list_remove(central, span);
 	}
 	tcm_unlock(&central->lock);
+	link_claim(&uncarved, &head);
 	tcm_span_link_objects(claimed_first_object, object_bytes, claimed, &head, NULL);
 
 	if (taken == 0) {
-		/* A fresh span, carved before anyone else can see it. */
+		/* A fresh span, claimed from before anyone else can see it. For pages
+		 * from released memory the resident-set policy gives back free
+		 * resident memory first (release.h), with no lock held. */
 		const struct tcm_size_class_info *info = &tcm_size_classes[size_class];
 		size_t span_bytes = (size_t)info->span_pages * TCM_PAGE_BYTES;
 		bool is_zeroed;
 		struct tcm_span *span = tcm_page_heap_alloc(info->span_pages, size_class, &is_zeroed);
 		if (span == NULL)
 			return NULL;
-		/* The whole span is made resident here, with no lock held, so that
-		 * the carves under the class lock later fault nothing in (DESIGN
-		 * invariants 2, 11). For pages from released memory the resident-set
-		 * policy gives back free resident memory first (release.h); then they
-		 * are populated: one system call where the kernel has it rather than
-		 * a page fault per page, a touch per page on older kernels. A span
-		 * from committed memory may still hold pages released inside it
-		 * before it emptied (core/inside_release.c): a touch per page faults
-		 * those in. It costs at most the untouched rest of one span per
-		 * class. */
-		if (is_zeroed) {
+		if (is_zeroed)
 			tcm_release_before_fault_in(span_bytes, true);
-			tcm_os_populate((void *)span->start, span_bytes);
-		} else {
-			tcm_os_touch((void *)span->start, span_bytes);
-		}
-		tcm_span_start_carving(span);
+		tcm_span_start_carving(span, is_zeroed);
 		counter_add(&central->span_count, 1);
-		taken = take_from_span(central, span, want, &head);
+		taken = claim_uncarved(central, span, want, &uncarved);
 		if (tcm_span_has_free(span)) {
 			tcm_lock(&central->lock);
 			list_push(central, span);
 			tcm_unlock(&central->lock);
 		}
+		link_claim(&uncarved, &head);
 	}
 	*count = taken;
 	return head;

@@ -572,18 +572,24 @@ static void touch_pages(uintptr_t start, uintptr_t end)
 	}
 }
 
-void tcm_os_populate(void *addr, size_t len_bytes)
+void tcm_os_populate(void *addr, size_t len_bytes, uintptr_t bound_start, uintptr_t bound_end)
 {
 	tcm_lock_assert_none_held();
 	int saved_errno = errno;
 	size_t kernel_page = tcm_os_kernel_page_bytes();
 	uintptr_t start = (uintptr_t)addr, end = start + len_bytes;
-	uintptr_t inner_start = round_up_to(start, kernel_page), inner_end = end & ~(uintptr_t)(kernel_page - 1);
-	/* One call for the whole kernel pages inside; the kernel pages at the
-	 * edges are shared with neighbours, which a madvise must not touch. */
-	if (inner_start < inner_end && populate_write((void *)inner_start, inner_end - inner_start)) {
-		touch_pages(start, inner_start);
-		touch_pages(inner_end, end);
+	/* One call for the whole kernel pages the range lies on, as far as the
+	 * bounds let them reach past it (a populate writes nothing); bytes of the
+	 * range on kernel pages that cross a bound are touched, and only those. */
+	uintptr_t outer_start = start & ~(uintptr_t)(kernel_page - 1);
+	if (outer_start < bound_start)
+		outer_start = round_up_to(start, kernel_page);
+	uintptr_t outer_end = round_up_to(end, kernel_page);
+	if (outer_end > bound_end)
+		outer_end = end & ~(uintptr_t)(kernel_page - 1);
+	if (outer_start < outer_end && populate_write((void *)outer_start, outer_end - outer_start)) {
+		touch_pages(start, outer_start > end ? end : outer_start);
+		touch_pages(outer_end < start ? start : outer_end, end);
 	} else {
 		touch_pages(start, end);
 	}

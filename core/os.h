@@ -82,15 +82,18 @@ struct tcm_os_range {
  * comes back with bytes 0, the others are released. */
 unsigned tcm_os_release_ranges(struct tcm_os_range *ranges, size_t count);
 
-/* Makes the range resident and writable now, with no lock held, so that no
- * later critical section takes a page fault on it (DESIGN invariants 2, 11):
- * one MADV_POPULATE_WRITE over the whole kernel pages inside the range where
- * the kernel has it (Linux 5.14; learnt from the first call's answer),
- * and otherwise (the kernel pages at its edges, older kernels, a failed
- * call) a touch of each page: a byte read and written back, so the contents
- * stay. addr need not be kernel-page aligned. REQUIRES: no other thread
- * writes the range meanwhile (it is the caller's, not yet published). */
-void tcm_os_populate(void *addr, size_t len_bytes);
+/* Makes the range resident and writable now, with no lock held, so that the
+ * writes that follow take no page fault: one MADV_POPULATE_WRITE over the
+ * whole kernel pages the range lies on where the kernel has it (Linux 5.14;
+ * learnt from the first call's answer), reaching past the range to the ends of
+ * those pages as far as [bound_start, bound_end) allows (a populate writes
+ * nothing, so memory others write meanwhile may be in the bounds: a span's
+ * other objects); otherwise (the bytes on kernel pages that cross a bound,
+ * older kernels, a failed call) a touch of each page: a byte read and written
+ * back, so the contents stay. addr need not be kernel-page aligned. REQUIRES:
+ * the range within the bounds; no other thread writes the range meanwhile (it
+ * is the caller's). */
+void tcm_os_populate(void *addr, size_t len_bytes, uintptr_t bound_start, uintptr_t bound_end);
 
 /* As tcm_os_populate with no system call: a touch of each page, for memory
  * that is resident but for a few pages (a committed span that had pages

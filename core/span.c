@@ -1,16 +1,16 @@
 /* core/span.c - the objects of a small-object span: carving, claiming
- * stranded objects and turning an object map into a chain (span.h; taking
- * objects, on every refill's path, is inline there). Callers hold central[span->size_class] for all but
- * tcm_span_link_objects, or own the span outright (a fresh one, not yet
- * published). */
+ * stranded objects, linking claimed objects and turning an object map into a
+ * chain (span.h; taking listed objects and claiming never-used ones, on every
+ * refill's path, are inline there). Callers hold central[span->size_class] for
+ * all but tcm_span_link_objects and tcm_span_link_claim, or own the span
+ * outright (a fresh one, not yet published). */
 #include "span.h"
 
-#include "os.h"   /* TCM_PAGE_BYTES */
-
-void tcm_span_start_carving(struct tcm_span *span)
+void tcm_span_start_carving(struct tcm_span *span, bool is_fresh_memory)
 {
 	span->allocated_count = 0;
 	span->free_list = NULL;
+	span->is_uncarved_unbacked = is_fresh_memory;
 	span->carve_next = tcm_span_first_object(span);
 	span->carve_end = span->start + (uintptr_t)tcm_size_classes[span->size_class].span_pages * TCM_PAGE_BYTES;
 	span->allocated_count_at_inside_release = UINT32_MAX;
@@ -47,6 +47,15 @@ void tcm_span_link_objects(uintptr_t first_object, size_t object_bytes, uint64_t
 		*tail = map != 0 ? (void *)(first_object + (uintptr_t)__builtin_ctzll(map) * object_bytes) : NULL;
 	for (uint64_t rest = map; rest != 0; rest &= rest - 1) {
 		void *object = (void *)(first_object + (uintptr_t)__builtin_ctzll(rest) * object_bytes);
+		*(void **)object = *head;
+		*head = object;
+	}
+}
+
+void tcm_span_link_claim(const struct tcm_span_claim *claim, void **head)
+{
+	for (uint32_t i = 0; i < claim->count; i++) {
+		void *object = (void *)(claim->first + (uintptr_t)i * claim->object_bytes);
 		*(void **)object = *head;
 		*head = object;
 	}

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "os.h"           /* TCM_PAGE_BYTES */
 #include "size_class.h"
 
 enum tcm_span_state {
@@ -59,6 +60,11 @@ struct tcm_span {
 	void            *free_list;        /* objects given back, linked through their first word */
 	uintptr_t        carve_next;       /* first never-used object */
 	uintptr_t        carve_end;        /* end of the last whole object */
+	uint8_t          is_uncarved_unbacked; /* the pages past the claims' reach are fresh or
+	                                          released memory, not resident (claims populate
+	                                          them); else committed memory that may hold
+	                                          pages released inside in an earlier life (claims
+	                                          touch them) */
 	uint32_t         allocated_count_at_inside_release; /* allocated_count when free pages
 	                                                       inside were last released; UINT32_MAX: never */
 	/* Classes with an object map (tcm_size_classes[c].has_object_map), bit i
@@ -93,18 +99,18 @@ static inline bool tcm_span_has_free(const struct tcm_span *span)
 }
 
 /* The span's objects and maps as a fresh span of its class has them: none
- * handed out, all to be carved. */
-void tcm_span_start_carving(struct tcm_span *span);
+ * handed out, all to be carved; is_fresh_memory: its pages come from fresh or
+ * released memory (not resident, read zero), so claims of its uncarved objects
+ * are populated rather than touched (is_uncarved_unbacked). */
+void tcm_span_start_carving(struct tcm_span *span, bool is_fresh_memory);
 
-/* Takes up to want objects off the span's free list, then carves new ones,
- * pushing them onto the chain *head; returns how many. Stranded objects are
- * not taken (tcm_span_claim_stranded). Inline: every refill from the spans
- * runs it. */
-static inline uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t want, void **head)
+/* Takes up to want objects off the span's free list, pushing them onto the
+ * chain *head; returns how many. They were written when they were given back,
+ * so their pages are resident: this runs under the class lock. Inline: every
+ * refill from the spans runs it. */
+static inline uint32_t tcm_span_take_listed(struct tcm_span *span, uint32_t want, void **head)
 {
-	const struct tcm_size_class_info *info = &tcm_size_classes[span->size_class];
-	const bool has_object_map = info->has_object_map;
-	const size_t object_bytes = info->object_bytes;
+	const bool has_object_map = tcm_size_classes[span->size_class].has_object_map;
 	uint32_t taken = 0;
 	while (taken < want && span->free_list != NULL) {
 		void *object = span->free_list;
@@ -115,16 +121,54 @@ static inline uint32_t tcm_span_take_objects(struct tcm_span *span, uint32_t wan
 		*head = object;
 		taken++;
 	}
-	while (taken < want && span->carve_next < span->carve_end) {
-		void *object = (void *)span->carve_next;
-		span->carve_next += object_bytes;
-		*(void **)object = *head;
-		*head = object;
-		taken++;
-	}
 	span->allocated_count += taken;
 	return taken;
 }
+
+/* Objects claimed from the uncarved part of a span: count of them from first,
+ * the caller's from the claim on, not yet written. */
+struct tcm_span_claim {
+	uintptr_t first;
+	uint32_t  count;
+	uint32_t  object_bytes;
+	uintptr_t fault_in_from;      /* the claim's first byte on a page no earlier claim reached */
+	bool      is_unbacked;        /* those pages are fresh or released: populate, not touch */
+	uintptr_t span_start, span_end;   /* a populate may reach this far past the claim */
+};
+
+/* Claims up to want never-used objects of the span, in address order, without
+ * writing into them: the class lock is held only for the pointer's move, and the
+ * pages they lie on are made resident (possibly a system call or page faults)
+ * and the objects linked with tcm_span_link_claim once it is dropped. Returns
+ * how many. */
+static inline uint32_t tcm_span_claim_uncarved(struct tcm_span *span, uint32_t want, struct tcm_span_claim *claim,
+					       size_t kernel_page_bytes)
+{
+	const size_t object_bytes = tcm_size_classes[span->size_class].object_bytes;
+	uintptr_t first = span->carve_next;
+	size_t left = (span->carve_end - first) / object_bytes;
+	uint32_t count = want < left ? want : (uint32_t)left;
+	span->carve_next = first + count * object_bytes;
+	span->allocated_count += count;
+	/* An earlier claim, which ended at first, made first's page resident, unless
+	 * first is the span's first object. */
+	bool is_first_claim = first == tcm_span_first_object(span);
+	*claim = (struct tcm_span_claim){
+		.first = first,
+		.count = count,
+		.object_bytes = (uint32_t)object_bytes,
+		.fault_in_from = is_first_claim ? first : (first + kernel_page_bytes - 1) & ~(uintptr_t)(kernel_page_bytes - 1),
+		.is_unbacked = span->is_uncarved_unbacked != 0,
+		.span_start = span->start,
+		.span_end = span->start + (uintptr_t)tcm_size_classes[span->size_class].span_pages * TCM_PAGE_BYTES,
+	};
+	return count;
+}
+
+/* Links the claim's objects onto the chain *head, the last one first (as
+ * carving pushed them). Needs no lock: the objects are the caller's, and their
+ * pages resident (or faulted in here, with no lock held). */
+void tcm_span_link_claim(const struct tcm_span_claim *claim, void **head);
 
 /* Claims up to want of the span's stranded objects, lowest first, and only
  * those that start on the kernel page of the lowest: they count as handed out

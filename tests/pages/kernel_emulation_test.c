@@ -127,7 +127,8 @@ static void populate_without_populate_write_touches_every_page(void **state)
 	char *region = tcm_os_map(4 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
 	region[TCM_PAGE_BYTES + 100] = 0x77;
-	tcm_os_populate(region + TCM_PAGE_BYTES, 3 * KERNEL_64K);
+	tcm_os_populate(region + TCM_PAGE_BYTES, 3 * KERNEL_64K, (uintptr_t)region + TCM_PAGE_BYTES,
+			(uintptr_t)region + TCM_PAGE_BYTES + 3 * KERNEL_64K);
 	assert_true(is_resident((uintptr_t)region + TCM_PAGE_BYTES, 3 * KERNEL_64K));
 	assert_int_equal(region[TCM_PAGE_BYTES + 100], 0x77);
 	assert_int_equal(region[TCM_PAGE_BYTES + 101], 0);
@@ -141,9 +142,11 @@ static void populate_off_a_kernel_page_keeps_populate_write(void **state)
 	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_MODERN_KERNEL);
 	char *region = tcm_os_map(8 * KERNEL_64K, TCM_PAGE_BYTES);
 	assert_non_null(region);
-	tcm_os_populate(region + TCM_PAGE_BYTES, 2 * KERNEL_64K);
+	tcm_os_populate(region + TCM_PAGE_BYTES, 2 * KERNEL_64K, (uintptr_t)region + TCM_PAGE_BYTES,
+			(uintptr_t)region + TCM_PAGE_BYTES + 2 * KERNEL_64K);
 	assert_true(is_resident((uintptr_t)region + TCM_PAGE_BYTES, 2 * KERNEL_64K));
-	tcm_os_populate(region + 4 * KERNEL_64K, 4 * KERNEL_64K);
+	tcm_os_populate(region + 4 * KERNEL_64K, 4 * KERNEL_64K, (uintptr_t)region + 4 * KERNEL_64K,
+			(uintptr_t)region + 8 * KERNEL_64K);
 	assert_true(is_resident((uintptr_t)region + 4 * KERNEL_64K, 4 * KERNEL_64K));
 }
 

@@ -629,26 +629,87 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
-/* A kernel without MADV_POPULATE_WRITE (Linux 5.10) and 64 KiB pages: a
- * fresh span from released memory is resident when the fetch returns, so the
- * carves of its other objects under the class lock fault nothing in (before,
- * populate failed and only the pages of the objects carved were). */
-static void kernel_without_populate_write_fresh_span_is_resident_before_carving(void **state)
+/* Pages of [start, start + len) in memory now, in the real kernel's pages. */
+static size_t resident_pages(uintptr_t start, size_t len)
+{
+	static unsigned char pages[1024];
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t first = start & ~(uintptr_t)(page - 1);
+	size_t count = (start + len - first + page - 1) / page;
+	assert_true(count <= sizeof(pages));
+	assert_int_equal(mincore((void *)first, count * page, pages), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < count; i++)
+		resident += pages[i] & 1;
+	return resident;
+}
+
+/* A fetch makes resident the pages of the objects it hands out, not its whole
+ * span: the objects are claimed under the class lock without a write into
+ * them, and faulted in and linked once it is dropped (issue 12: dash's first
+ * two objects cost two pages of their spans, not four; a 4 KiB object from a
+ * 64 KiB span, one page, not sixteen). Each later fetch makes its own objects
+ * resident, and only those. */
+static void a_fetch_makes_resident_only_the_pages_of_its_objects(void **state)
+{
+	(void)state;
+	tcm_os_testing_emulate_kernel(0, TCM_OS_TESTING_MODERN_KERNEL);   /* the real kernel's pages */
+	bootstrap_core();
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned size_class = tcm_size_class_of(4096);
+	void *object;
+	struct tcm_span *span = fetch_fresh_span(size_class, &object);
+	size_t span_bytes = span->npages * TCM_PAGE_BYTES;
+	assert_true(span_bytes >= 8 * page);
+	assert_true(is_resident((uintptr_t)object, 4096));
+	assert_int_equal(resident_pages(span->start, span_bytes), 4096 / page);
+
+	void *more[3];
+	fetch_into(size_class, 3, more);
+	for (int i = 0; i < 3; i++) {
+		assert_true((uintptr_t)more[i] >= span->start && (uintptr_t)more[i] < span->start + span_bytes);
+		assert_true(is_resident((uintptr_t)more[i], 4096));
+	}
+	assert_int_equal(resident_pages(span->start, span_bytes), 4 * 4096 / page);
+
+	assert_true(tcm_central_give_back_to_span(size_class, object));
+	for (int i = 0; i < 3; i++)
+		assert_true(tcm_central_give_back_to_span(size_class, more[i]));
+	assert_int_equal(in_use_bytes(), 0);
+}
+
+/* A kernel without MADV_POPULATE_WRITE (Linux 5.10) and 64 KiB pages: the
+ * objects a fetch from a fresh span hands out are resident when it returns,
+ * touched page by page with no lock held (before, populate failed and nothing
+ * was made resident ahead of the writes). */
+static void kernel_without_populate_write_fetched_objects_are_resident(void **state)
 {
 	(void)state;
 	tcm_os_testing_emulate_kernel(KERNEL_64K, TCM_OS_TESTING_BATCHED_RELEASE);
 	bootstrap_core();
+	unsigned size_class = tcm_size_class_of(4096);
 	void *object;
-	struct tcm_span *span = fetch_fresh_span(tcm_size_class_of(4096), &object);
+	struct tcm_span *span = fetch_fresh_span(size_class, &object);
 	assert_true(span->npages >= 8);
+	assert_true(is_resident((uintptr_t)object, 4096));
+	uint32_t rest = tcm_size_classes[size_class].objects_per_span - 1;
+	void **others = calloc(rest, sizeof(void *));
+	assert_non_null(others);
+	fetch_into(size_class, rest, others);
+	for (uint32_t i = 0; i < rest; i++)
+		assert_true(is_resident((uintptr_t)others[i], 4096));
 	assert_true(is_resident(span->start, span->npages * TCM_PAGE_BYTES));
-	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(4096), object));
+	assert_true(tcm_central_give_back_to_span(size_class, object));
+	for (uint32_t i = 0; i < rest; i++)
+		assert_true(tcm_central_give_back_to_span(size_class, others[i]));
+	free(others);
 	assert_int_equal(in_use_bytes(), 0);
 }
 
-/* A 64 KiB kernel: the populate of a span that does not start on a kernel
+/* A 64 KiB kernel: the populate of a claim that does not start on a kernel
  * page does not turn populate off (before, its EINVAL was taken for a kernel
- * without MADV_POPULATE_WRITE): a later span on a kernel page is resident. */
+ * without MADV_POPULATE_WRITE): the objects of both spans, one not on a kernel
+ * page and one on it, are resident as their fetches return. */
 static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 {
 	(void)state;
@@ -657,19 +718,30 @@ static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 	bool is_zeroed;
 	struct tcm_span *head = tcm_page_heap_alloc(1, 0, &is_zeroed);
 	assert_int_equal(head->start % KERNEL_64K, 0);
-	void *first_object;
-	struct tcm_span *first = fetch_fresh_span(tcm_size_class_of(4096), &first_object);
+	unsigned first_class = tcm_size_class_of(4096), second_class = tcm_size_class_of(2048);
+	uint32_t first_count = tcm_size_classes[first_class].objects_per_span;
+	uint32_t second_count = tcm_size_classes[second_class].objects_per_span;
+	void **first_objects = calloc(first_count, sizeof(void *));
+	void **second_objects = calloc(second_count, sizeof(void *));
+	assert_non_null(first_objects);
+	assert_non_null(second_objects);
+	fetch_into(first_class, first_count, first_objects);
+	struct tcm_span *first = tcm_page_map_get((uintptr_t)first_objects[0] >> TCM_PAGE_SHIFT);
 	assert_int_equal(first->start, head->start + TCM_PAGE_BYTES);
 	assert_int_equal(first->npages, 8);
 	struct tcm_span *filler = tcm_page_heap_alloc(7, 0, &is_zeroed);
 	assert_int_equal(filler->start, first->start + 8 * TCM_PAGE_BYTES);
-	void *second_object;
-	struct tcm_span *second = fetch_fresh_span(tcm_size_class_of(2048), &second_object);
+	fetch_into(second_class, second_count, second_objects);
+	struct tcm_span *second = tcm_page_map_get((uintptr_t)second_objects[0] >> TCM_PAGE_SHIFT);
 	assert_int_equal(second->start, head->start + KERNEL_64K * 2);
 	assert_true(is_resident(second->start, second->npages * TCM_PAGE_BYTES));
 	assert_true(is_resident(first->start, first->npages * TCM_PAGE_BYTES));
-	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(4096), first_object));
-	assert_true(tcm_central_give_back_to_span(tcm_size_class_of(2048), second_object));
+	for (uint32_t i = 0; i < first_count; i++)
+		assert_true(tcm_central_give_back_to_span(first_class, first_objects[i]));
+	for (uint32_t i = 0; i < second_count; i++)
+		assert_true(tcm_central_give_back_to_span(second_class, second_objects[i]));
+	free(first_objects);
+	free(second_objects);
 	head->next = filler;
 	filler->next = NULL;
 	tcm_page_heap_free_spans(head);
@@ -678,10 +750,11 @@ static void kernel_64k_unaligned_populate_leaves_populate_on(void **state)
 }
 
 /* A span that had whole pages released inside it and then emptied goes back
- * to the page heap committed; carved again, it is resident when the fetch
- * returns (before, only a span from released memory was populated, and the
- * carves under the class lock faulted the released pages in one by one). */
-static void span_with_pages_released_inside_is_resident_before_carving_again(void **state)
+ * to the page heap committed; carved again, the objects each fetch hands out
+ * are resident when it returns, their released pages touched with no lock held
+ * (before, only a span from released memory was made resident, and the carves
+ * under the class lock faulted the released pages in one by one). */
+static void span_with_pages_released_inside_hands_out_resident_objects_again(void **state)
 {
 	(void)state;
 	tcm_os_testing_emulate_kernel(0, TCM_OS_TESTING_MODERN_KERNEL);   /* the real kernel's pages */
@@ -707,8 +780,14 @@ static void span_with_pages_released_inside_is_resident_before_carving_again(voi
 	void *object;
 	span = fetch_fresh_span(size_class, &object);
 	assert_int_equal(span->start, start);   /* the committed span, not released memory */
+	assert_true(is_resident((uintptr_t)object, 1024));
+	fetch_into(size_class, per_span - 1, objects);
+	for (uint32_t i = 0; i + 1 < per_span; i++)
+		assert_true(is_resident((uintptr_t)objects[i], 1024));
 	assert_true(is_resident(start, span_bytes));
 	assert_true(tcm_central_give_back_to_span(size_class, object));
+	for (uint32_t i = 0; i + 1 < per_span; i++)
+		assert_true(tcm_central_give_back_to_span(size_class, objects[i]));
 	assert_int_equal(in_use_bytes(), 0);
 	assert_int_equal(tcm_page_heap_check(), 0);
 	free(objects);
@@ -795,9 +874,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(concurrent_fetch_and_give_back),
 	cmocka_unit_test(fresh_span_offsets_free_pages_inside_spans),
 	cmocka_unit_test(kernel_16k_release_inside_span_not_on_a_kernel_page),
-	cmocka_unit_test(kernel_without_populate_write_fresh_span_is_resident_before_carving),
+	cmocka_unit_test(a_fetch_makes_resident_only_the_pages_of_its_objects),
+	cmocka_unit_test(kernel_without_populate_write_fetched_objects_are_resident),
 	cmocka_unit_test(kernel_64k_unaligned_populate_leaves_populate_on),
-	cmocka_unit_test(span_with_pages_released_inside_is_resident_before_carving_again),
+	cmocka_unit_test(span_with_pages_released_inside_hands_out_resident_objects_again),
 	cmocka_unit_test(release_inside_spans_releases_many_spans_in_one_call),
 	cmocka_unit_test(release_inside_spans_goes_on_with_a_span_cut_short),
 };
