@@ -451,16 +451,3 @@ int tcm_signal_sigaction(int signo, const struct sigaction *action, struct sigac
 		on_first_wrap();
 	return result;
 }
-
-__sighandler_t tcm_signal_signal(int signo, __sighandler_t handler)
-{
-	/* glibc's signal(): BSD semantics, the signal blocked in its handler. */
-	struct sigaction action = { .sa_handler = handler, .sa_flags = SA_RESTART };
-	sigemptyset(&action.sa_mask);
-	if (signo > 0 && signo < NSIG)
-		sigaddset(&action.sa_mask, signo);
-	struct sigaction old_action;
-	if (tcm_signal_sigaction(signo, &action, &old_action) != 0)
-		return SIG_ERR;
-	return old_action.sa_handler;
-}

@@ -28,7 +28,7 @@ __libc_memalign __libc_valloc __libc_pvalloc free_sized free_aligned_sized"
 
 # The signal calls the orchestrator interposes: to keep its SIGTERM hook first, and to see a
 # SIGTERM taken with a wait call.
-signal_symbols="sigaction signal sigwait sigwaitinfo sigtimedwait"
+signal_symbols="sigaction signal sigwait sigwaitinfo sigtimedwait bsd_signal ssignal sysv_signal __sysv_signal sigset sigignore siginterrupt"
 
 # operator new/delete in every form (x86_64: size_t mangles as m).
 cxx_symbols="_Znwm _Znam _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t

@@ -8,7 +8,10 @@
  * racing_first_settings, fork_while_another_thread_sets, installed_before_init (run with the early_sigterm library preloaded after
  * libtcm.so), set_raced_by_first_wrap (with the held_sigaction library preloaded after it),
  * straight_set_during_arm (with the arm_race library preloaded after it), adopted_in_fork_child (with the
- * fork_handler_sets library preloaded after it). Exit 0 = the scenario behaved as the kernel would without tcm. */
+ * fork_handler_sets library preloaded after it); and the older calls that set a disposition, which glibc
+ * does with its internal sigaction: sysv_signal, strict_c_signal (a strict ISO C program's signal(),
+ * which is __sysv_signal: strict_c_signal.c), bsd_signal_and_ssignal, sigset_hold_and_release,
+ * sigignore_and_siginterrupt. Exit 0 = the scenario behaved as the kernel would without tcm. */
 #define _GNU_SOURCE
 #include "../../include/tcm.h"
 
@@ -68,6 +71,9 @@ static void install(void (*handler)(int), int flags)
 	sigemptyset(&action.sa_mask);
 	CHECK(sigaction(SIGTERM, &action, NULL) == 0, "sigaction: %s", strerror(errno));
 }
+
+void (*strict_c_signal(int signo, void (*handler)(int)))(int);   /* strict_c_signal.c */
+__sighandler_t bsd_signal(int signo, __sighandler_t handler);    /* glibc declares it only for old X/Open */
 
 static struct tcm_shutdown_stats shutdown_stats(void)
 {
@@ -471,6 +477,61 @@ static int run_scenario(const char *scenario)
 		struct signalfd_siginfo info;
 		CHECK(read(fd, &info, sizeof(info)) == (ssize_t)sizeof(info) && info.ssi_signo == SIGTERM, "signalfd read");
 		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "tcm saw a SIGTERM read from a signalfd");
+	} else if (strcmp(scenario, "sysv_signal") == 0 || strcmp(scenario, "strict_c_signal") == 0) {
+		/* System V semantics: one call, then SIG_DFL; and tcm's hook ran in front of it. */
+		bool is_strict = strcmp(scenario, "strict_c_signal") == 0;
+		__sighandler_t previous = is_strict ? strict_c_signal(SIGTERM, count_call) : sysv_signal(SIGTERM, count_call);
+		CHECK(previous == SIG_DFL, "%s did not return SIG_DFL", scenario);
+		term_self_and_wait(1);
+		CHECK(calls == 1, "the %s handler ran %d times", scenario, (int)calls);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "a handler set with %s hid SIGTERM from tcm",
+		      scenario);
+		struct sigaction now;
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == SIG_DFL, "%s: not reset to SIG_DFL",
+		      scenario);
+	} else if (strcmp(scenario, "bsd_signal_and_ssignal") == 0) {
+		CHECK(bsd_signal(SIGTERM, count_other) == SIG_DFL, "bsd_signal did not return SIG_DFL");
+		CHECK(ssignal(SIGTERM, count_call) == count_other, "ssignal did not return bsd_signal's handler");
+		term_self_and_wait(1);
+		sleep_ms(20);
+		CHECK(calls == 1 && other_calls == 0, "handlers: ssignal's %d, bsd_signal's %d", (int)calls,
+		      (int)other_calls);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "a handler set with ssignal hid SIGTERM from tcm");
+	} else if (strcmp(scenario, "sigset_hold_and_release") == 0) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		CHECK(sigset(SIGTERM, count_call) == SIG_DFL, "sigset did not return SIG_DFL");
+		CHECK(sigset(SIGTERM, SIG_HOLD) == count_call, "sigset(SIG_HOLD) did not return the handler");
+		kill(getpid(), SIGTERM);   /* held: pending, not delivered */
+		sleep_ms(20);
+		CHECK(calls == 0, "a held SIGTERM was delivered");
+		CHECK(sigset(SIGTERM, count_call) == SIG_HOLD, "sigset did not report the signal held");
+#pragma GCC diagnostic pop
+		for (int waited = 0; calls < 1 && waited < 2000; waited += 10)   /* the pending one, unblocked */
+			sleep_ms(10);
+		CHECK(calls == 1, "the released SIGTERM ran the handler %d times", (int)calls);
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_SIGTERM, "a handler set with sigset hid SIGTERM from tcm");
+	} else if (strcmp(scenario, "sigignore_and_siginterrupt") == 0) {
+		CHECK(signal(SIGTERM, count_call) == SIG_DFL, "signal() did not return SIG_DFL");
+		struct sigaction now;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+		CHECK(siginterrupt(SIGTERM, 1) == 0, "siginterrupt");
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && !(now.sa_flags & SA_RESTART) && now.sa_handler == count_call,
+		      "after siginterrupt(1): flags %#x, handler %p", now.sa_flags, (void *)now.sa_handler);
+		CHECK(signal(SIGTERM, count_call) == count_call, "signal() did not return the handler");
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && !(now.sa_flags & SA_RESTART),
+		      "signal() after siginterrupt(1) restarts calls");
+		CHECK(siginterrupt(SIGTERM, 0) == 0, "siginterrupt");
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && (now.sa_flags & SA_RESTART), "siginterrupt(0) did not restart");
+		CHECK(sigignore(SIGTERM) == 0, "sigignore");
+#pragma GCC diagnostic pop
+		CHECK(sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler == SIG_IGN, "sigignore: reported %p",
+		      (void *)now.sa_handler);
+		kill(getpid(), SIGTERM);
+		sleep_ms(50);
+		CHECK(calls == 0, "an ignored SIGTERM ran the handler");
+		CHECK(shutdown_stats().trigger == TCM_SHUTDOWN_NONE, "an ignored SIGTERM started a shutdown");
 	} else if (strcmp(scenario, "drain_trigger") == 0) {
 		install(count_call, 0);
 		term_self_and_wait(1);
