@@ -46,6 +46,8 @@ _Static_assert((size_t)1 << (BUCKET_COUNT - 1) >= TCM_PAGE_HEAP_MAX_PAGES,
 #define EXACT_WORDS         ((TCM_PAGE_HEAP_EXACT_PAGES + 64) / 64)
 #define GROW_MIN_BYTES      ((size_t)16 << 20)
 #define SPARE_BLOCK_RECORDS 64
+#define FIRST_BLOCK_RECORDS 16   /* the library's own first block: more than a small program's spans,
+                                    and little enough not to spread the variables a start writes */
 #define SPARE_LOW_WATER     4    /* a split needs at most two records */
 #define SPANS_PER_HOLD      16   /* spans freed in one hold of the lock */
 
@@ -67,9 +69,9 @@ static struct tcm_span *spare_records;   /* guarded by page_heap_lock: records g
  * start uses a few), not all of its SPARE_BLOCK_RECORDS at once. The first block is the
  * library's own, so a process that allocates little writes no metadata region at all: a page
  * and the page table that maps it, at every start (issue 12); later blocks come from metadata. */
-static struct tcm_span first_records[SPARE_BLOCK_RECORDS];
+static struct tcm_span first_records[FIRST_BLOCK_RECORDS];
 static struct tcm_span *fresh_records = first_records;                          /* guarded by */
-static struct tcm_span *fresh_records_end = first_records + SPARE_BLOCK_RECORDS; /* page_heap_lock */
+static struct tcm_span *fresh_records_end = first_records + FIRST_BLOCK_RECORDS; /* page_heap_lock */
 /* The pages of the heap's regions lie in [heap_first_page, heap_end_page): a neighbour outside
  * is no span, so its page-map entry is not read (neighbour_at_locked: a fresh region's two
  * would be two pages of the map faulted in for nothing). Guarded by page_heap_lock; only widen. */
@@ -78,7 +80,7 @@ static uintptr_t heap_first_page = UINTPTR_MAX, heap_end_page;
  * prev, which no free set uses then: a fork child, where the releasing thread
  * does not exist, takes them back (tcm_page_heap_after_fork_in_child). */
 static struct tcm_span *releasing_spans; /* guarded by page_heap_lock */
-static _Atomic size_t spare_count = SPARE_BLOCK_RECORDS; /* spare_records and fresh_records;
+static _Atomic size_t spare_count = FIRST_BLOCK_RECORDS; /* spare_records and fresh_records;
                                                            written under the lock */
 static _Atomic uint64_t in_use_pages;    /* written under the lock */
 static _Atomic size_t largest_large_pages; /* the largest large span asked for; only grows
