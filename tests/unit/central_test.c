@@ -552,16 +552,8 @@ static void fresh_span_offsets_free_pages_inside_spans(void **state)
 /* Whether every page the MMU maps in [start, start + len) is resident. */
 static bool is_resident(uintptr_t start, size_t len)
 {
-	static unsigned char pages[1024];
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uintptr_t first = start & ~(uintptr_t)(page - 1);
-	size_t count = (start + len - first + page - 1) / page;
-	assert_true(count <= sizeof(pages));
-	assert_int_equal(mincore((void *)first, count * page, pages), 0);
-	for (size_t i = 0; i < count; i++)
-		if ((pages[i] & 1) == 0)
-			return false;
-	return true;
+	size_t pages;
+	return unit_resident_pages(start, len, &pages) == pages;
 }
 
 static void assert_bytes(uintptr_t start, size_t len, unsigned char byte)
@@ -629,21 +621,6 @@ static void kernel_16k_release_inside_span_not_on_a_kernel_page(void **state)
 	assert_int_equal(tcm_page_heap_check(), 0);
 }
 
-/* Pages of [start, start + len) in memory now, in the real kernel's pages. */
-static size_t resident_pages(uintptr_t start, size_t len)
-{
-	static unsigned char pages[1024];
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	uintptr_t first = start & ~(uintptr_t)(page - 1);
-	size_t count = (start + len - first + page - 1) / page;
-	assert_true(count <= sizeof(pages));
-	assert_int_equal(mincore((void *)first, count * page, pages), 0);
-	size_t resident = 0;
-	for (size_t i = 0; i < count; i++)
-		resident += pages[i] & 1;
-	return resident;
-}
-
 /* A fetch makes resident the pages of the objects it hands out, not its whole
  * span: the objects are claimed under the class lock without a write into
  * them, and faulted in and linked once it is dropped (issue 12: dash's first
@@ -662,7 +639,7 @@ static void a_fetch_makes_resident_only_the_pages_of_its_objects(void **state)
 	size_t span_bytes = span->npages * TCM_PAGE_BYTES;
 	assert_true(span_bytes >= 8 * page);
 	assert_true(is_resident((uintptr_t)object, 4096));
-	assert_int_equal(resident_pages(span->start, span_bytes), 4096 / page);
+	assert_int_equal(unit_resident_pages(span->start, span_bytes, NULL), 4096 / page);
 
 	void *more[3];
 	fetch_into(size_class, 3, more);
@@ -670,7 +647,7 @@ static void a_fetch_makes_resident_only_the_pages_of_its_objects(void **state)
 		assert_true((uintptr_t)more[i] >= span->start && (uintptr_t)more[i] < span->start + span_bytes);
 		assert_true(is_resident((uintptr_t)more[i], 4096));
 	}
-	assert_int_equal(resident_pages(span->start, span_bytes), 4 * 4096 / page);
+	assert_int_equal(unit_resident_pages(span->start, span_bytes, NULL), 4 * 4096 / page);
 
 	assert_true(tcm_central_give_back_to_span(size_class, object));
 	for (int i = 0; i < 3; i++)

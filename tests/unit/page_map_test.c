@@ -17,8 +17,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* The first page of a leaf high in the covered range. */
 #define HIGH_LEAF_INDEX(n) (((uintptr_t)1 << TCM_PAGE_MAP_ROOT_BITS) - 2 - (n))
@@ -195,20 +193,11 @@ static void ensure_across_leaf_boundary(void **state)
 	assert_null(tcm_page_map_leaf_of(boundary + TCM_PAGE_MAP_LEAF_PAGES));
 }
 
-/* Pages of a leaf in memory now (mincore): a fresh leaf is its own mapping, none of it
- * resident until written. */
+/* Pages of a leaf in memory now: a fresh leaf is its own mapping, none of it resident until
+ * written. */
 static size_t resident_pages_of(const struct tcm_page_map_leaf *leaf)
 {
-	size_t page_bytes = (size_t)sysconf(_SC_PAGESIZE);
-	uintptr_t first = (uintptr_t)leaf & ~(uintptr_t)(page_bytes - 1);
-	size_t pages = ((uintptr_t)leaf + sizeof *leaf - first + page_bytes - 1) / page_bytes;
-	static unsigned char in_memory[(sizeof(struct tcm_page_map_leaf) >> 12) + 2];
-	assert_true(pages <= sizeof in_memory);
-	assert_int_equal(mincore((void *)first, pages * page_bytes, in_memory), 0);
-	size_t resident = 0;
-	for (size_t i = 0; i < pages; i++)
-		resident += in_memory[i] & 1;
-	return resident;
+	return unit_resident_pages((uintptr_t)leaf, sizeof *leaf, NULL);
 }
 
 /* What a process's first allocation writes in the map (issue 12: each page costs a fault at

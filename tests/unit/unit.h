@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -59,6 +60,29 @@ static inline bool unit_kernel_batches_release(void)
 			is_unfiltered = strtol(line + 8, NULL, 10) == 0;
 	fclose(status);
 	return is_unfiltered;
+}
+
+/* The pages the MMU maps (the real kernel's) of [start, start + len) that are in memory now
+ * (mincore); *pages, when not NULL, gets how many pages the range touches. */
+static inline size_t unit_resident_pages(uintptr_t start, size_t len, size_t *pages)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	uintptr_t at = start & ~(uintptr_t)(page - 1), end = start + len;
+	size_t resident = 0, counted = 0;
+	while (at < end) {
+		unsigned char in_memory[256];
+		size_t count = (end - at + page - 1) / page;
+		if (count > sizeof in_memory)
+			count = sizeof in_memory;
+		assert_int_equal(mincore((void *)at, count * page, in_memory), 0);
+		for (size_t i = 0; i < count; i++)
+			resident += in_memory[i] & 1;
+		counted += count;
+		at += count * page;
+	}
+	if (pages != NULL)
+		*pages = counted;
+	return resident;
 }
 
 static inline int unit_run_one(const char *group, const struct CMUnitTest *tests, size_t count,
