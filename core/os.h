@@ -98,7 +98,7 @@ void tcm_os_populate(void *addr, size_t len_bytes, uintptr_t bound_start, uintpt
 /* As tcm_os_populate with no system call: a touch of each page, for memory
  * that is resident but for a few pages (a committed span that had pages
  * released inside it), where a populate call would cost more than the page
- * faults it saves. Same REQUIRES. */
+ * faults it saves. REQUIRES: no other thread writes the range meanwhile. */
 void tcm_os_touch(void *addr, size_t len_bytes);
 
 /* Sleeps while *word == expected (FUTEX_WAIT_PRIVATE); spurious wake-ups

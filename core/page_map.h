@@ -46,7 +46,7 @@ static inline _Atomic uintptr_t *tcm_page_map_class_word(struct tcm_page_map_lea
 
 static inline _Atomic uintptr_t *tcm_page_map_span_word(struct tcm_page_map_leaf *leaf, uintptr_t page)
 {
-	return &leaf->words[2 * (page & (TCM_PAGE_MAP_LEAF_PAGES - 1)) + 1];
+	return tcm_page_map_class_word(leaf, page) + 1;
 }
 
 extern struct tcm_page_map_leaf *_Atomic tcm_page_map_root[(size_t)1 << TCM_PAGE_MAP_ROOT_BITS];

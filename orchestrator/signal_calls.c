@@ -31,10 +31,14 @@ static bool is_settable(int signo, __sighandler_t handler)
 	return true;
 }
 
+static uint64_t interrupting_bit(int signo)
+{
+	return (uint64_t)1 << (signo % 64);
+}
+
 static bool is_interrupting(int signo)
 {
-	uint64_t bit = (uint64_t)1 << (signo % 64);
-	return (atomic_load_explicit(&interrupting[signo / 64], memory_order_relaxed) & bit) != 0;
+	return (atomic_load_explicit(&interrupting[signo / 64], memory_order_relaxed) & interrupting_bit(signo)) != 0;
 }
 
 /* Sets signo's handler with flags and a mask of only itself when blocks_itself; returns the
@@ -105,12 +109,11 @@ int tcm_signal_siginterrupt(int signo, int interrupt)
 	struct sigaction action;
 	if (tcm_signal_sigaction(signo, NULL, &action) != 0)
 		return -1;
-	uint64_t bit = (uint64_t)1 << (signo % 64);
 	if (interrupt) {
-		atomic_fetch_or_explicit(&interrupting[signo / 64], bit, memory_order_relaxed);
+		atomic_fetch_or_explicit(&interrupting[signo / 64], interrupting_bit(signo), memory_order_relaxed);
 		action.sa_flags &= ~SA_RESTART;
 	} else {
-		atomic_fetch_and_explicit(&interrupting[signo / 64], ~bit, memory_order_relaxed);
+		atomic_fetch_and_explicit(&interrupting[signo / 64], ~interrupting_bit(signo), memory_order_relaxed);
 		action.sa_flags |= SA_RESTART;
 	}
 	return tcm_signal_sigaction(signo, &action, NULL) != 0 ? -1 : 0;
